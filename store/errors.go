@@ -1,0 +1,32 @@
+package store
+
+import "errors"
+
+// Errors returned by every Store implementation. Implementations wrap them
+// with context; callers test with errors.Is.
+var (
+	// ErrNotFound is returned by Load when the record has never been written.
+	ErrNotFound = errors.New("store: record not found")
+
+	// ErrConflict is returned by Append when the sequence number is not the
+	// next one (another writer took it first), and by SaveSnapshot when the
+	// snapshot claims a seq beyond the log.
+	ErrConflict = errors.New("store: sequence already taken")
+
+	// ErrCompacted is returned by ReadLog when the requested entries were
+	// folded into a snapshot and removed from the log.
+	ErrCompacted = errors.New("store: log entries compacted")
+
+	// ErrTooLarge is returned when an entry or snapshot exceeds what the
+	// backend can hold.
+	ErrTooLarge = errors.New("store: item too large")
+
+	// ErrUnavailable is returned when the backend is failing (throttled,
+	// unreachable, timed out) and the call may succeed later. Wrapped errors
+	// that are not ErrUnavailable are treated as unavailable too by callers,
+	// but this one says so explicitly.
+	ErrUnavailable = errors.New("store: unavailable")
+
+	// ErrInvalidKey is returned by Key.Validate.
+	ErrInvalidKey = errors.New("store: invalid key")
+)

@@ -1,0 +1,156 @@
+// Package store defines where records live: a small interface over a durable
+// change-log and snapshots, implemented by store/bolt (embedded) and
+// store/dynamo (DynamoDB). Policy (caching, group commit, compaction, retries)
+// lives above it, in engine.
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Key addresses one record.
+type Key struct {
+	Collection string
+	ID         string
+}
+
+// String returns "collection/id", the form used in logs and store keys.
+func (k Key) String() string { return k.Collection + "/" + k.ID }
+
+// Entry is one item of a record's change-log: the change chunks of one
+// accepted write (one push, or several pushes group-committed together).
+type Entry struct {
+	// Seq is the entry's position in the record's log: 1, 2, 3, … with no gaps.
+	Seq uint64
+	// Changes holds one or more Automerge change chunks, concatenated.
+	Changes []byte
+}
+
+// Snapshot is a saved Automerge document holding every change of the log up
+// to and including Seq.
+type Snapshot struct {
+	Seq  uint64
+	Data []byte
+}
+
+// Record is what Load returns: the newest snapshot (if any) and every log
+// entry after it, in order.
+type Record struct {
+	Key      Key
+	Snapshot *Snapshot // nil when the record has no snapshot yet
+	Entries  []Entry   // entries with Seq > Snapshot.Seq, ascending, gap-free
+	// Seq is the highest log sequence number written (0 for none). Equal to
+	// the last entry's Seq, or Snapshot.Seq when Entries is empty.
+	Seq uint64
+}
+
+// AppendMeta is the state of the record after an append; stores keep it for
+// the collection feed.
+type AppendMeta struct {
+	Heads []string // hex change hashes, sorted
+	Size  int64    // approximate record size in bytes (sum of change bytes)
+}
+
+// FeedItem is one record in a collection feed page.
+type FeedItem struct {
+	ID        string
+	Heads     []string
+	UpdatedAt time.Time
+}
+
+// FeedPage is one page of a collection feed.
+type FeedPage struct {
+	Items []FeedItem
+	// Cursor resumes the feed after the last item of this page; opaque to
+	// callers. Passing it back later shows every record changed since (at
+	// least once).
+	Cursor string
+	More   bool // more items are available right now
+}
+
+// Store is a durable home for records. Implementations are safe for
+// concurrent use by many goroutines and, where the backend allows it, by many
+// processes at once.
+type Store interface {
+	// Load returns the record's newest snapshot and the log entries after it.
+	// It returns ErrNotFound when the record has never been written.
+	Load(ctx context.Context, key Key) (*Record, error)
+
+	// ReadLog returns the log entries with Seq > after, ascending and
+	// gap-free. A record that does not exist, or has nothing after `after`,
+	// gives an empty slice and no error. When entries at or below some seq
+	// have been removed by compaction and `after` is below that seq, it
+	// returns ErrCompacted: the caller must Load instead.
+	ReadLog(ctx context.Context, key Key, after uint64) ([]Entry, error)
+
+	// Append adds e to the record's log. e.Seq must be exactly one more than
+	// the highest seq written so far (1 for a new record); otherwise, and when
+	// another writer took that seq first, it returns ErrConflict and writes
+	// nothing. Exactly one of any number of concurrent Appends with the same
+	// seq succeeds. When Append returns nil the entry is durable. Append is
+	// not idempotent: a retry after an unknown outcome returns ErrConflict if
+	// the first attempt landed, and the caller re-reads the log.
+	Append(ctx context.Context, key Key, e Entry, meta AppendMeta) error
+
+	// SaveSnapshot stores snap as the record's snapshot if snap.Seq is higher
+	// than the current snapshot's (otherwise it does nothing and returns nil),
+	// and may then remove log entries with Seq <= snap.Seq. snap.Seq must not
+	// exceed the record's highest seq (ErrConflict otherwise). Idempotent.
+	SaveSnapshot(ctx context.Context, key Key, snap Snapshot) error
+
+	// Feed returns up to limit records of the collection changed after
+	// cursor ("" for the beginning), oldest change first. A record changed
+	// again after it was listed is listed again later.
+	Feed(ctx context.Context, collection, cursor string, limit int) (FeedPage, error)
+
+	// Ping checks that the store is reachable (for /readyz).
+	Ping(ctx context.Context) error
+
+	// Close releases the store's resources. In-flight calls may fail after it.
+	Close() error
+}
+
+// Validate reports whether k is a valid record key under the protocol's rules.
+func (k Key) Validate() error {
+	if !validCollection(k.Collection) {
+		return fmt.Errorf("%w: collection %q must match ^[a-z0-9][a-z0-9_-]{0,63}$", ErrInvalidKey, k.Collection)
+	}
+	if !validID(k.ID) {
+		return fmt.Errorf("%w: id %q must match ^[A-Za-z0-9_-]{1,128}$", ErrInvalidKey, k.ID)
+	}
+	return nil
+}
+
+// ValidCollection reports whether name is a valid collection name.
+func ValidCollection(name string) bool { return validCollection(name) }
+
+func validCollection(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func validID(s string) bool {
+	if len(s) < 1 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
