@@ -27,6 +27,13 @@ var (
 	// but this one says so explicitly.
 	ErrUnavailable = errors.New("store: unavailable")
 
-	// ErrInvalidKey is returned by Key.Validate.
+	// ErrInvalidKey is returned by Key.Validate, and by every Store method
+	// given a key or collection that breaks the protocol's rules (nothing is
+	// read or written then).
 	ErrInvalidKey = errors.New("store: invalid key")
+
+	// ErrInvalidCursor is returned by Feed for a cursor that is not of the
+	// form that store's Feed produces (garbled, truncated, or from another
+	// backend).
+	ErrInvalidCursor = errors.New("store: invalid feed cursor")
 )

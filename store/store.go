@@ -1,7 +1,3 @@
-// Package store defines where records live: a small interface over a durable
-// change-log and snapshots, implemented by store/bolt (embedded) and
-// store/dynamo (DynamoDB). Policy (caching, group commit, compaction, retries)
-// lives above it, in engine.
 package store
 
 import (
@@ -70,9 +66,17 @@ type FeedPage struct {
 	More   bool // more items are available right now
 }
 
+// DefaultFeedLimit is the page size Feed uses when asked for limit <= 0.
+const DefaultFeedLimit = 100
+
 // Store is a durable home for records. Implementations are safe for
 // concurrent use by many goroutines and, where the backend allows it, by many
 // processes at once.
+//
+// Every method that takes a Key (or a collection) validates it first and
+// returns ErrInvalidKey, touching nothing, when it breaks the protocol's
+// rules: the key's parts end up inside backend keys, so a stray separator
+// must never get that far. storetest.Run checks every contract below.
 type Store interface {
 	// Load returns the record's newest snapshot and the log entries after it.
 	// It returns ErrNotFound when the record has never been written.
@@ -89,9 +93,12 @@ type Store interface {
 	// the highest seq written so far (1 for a new record); otherwise, and when
 	// another writer took that seq first, it returns ErrConflict and writes
 	// nothing. Exactly one of any number of concurrent Appends with the same
-	// seq succeeds. When Append returns nil the entry is durable. Append is
-	// not idempotent: a retry after an unknown outcome returns ErrConflict if
-	// the first attempt landed, and the caller re-reads the log.
+	// seq succeeds. When Append returns nil the entry is durable, and meta
+	// becomes the record's feed state (it moves to the end of its
+	// collection's feed). Append is not idempotent: a retry after an unknown
+	// outcome returns ErrConflict if the first attempt landed, and the caller
+	// re-reads the log. A context that is already done makes Append return
+	// the context's error without writing.
 	Append(ctx context.Context, key Key, e Entry, meta AppendMeta) error
 
 	// SaveSnapshot stores snap as the record's snapshot if snap.Seq is higher
@@ -101,14 +108,20 @@ type Store interface {
 	SaveSnapshot(ctx context.Context, key Key, snap Snapshot) error
 
 	// Feed returns up to limit records of the collection changed after
-	// cursor ("" for the beginning), oldest change first. A record changed
-	// again after it was listed is listed again later.
+	// cursor ("" for the beginning), oldest change first, each with the Heads
+	// of its latest Append. The feed holds one item per record, at its last
+	// change: a record changed again after it was listed is listed again
+	// later, and a page from the beginning lists it once however often it
+	// changed. limit <= 0 means DefaultFeedLimit. A collection with no
+	// records gives an empty page whose Cursor may be passed back later. A
+	// malformed cursor gives ErrInvalidCursor.
 	Feed(ctx context.Context, collection, cursor string, limit int) (FeedPage, error)
 
 	// Ping checks that the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 
 	// Close releases the store's resources. In-flight calls may fail after it.
+	// Closing a closed store is safe and returns nil.
 	Close() error
 }
 

@@ -1,0 +1,64 @@
+package bolt
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+func TestMeta_RoundTrip(t *testing.T) {
+	tests := []meta{
+		{UpdatedAt: time.Unix(0, 0).UTC()},
+		{Seq: 1, FeedNo: 1, UpdatedAt: time.Unix(0, 1).UTC(), Heads: []string{"a"}},
+		{Seq: 1 << 60, SnapSeq: 1 << 59, Size: -1, FeedNo: 1<<64 - 1, UpdatedAt: time.Date(2026, 11, 26, 1, 2, 3, 4, time.UTC),
+			Heads: []string{"", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "x"}},
+	}
+	for _, m := range tests {
+		got, err := decodeMeta(m.encode())
+		if err != nil {
+			t.Fatalf("decodeMeta(encode(%+v)) = %v", m, err)
+		}
+		if got.Seq != m.Seq || got.SnapSeq != m.SnapSeq || got.Size != m.Size || got.FeedNo != m.FeedNo ||
+			!got.UpdatedAt.Equal(m.UpdatedAt) ||
+			!slices.Equal(got.Heads, m.Heads) {
+			t.Fatalf("round trip of %+v = %+v", m, got)
+		}
+	}
+}
+
+func TestMeta_Corrupt(t *testing.T) {
+	good := (&meta{Seq: 3, SnapSeq: 1, FeedNo: 9, Heads: []string{"abc", "def"}}).encode()
+	tests := map[string][]byte{
+		"empty":             nil,
+		"unknown version":   append([]byte{9}, good[1:]...),
+		"truncated":         good[:len(good)-1],
+		"trailing byte":     append(slices.Clone(good), 0),
+		"snap beyond seq":   (&meta{Seq: 1, SnapSeq: 2}).encode(),
+		"huge head count":   append(slices.Clone(good[:len(good)-8]), 0xff, 0xff, 0xff, 0x0f),
+		"only version byte": {metaVersion},
+	}
+	for name, b := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := decodeMeta(b); !errors.Is(err, errCorrupt) {
+				t.Fatalf("decodeMeta = %v, want errCorrupt", err)
+			}
+		})
+	}
+}
+
+// CountLog counts the entries of the store's log bucket (exported to the
+// external tests only).
+func CountLog(tb testing.TB, s *Store) int {
+	tb.Helper()
+	n := 0
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketLog).ForEach(func(k, v []byte) error { n++; return nil })
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,228 @@
+package bolt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/dynamerge/dynamerge/store"
+)
+
+// Bucket names; see the package documentation for what each holds.
+var (
+	bucketInfo = []byte("info")
+	bucketLog  = []byte("log")
+	bucketMeta = []byte("meta")
+	bucketSnap = []byte("snap")
+	bucketFeed = []byte("feed")
+
+	allBuckets = [][]byte{bucketInfo, bucketLog, bucketMeta, bucketSnap, bucketFeed}
+)
+
+// The "info" bucket's "layout" key holds the layout version of the file, so
+// that a later version of this package can recognise (and migrate) files of
+// this one, and this one refuses files it does not understand.
+var (
+	infoLayout    = []byte("layout")
+	layoutVersion = []byte("1")
+)
+
+// ErrLayout is returned by Open for a file written in a layout this version
+// does not know, or one that is not a dynamerge store.
+var ErrLayout = errors.New("bolt: unknown file layout")
+
+// initLayout creates the buckets of a new file and checks the layout of an
+// existing one.
+func initLayout(tx *bbolt.Tx) error {
+	if info := tx.Bucket(bucketInfo); info != nil {
+		if v := info.Get(infoLayout); !bytes.Equal(v, layoutVersion) {
+			return fmt.Errorf("%w: layout %q, this version reads %q", ErrLayout, v, layoutVersion)
+		}
+	} else if n := countBuckets(tx); n != 0 {
+		return fmt.Errorf("%w: %d buckets but no layout version: not a dynamerge store", ErrLayout, n)
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return tx.Bucket(bucketInfo).Put(infoLayout, layoutVersion)
+}
+
+func countBuckets(tx *bbolt.Tx) int {
+	n := 0
+	_ = tx.ForEach(func([]byte, *bbolt.Bucket) error { n++; return nil })
+	return n
+}
+
+// errCorrupt marks data in the file that this code did not write the way it
+// reads it: a bug or a damaged file, never a caller's mistake.
+var errCorrupt = errors.New("bolt: corrupt data")
+
+// recordKey is "<collection>/<id>", the key of meta and snap.
+func recordKey(k store.Key) []byte { return []byte(k.String()) }
+
+// logPrefix is "<collection>/<id>/", under which a record's log entries sort
+// by seq. The trailing "/" keeps id "a" from matching id "ab".
+func logPrefix(k store.Key) []byte {
+	b := make([]byte, 0, len(k.Collection)+len(k.ID)+2+8)
+	b = append(b, k.Collection...)
+	b = append(b, '/')
+	b = append(b, k.ID...)
+	return append(b, '/')
+}
+
+// logKey is logPrefix followed by seq, big-endian.
+func logKey(k store.Key, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(logPrefix(k), seq)
+}
+
+// logSeq returns the seq of a key under prefix.
+func logSeq(prefix, key []byte) (uint64, error) {
+	if len(key) != len(prefix)+8 || !bytes.HasPrefix(key, prefix) {
+		return 0, fmt.Errorf("%w: log key %q", errCorrupt, key)
+	}
+	return binary.BigEndian.Uint64(key[len(prefix):]), nil
+}
+
+// feedPrefix is "<collection>/", under which the feed sorts by change number.
+func feedPrefix(collection string) []byte {
+	b := make([]byte, 0, len(collection)+1+8)
+	b = append(b, collection...)
+	return append(b, '/')
+}
+
+// feedKey is feedPrefix followed by the change number, big-endian.
+func feedKey(collection string, n uint64) []byte {
+	return binary.BigEndian.AppendUint64(feedPrefix(collection), n)
+}
+
+// meta is what the meta bucket holds per record.
+type meta struct {
+	Seq       uint64 // highest log seq written
+	SnapSeq   uint64 // seq the snapshot covers; log entries <= it are gone
+	Size      int64
+	UpdatedAt time.Time
+	FeedNo    uint64 // the record's current key in the feed bucket
+	Heads     []string
+}
+
+const metaVersion = 1
+
+func (m *meta) encode() []byte {
+	n := 1 + 6*binary.MaxVarintLen64
+	for _, h := range m.Heads {
+		n += binary.MaxVarintLen64 + len(h)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, metaVersion)
+	b = binary.AppendUvarint(b, m.Seq)
+	b = binary.AppendUvarint(b, m.SnapSeq)
+	b = binary.AppendVarint(b, m.Size)
+	b = binary.AppendVarint(b, m.UpdatedAt.UnixNano())
+	b = binary.AppendUvarint(b, m.FeedNo)
+	b = binary.AppendUvarint(b, uint64(len(m.Heads)))
+	for _, h := range m.Heads {
+		b = binary.AppendUvarint(b, uint64(len(h)))
+		b = append(b, h...)
+	}
+	return b
+}
+
+// decodeMeta parses b; it copies what it keeps, so b may be bbolt's memory.
+func decodeMeta(b []byte) (*meta, error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != metaVersion {
+		return nil, fmt.Errorf("%w: meta version %d", errCorrupt, v)
+	}
+	m := &meta{
+		Seq:     d.uvarint(),
+		SnapSeq: d.uvarint(),
+		Size:    d.varint(),
+	}
+	m.UpdatedAt = time.Unix(0, d.varint()).UTC()
+	m.FeedNo = d.uvarint()
+	nh := d.uvarint()
+	if d.err == nil && nh > uint64(len(d.b)) { // each head takes at least one byte
+		d.err = errors.New("head count beyond data")
+	}
+	if d.err == nil && nh > 0 {
+		m.Heads = make([]string, 0, nh)
+	}
+	for i := uint64(0); i < nh && d.err == nil; i++ {
+		m.Heads = append(m.Heads, string(d.bytes(d.uvarint())))
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if d.err == nil && m.SnapSeq > m.Seq {
+		d.err = fmt.Errorf("snapshot seq %d beyond seq %d", m.SnapSeq, m.Seq)
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: meta: %v", errCorrupt, d.err)
+	}
+	return m, nil
+}
+
+// decoder reads a meta value, remembering the first error so that decodeMeta
+// reads as a straight list of fields.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.err = errors.New("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errors.New("bad uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errors.New("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(n uint64) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errors.New("truncated string")
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
