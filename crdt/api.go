@@ -1,25 +1,8 @@
 package crdt
 
-// SKELETON: the exported API other packages build against. The crdt helper
-// fills in the bodies (and may move them into files by concern); signatures
-// stay as they are.
-
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
-)
-
-// Errors returned by this package.
-var (
-	// ErrInvalidChange is returned when bytes are not valid Automerge change
-	// chunks: bad magic, checksum, chunk type, truncation, trailing bytes, or
-	// a change body that does not parse in full.
-	ErrInvalidChange = errors.New("crdt: invalid change")
-
-	// ErrMissingDeps is returned by Doc.Apply when a change depends on a
-	// change the document does not have.
-	ErrMissingDeps = errors.New("crdt: missing dependencies")
 )
 
 // Hash is the SHA-256 hash that identifies an Automerge change.
@@ -78,15 +61,9 @@ type Change struct {
 	Message string
 	Ops     int    // number of operations in the change
 	Raw     []byte // the chunk exactly as received (header included)
-}
 
-// Split validates b as one or more concatenated change chunks and returns
-// them. Each chunk is checked for magic, checksum, chunk type (change or
-// compressed change), length, and a body that parses in full (header and
-// every operation column); b must hold nothing else. It never touches
-// automerge-go, so it is safe on untrusted input. Errors wrap
-// ErrInvalidChange and say what is wrong and where.
-func Split(b []byte) ([]Change, error) { return nil, nil }
+	refs []opRef // op IDs of other changes the ops refer to (set by Split)
+}
 
 // Join concatenates the raw chunks of changes.
 func Join(changes []Change) []byte {
@@ -100,34 +77,3 @@ func Join(changes []Change) []byte {
 	}
 	return out
 }
-
-// Doc is a record's Automerge document (automerge-go). Never give it bytes a
-// client sent inside the serving process: automerge-go can abort the process
-// on crafted input. Only crdt/worker does, in child processes.
-type Doc struct{}
-
-// NewDoc returns an empty document.
-func NewDoc() *Doc { return &Doc{} }
-
-// LoadDoc loads a saved document (a snapshot).
-func LoadDoc(data []byte) (*Doc, error) { return &Doc{}, nil }
-
-// Apply applies changes (validated by Split). It checks afterwards that every
-// change is in the document: a change whose dependencies are missing gives
-// ErrMissingDeps, one that automerge dropped gives ErrInvalidChange. On error
-// the document may hold part of the changes: discard it.
-func (d *Doc) Apply(changes []Change) error { return nil }
-
-// Save returns the whole document, compacted.
-func (d *Doc) Save() []byte { return nil }
-
-// Heads returns the document's heads, sorted.
-func (d *Doc) Heads() []Hash { return nil }
-
-// Changes returns every change of the document, dependencies first.
-func (d *Doc) Changes() ([]Change, error) { return nil, nil }
-
-// JSON returns the document as plain JSON at heads (nil for the current
-// heads): text as strings, counters as numbers, bytes as base64 strings,
-// timestamps as RFC 3339 strings.
-func (d *Doc) JSON(heads []Hash) ([]byte, error) { return nil, nil }
