@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynamerge/dynamerge/crdt/worker"
+	"github.com/dynamerge/dynamerge/store"
+)
+
+// workerTimeout bounds one Pool call. Loading a 100k-change record into a
+// worker takes ~1.5 s (DESIGN.md); a minute means the worker is stuck.
+const workerTimeout = time.Minute
+
+// Engine merges and persists records. It is safe for concurrent use.
+type Engine struct {
+	opts    Options
+	store   store.Store
+	pool    *worker.Pool
+	ownPool bool
+	log     *slog.Logger
+
+	mu       sync.Mutex // guards the cache and closed
+	records  map[store.Key]*record
+	lru      *list.List // of *record, most recently used at the front
+	goBytes  int64      // sum of record.charged
+	closed   bool
+	wg       sync.WaitGroup // Syncs, writers and compactions in flight
+	rss      atomic.Int64   // last Pool.RSS(), minus estimates of what evictions freed
+	rssAt    atomic.Int64   // unix nanos of the last measurement
+	compacts chan struct{}  // semaphore bounding compactions
+
+	subs  subscribers
+
+	stats struct {
+		changesMerged, bytesMerged               atomic.Uint64
+		storeWrites, storeErrors, storeConflicts atomic.Uint64
+		compactions, loads                       atomic.Uint64
+	}
+}
+
+// Open starts an engine on opts.Store.
+func Open(opts Options) (*Engine, error) {
+	if opts.Store == nil {
+		return nil, errors.New("engine: Options.Store is required")
+	}
+	opts.setDefaults()
+	e := &Engine{
+		opts:     opts,
+		store:    opts.Store,
+		pool:     opts.Pool,
+		log:      opts.Logger,
+		records:  make(map[store.Key]*record),
+		lru:      list.New(),
+		compacts: make(chan struct{}, opts.MaxCompactions),
+	}
+	if e.pool == nil {
+		p, err := worker.NewPool(opts.Workers)
+		if err != nil {
+			return nil, fmt.Errorf("engine: start workers: %w", err)
+		}
+		e.pool, e.ownPool = p, true
+	}
+	return e, nil
+}
+
+// begin registers a call in flight, unless the engine is closing.
+func (e *Engine) begin() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	e.wg.Add(1)
+	return nil
+}
+
+// Sync merges each request's changes and answers with the delta the client
+// lacks. The results have the same order as reqs. The returned error is for
+// the whole call (ErrClosed, context cancelled); per-record failures are in
+// DocResult.Err. When Sync returns, every change of a result without Err is
+// durable.
+func (e *Engine) Sync(ctx context.Context, reqs []DocRequest) ([]DocResult, error) {
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	defer e.wg.Done()
+	res := make([]DocResult, len(reqs))
+	if len(reqs) == 1 {
+		res[0] = e.syncDoc(ctx, reqs[0])
+	} else {
+		// Records are independent: let their store round trips overlap,
+		// with a bound so one request cannot flood the store.
+		sem := make(chan struct{}, syncParallelism)
+		var wg sync.WaitGroup
+		for i := range reqs {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				res[i] = e.syncDoc(ctx, reqs[i])
+			}()
+		}
+		wg.Wait()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// syncParallelism bounds the records of one Sync processed at once.
+const syncParallelism = 8
+
+// Feed lists the records of a collection changed after cursor.
+func (e *Engine) Feed(ctx context.Context, collection, cursor string, limit int) (store.FeedPage, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.StoreTimeout)
+	defer cancel()
+	page, err := e.store.Feed(ctx, collection, cursor, limit)
+	if err != nil {
+		return page, fmt.Errorf("engine: feed %s: %w", collection, err)
+	}
+	return page, nil
+}
+
+// Ready reports whether the store is reachable.
+func (e *Engine) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.StoreTimeout)
+	defer cancel()
+	if err := e.store.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Stats returns current counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	n, b := len(e.records), e.goBytes
+	e.mu.Unlock()
+	return Stats{
+		CachedRecords:  n,
+		CacheBytes:     b,
+		WorkerRSS:      e.pool.RSS(),
+		ChangesMerged:  e.stats.changesMerged.Load(),
+		BytesMerged:    e.stats.bytesMerged.Load(),
+		StoreWrites:    e.stats.storeWrites.Load(),
+		StoreErrors:    e.stats.storeErrors.Load(),
+		StoreConflicts: e.stats.storeConflicts.Load(),
+		Compactions:    e.stats.compactions.Load(),
+		Loads:          e.stats.loads.Load(),
+	}
+}
+
+// Close stops accepting calls (they get ErrClosed), waits for in-flight
+// syncs, writes and compactions until ctx is done, closes every
+// subscription, then stops the workers (when the engine started them). It
+// does not close the store.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	already := e.closed
+	e.closed = true
+	e.mu.Unlock()
+	if already {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("engine: close: writes still in flight: %w", ctx.Err())
+	}
+	e.subs.closeAll()
+	if e.ownPool {
+		if perr := e.pool.Close(); perr != nil && err == nil {
+			err = fmt.Errorf("engine: close workers: %w", perr)
+		}
+	}
+	return err
+}
