@@ -1,15 +1,13 @@
-// SKELETON: the exported API other packages build against. The client helper
-// fills in the bodies; signatures stay as they are (additions are fine).
 package client
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
 )
 
-// Client speaks the dynamerge protocol (PROTOCOL.md) to one server.
+// Client speaks the dynamerge protocol (PROTOCOL.md) to one server. It is
+// safe for concurrent use.
 type Client struct {
 	BaseURL string
 	HTTP    *http.Client
@@ -20,7 +18,9 @@ type Client struct {
 func New(baseURL string) *Client { return &Client{BaseURL: baseURL, HTTP: http.DefaultClient} }
 
 // Error is an error answer of the server: a whole-request error (Status set)
-// or a per-document one (Status 0).
+// or a per-document one (Status 0). Code is one of the protocol's codes
+// (the Code… constants); RetryAfter is set from the Retry-After header of
+// 429 and 503 answers.
 type Error struct {
 	Status     int
 	Code       string // the protocol's error code, e.g. "invalid_change"
@@ -47,9 +47,6 @@ type DocResult struct {
 	Err        *Error // per-document error, nil on success
 }
 
-// Sync sends one /v1/sync request.
-func (c *Client) Sync(ctx context.Context, docs []Doc) ([]DocResult, error) { return nil, nil }
-
 // Record is the JSON view of a record.
 type Record struct {
 	Collection string
@@ -57,11 +54,6 @@ type Record struct {
 	Heads      []string
 	Doc        json.RawMessage
 	ETag       string
-}
-
-// Get reads a record as JSON, at heads when given.
-func (c *Client) Get(ctx context.Context, collection, id string, heads ...string) (*Record, error) {
-	return nil, nil
 }
 
 // FeedItem is one record of a feed page.
@@ -77,20 +69,9 @@ type FeedPage struct {
 	More   bool       `json:"more"`
 }
 
-// Feed reads one page of a collection feed.
-func (c *Client) Feed(ctx context.Context, collection, cursor string, limit int) (*FeedPage, error) {
-	return nil, nil
-}
-
 // Event is one live notification.
 type Event struct {
 	Collection string   `json:"collection"`
 	ID         string   `json:"id"`
 	Heads      []string `json:"heads"`
-}
-
-// Events subscribes to live notifications; the channel closes when ctx ends
-// or the connection drops.
-func (c *Client) Events(ctx context.Context, collections ...string) (<-chan Event, error) {
-	return nil, nil
 }

@@ -1,0 +1,173 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// maxAnswerBytes bounds a successful answer the client reads: a sync of a
+// thousand big records fits, a runaway server does not exhaust memory.
+const maxAnswerBytes = 1 << 30
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body []byte) (*http.Request, error) {
+	u := strings.TrimRight(c.BaseURL, "/") + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, r)
+	if err != nil {
+		return nil, fmt.Errorf("dynamerge: %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return req, nil
+}
+
+// do sends req and decodes a 200 answer into out; any other status gives an
+// *Error. It returns the response headers for callers that need them.
+func (c *Client) do(req *http.Request, out any) (http.Header, error) {
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("dynamerge: %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return resp.Header, readError(resp)
+	}
+	dec := json.NewDecoder(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err := dec.Decode(out); err != nil {
+		return resp.Header, fmt.Errorf("dynamerge: %s %s: decode answer: %w", req.Method, req.URL.Path, err)
+	}
+	return resp.Header, nil
+}
+
+type syncDocJSON struct {
+	Collection string     `json:"collection"`
+	ID         string     `json:"id"`
+	Have       []string   `json:"have,omitempty"`
+	Heads      []string   `json:"heads,omitempty"`
+	Changes    string     `json:"changes,omitempty"`
+	Error      *errorJSON `json:"error,omitempty"`
+}
+
+type errorJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type syncJSON struct {
+	Docs []syncDocJSON `json:"docs"`
+}
+
+// Sync sends one /v1/sync request. A whole-request error is an *Error;
+// per-document errors are in DocResult.Err. The results have the order of
+// docs.
+func (c *Client) Sync(ctx context.Context, docs []Doc) ([]DocResult, error) {
+	in := syncJSON{Docs: make([]syncDocJSON, len(docs))}
+	for i, d := range docs {
+		in.Docs[i] = syncDocJSON{Collection: d.Collection, ID: d.ID, Have: d.Have}
+		if len(d.Changes) > 0 {
+			in.Docs[i].Changes = base64.StdEncoding.EncodeToString(d.Changes)
+		}
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("dynamerge: sync: encode: %w", err)
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, "/v1/sync", nil, body)
+	if err != nil {
+		return nil, err
+	}
+	var out syncJSON
+	if _, err := c.do(req, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Docs) != len(docs) {
+		return nil, fmt.Errorf("dynamerge: sync: server answered %d docs for %d", len(out.Docs), len(docs))
+	}
+	results := make([]DocResult, len(out.Docs))
+	for i, d := range out.Docs {
+		if d.Collection != docs[i].Collection || d.ID != docs[i].ID {
+			return nil, fmt.Errorf("dynamerge: sync: answer %d is %s/%s, want %s/%s", i, d.Collection, d.ID, docs[i].Collection, docs[i].ID)
+		}
+		changes, err := base64.StdEncoding.DecodeString(d.Changes)
+		if err != nil {
+			return nil, fmt.Errorf("dynamerge: sync: %s/%s: changes: %w", d.Collection, d.ID, err)
+		}
+		results[i] = DocResult{Collection: d.Collection, ID: d.ID, Heads: d.Heads, Changes: changes}
+		if d.Error != nil {
+			results[i].Err = &Error{Code: d.Error.Code, Message: d.Error.Message}
+		}
+	}
+	return results, nil
+}
+
+// Get reads a record as JSON, at heads when given. A record never written
+// gives an *Error with Code "not_found".
+func (c *Client) Get(ctx context.Context, collection, id string, heads ...string) (*Record, error) {
+	q := url.Values{}
+	if len(heads) > 0 {
+		q.Set("heads", strings.Join(heads, ","))
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, "/v1/collections/"+url.PathEscape(collection)+"/docs/"+url.PathEscape(id), q, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Collection string          `json:"collection"`
+		ID         string          `json:"id"`
+		Heads      []string        `json:"heads"`
+		Doc        json.RawMessage `json:"doc"`
+	}
+	h, err := c.do(req, &out)
+	if err != nil {
+		return nil, err
+	}
+	return &Record{Collection: out.Collection, ID: out.ID, Heads: out.Heads, Doc: out.Doc, ETag: h.Get("ETag")}, nil
+}
+
+// Feed reads one page of a collection feed. Start with cursor "" and pass
+// each page's Cursor back until More is false; limit 0 means the server's
+// default.
+func (c *Client) Feed(ctx context.Context, collection, cursor string, limit int) (*FeedPage, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("after", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, "/v1/collections/"+url.PathEscape(collection)+"/feed", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out FeedPage
+	if _, err := c.do(req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

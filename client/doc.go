@@ -1,0 +1,23 @@
+// Package client is the Go client of the dynamerge sync protocol
+// (PROTOCOL.md), used by Go backends, the end-to-end tests and the
+// benchmarks.
+//
+// # Calls
+//
+// Client has one method per endpoint: Sync (POST /v1/sync), Get (the JSON
+// view, with time travel), Feed (paging through a collection) and Events
+// (Server-Sent Events). Every error answer of the server is an *Error with
+// the HTTP status, the protocol's code, the message and Retry-After; test
+// codes with IsCode and retry when Error.Temporary says so. Per-document
+// errors of a sync are in DocResult.Err, with Status 0.
+//
+// # Replicas
+//
+// Replica keeps one record as a local automerge-go document and syncs it:
+// it pushes the changes made since the heads the server last acknowledged,
+// applies what the server sends back, and, when the server answers
+// missing_deps, resends its whole history once. SyncAll syncs many replicas
+// in one request. The client trusts its server: it applies the server's
+// change bytes with automerge-go directly, which a server must never do with
+// a client's.
+package client

@@ -1,0 +1,115 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error codes of the protocol (PROTOCOL.md).
+const (
+	CodeBadRequest    = "bad_request"
+	CodeInvalidID     = "invalid_id"
+	CodeUnauthorized  = "unauthorized"
+	CodeForbidden     = "forbidden"
+	CodeNotFound      = "not_found"
+	CodeTooLarge      = "too_large"
+	CodeRateLimited   = "rate_limited"
+	CodeUnavailable   = "unavailable"
+	CodeInvalidChange = "invalid_change"
+	CodeMissingDeps   = "missing_deps"
+	CodeInternal      = "internal"
+)
+
+// Temporary reports whether the request may succeed if sent again later
+// (after RetryAfter): the server was rate limiting, overloaded or its store
+// was failing. The changes of such a request must be kept and resent.
+func (e *Error) Temporary() bool {
+	return e.Code == CodeRateLimited || e.Code == CodeUnavailable ||
+		e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests
+}
+
+// IsCode reports whether err is (or wraps) an *Error with the given code.
+func IsCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// readError turns a non-2xx answer into an *Error. A body that is not the
+// protocol's error JSON (a proxy's HTML page, say) still gives an *Error,
+// with a code derived from the status.
+func readError(resp *http.Response) *Error {
+	e := &Error{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var eb struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
+		e.Code, e.Message = eb.Error.Code, eb.Error.Message
+		return e
+	}
+	e.Code = codeForStatus(resp.StatusCode)
+	e.Message = strings.TrimSpace(string(body))
+	if len(e.Message) > 200 {
+		e.Message = e.Message[:200] + "…"
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return e
+}
+
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return CodeBadRequest
+	case http.StatusUnauthorized:
+		return CodeUnauthorized
+	case http.StatusForbidden:
+		return CodeForbidden
+	case http.StatusNotFound:
+		return CodeNotFound
+	case http.StatusRequestEntityTooLarge:
+		return CodeTooLarge
+	case http.StatusTooManyRequests:
+		return CodeRateLimited
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return CodeUnavailable
+	}
+	if status >= 500 {
+		return CodeInternal
+	}
+	return fmt.Sprintf("http_%d", status)
+}
+
+// parseRetryAfter reads Retry-After as seconds or as an HTTP date
+// (RFC 9110 section 10.2.3). Unparseable or past values give 0.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 || secs > 1<<31 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}

@@ -1,0 +1,250 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dynamerge/dynamerge/crdt"
+	"github.com/dynamerge/dynamerge/crdt/worker"
+	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/store"
+)
+
+// Error codes of the protocol (PROTOCOL.md), sent as "code" in error bodies.
+const (
+	CodeBadRequest       = "bad_request"
+	CodeInvalidID        = "invalid_id"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeNotFound         = "not_found"
+	CodeTooLarge         = "too_large"
+	CodeRateLimited      = "rate_limited"
+	CodeUnavailable      = "unavailable"
+	CodeInvalidChange    = "invalid_change"
+	CodeMissingDeps      = "missing_deps"
+	CodeInternal         = "internal"
+	CodeMethodNotAllowed = "method_not_allowed" // extension: a known path, a wrong method
+)
+
+// DefaultRetryAfter is what 503 answers put in Retry-After when nothing more
+// precise is known: long enough not to hammer a failing store, short enough
+// for a user not to notice.
+const DefaultRetryAfter = 2 * time.Second
+
+// Errors a handler or an Authorizer returns to get a specific answer.
+var (
+	// ErrUnauthorized: the request carries no valid credentials (401
+	// "unauthorized"). Returned by an Authorizer.
+	ErrUnauthorized = errors.New("server: unauthorized")
+	// ErrForbidden: the credentials may not read or write the collection
+	// (403 "forbidden", or the per-doc "forbidden" inside /v1/sync).
+	// Returned by an Authorizer.
+	ErrForbidden = errors.New("server: forbidden")
+	// ErrRateLimited: the caller sends too much (429 "rate_limited"). Wrap it
+	// in a *RateLimitError to say when to come back.
+	ErrRateLimited = errors.New("server: rate limited")
+)
+
+// RateLimitError is a rate-limit refusal that tells the client when to retry.
+// errors.Is(err, ErrRateLimited) holds for it.
+type RateLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("server: rate limited, retry after %s", e.RetryAfter)
+}
+
+// Is makes errors.Is(e, ErrRateLimited) true.
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// apiError is an answer the server chose on purpose: a status, a protocol
+// code, and a message that is safe to show the client.
+type apiError struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+// Constructors for the answers handlers give on bad input.
+func badRequest(format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// invalidID answers a key that breaks the protocol's rules. err comes from
+// store.Key.Validate, whose text only describes the client's own input.
+func invalidID(err error) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidID, Message: err.Error()}
+}
+
+func tooLarge(format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is the JSON of every whole-request error.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// classify maps any error reaching the HTTP layer to the answer the client
+// gets. It is the one place where domain errors become status codes. The
+// second result tells whether err is an internal error: its text must be
+// logged and never sent.
+func classify(err error) (ae *apiError, internal bool) {
+	var direct *apiError
+	if errors.As(err, &direct) {
+		return direct, false
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return fromEchoError(he), he.Code >= 500
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge("request body over %d bytes", mbe.Limit), false
+	}
+	var rle *RateLimitError
+	if errors.As(err, &rle) {
+		return &apiError{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: "too many requests", RetryAfter: rle.RetryAfter}, false
+	}
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		return &apiError{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or invalid credentials"}, false
+	case errors.Is(err, ErrForbidden):
+		return &apiError{Status: http.StatusForbidden, Code: CodeForbidden, Message: "not allowed for this collection"}, false
+	case errors.Is(err, ErrRateLimited):
+		return &apiError{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: "too many requests", RetryAfter: time.Second}, false
+	case errors.Is(err, store.ErrInvalidKey):
+		// Handlers validate keys themselves with a precise message; this is
+		// the backstop for a deeper layer refusing one, whose text may name
+		// internals.
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidID, Message: "invalid collection or id"}, false
+	case errors.Is(err, store.ErrInvalidCursor):
+		return badRequest("after: not a cursor this server gave out"), false
+	case errors.Is(err, engine.ErrUnknownHeads):
+		// Time travel to a version this server does not hold (yet): the
+		// version is what is missing, as with a record never written.
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "the record has no change with one of these heads"}, false
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "record not found"}, false
+	case errors.Is(err, engine.ErrTooLarge), errors.Is(err, store.ErrTooLarge):
+		return tooLarge("over the server's size limits"), false
+	case errors.Is(err, crdt.ErrInvalidChange), errors.Is(err, worker.ErrPoison):
+		// Reaches here only from the JSON view's heads; sync reports it per doc.
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidChange, Message: "invalid change"}, false
+	case errors.Is(err, crdt.ErrMissingDeps):
+		return &apiError{Status: http.StatusBadRequest, Code: CodeMissingDeps, Message: "changes depend on changes the server does not have"}, false
+	case errors.Is(err, engine.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "storage unavailable, retry later", RetryAfter: DefaultRetryAfter}, false
+	case errors.Is(err, engine.ErrClosed), errors.Is(err, worker.ErrClosed), errors.Is(err, errShuttingDown):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "server shutting down, retry later", RetryAfter: DefaultRetryAfter}, false
+	case errors.Is(err, context.Canceled):
+		// The client went away (or Shutdown gave up); whatever we answer is
+		// unlikely to be read, and it is not a server bug.
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "request cancelled, retry later", RetryAfter: DefaultRetryAfter}, false
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "timed out, retry later", RetryAfter: DefaultRetryAfter}, false
+	}
+	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}, true
+}
+
+// docError maps a per-document engine error to the error of its entry in a
+// sync answer. ok is false for errors that are not per-document answers
+// (store failures, bugs): those fail the whole request.
+func docError(err error) (d errorDetail, ok bool) {
+	switch {
+	case errors.Is(err, crdt.ErrInvalidChange), errors.Is(err, worker.ErrPoison):
+		return errorDetail{CodeInvalidChange, "bytes are not valid Automerge change chunks"}, true
+	case errors.Is(err, crdt.ErrMissingDeps):
+		return errorDetail{CodeMissingDeps, "changes depend on changes the server does not have; resend from heads"}, true
+	case errors.Is(err, engine.ErrTooLarge), errors.Is(err, store.ErrTooLarge):
+		return errorDetail{CodeTooLarge, "change or record over the server's size limits"}, true
+	case errors.Is(err, ErrForbidden):
+		return errorDetail{CodeForbidden, "not allowed for this collection"}, true
+	}
+	return errorDetail{}, false
+}
+
+func fromEchoError(he *echo.HTTPError) *apiError {
+	msg := http.StatusText(he.Code)
+	if s, ok := he.Message.(string); ok && he.Code < 500 {
+		msg = s
+	}
+	switch he.Code {
+	case http.StatusNotFound:
+		return &apiError{Status: he.Code, Code: CodeNotFound, Message: "no such endpoint"}
+	case http.StatusMethodNotAllowed:
+		return &apiError{Status: he.Code, Code: CodeMethodNotAllowed, Message: "method not allowed"}
+	case http.StatusRequestEntityTooLarge:
+		return &apiError{Status: he.Code, Code: CodeTooLarge, Message: msg}
+	case http.StatusUnauthorized:
+		return &apiError{Status: he.Code, Code: CodeUnauthorized, Message: msg}
+	case http.StatusForbidden:
+		return &apiError{Status: he.Code, Code: CodeForbidden, Message: msg}
+	case http.StatusTooManyRequests:
+		return &apiError{Status: he.Code, Code: CodeRateLimited, Message: msg, RetryAfter: time.Second}
+	case http.StatusServiceUnavailable:
+		return &apiError{Status: he.Code, Code: CodeUnavailable, Message: msg, RetryAfter: DefaultRetryAfter}
+	}
+	if he.Code >= 500 {
+		return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
+	}
+	return &apiError{Status: he.Code, Code: CodeBadRequest, Message: msg}
+}
+
+// handleError is echo's HTTPErrorHandler: every error a handler returns is
+// answered here, as {"error":{"code","message"}}.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		// Headers are gone (an SSE stream broke, say); all we can do is log.
+		if !errors.Is(err, context.Canceled) {
+			s.log.LogAttrs(c.Request().Context(), slog.LevelWarn, "error after response started",
+				slog.String("request_id", requestID(c)), slog.String("error", err.Error()))
+		}
+		return
+	}
+	ae, internal := classify(err)
+	switch {
+	case internal:
+		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
+			slog.String("request_id", requestID(c)),
+			slog.String("method", c.Request().Method),
+			slog.String("path", c.Request().URL.Path),
+			slog.String("error", err.Error()))
+	case ae.Status >= 500 && !errors.Is(err, errShuttingDown):
+		// Store failures: the client only learns "retry later"; operators
+		// need the cause.
+		s.log.LogAttrs(c.Request().Context(), slog.LevelWarn, "request failed",
+			slog.String("request_id", requestID(c)),
+			slog.String("path", c.Request().URL.Path),
+			slog.String("error", err.Error()))
+	}
+	writeError(c, ae)
+}
+
+func writeError(c echo.Context, ae *apiError) {
+	if ae.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", formatSeconds(ae.RetryAfter))
+	}
+	var err error
+	if c.Request().Method == http.MethodHead {
+		err = c.NoContent(ae.Status)
+	} else {
+		err = c.JSON(ae.Status, errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}})
+	}
+	_ = err // the client went away; nothing left to tell it
+}

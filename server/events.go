@@ -1,0 +1,122 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dynamerge/dynamerge/store"
+)
+
+// MaxEventCollections bounds the collections of one SSE subscription.
+const MaxEventCollections = 100
+
+type eventData struct {
+	Collection string   `json:"collection"`
+	ID         string   `json:"id"`
+	Heads      []string `json:"heads"`
+}
+
+// handleEvents is GET /v1/events?collections=a,b: Server-Sent Events, one
+// "change" event per changed record, ": ping" comments while idle. The stream
+// ends when the client leaves, the engine closes, or Shutdown starts.
+func (s *Server) handleEvents(c echo.Context) error {
+	collections, err := parseCollections(c.QueryParam("collections"))
+	if err != nil {
+		return err
+	}
+	for _, col := range collections {
+		if err := s.authorize(c, col, false); err != nil {
+			return err
+		}
+	}
+
+	events, cancel := s.eng.Subscribe(collections)
+	defer cancel()
+
+	rc := http.NewResponseController(c.Response())
+	// Lift any write deadline: this answer lives for hours. (The read
+	// deadline is already cleared by net/http's background read, which
+	// TestEventsOutliveReadTimeout checks.)
+	_ = rc.SetWriteDeadline(time.Time{})
+
+	h := c.Response().Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	c.Response().WriteHeader(http.StatusOK)
+	// A first comment gets the headers out now, so EventSource fires "open"
+	// and the client knows it is subscribed before any event.
+	if err := writeAndFlush(c, rc, ": subscribed\n\n"); err != nil {
+		return nil // the client is gone
+	}
+
+	s.metrics.sseConnections.Inc()
+	defer s.metrics.sseConnections.Dec()
+
+	ping := time.NewTicker(s.opts.PingInterval)
+	defer ping.Stop()
+	ctx := c.Request().Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.closing:
+			return nil
+		case <-ping.C:
+			if err := writeAndFlush(c, rc, ": ping\n\n"); err != nil {
+				return nil
+			}
+		case ev, ok := <-events:
+			if !ok {
+				return nil // the engine closed
+			}
+			data, err := json.Marshal(eventData{
+				Collection: ev.Key.Collection,
+				ID:         ev.Key.ID,
+				Heads:      hashStrings(ev.Heads),
+			})
+			if err != nil {
+				return fmt.Errorf("events: encode: %w", err)
+			}
+			if err := writeAndFlush(c, rc, "event: change\ndata: "+string(data)+"\n\n"); err != nil {
+				return nil
+			}
+			s.metrics.sseEvents.Inc()
+		}
+	}
+}
+
+func writeAndFlush(c echo.Context, rc *http.ResponseController, s string) error {
+	if _, err := c.Response().Write([]byte(s)); err != nil {
+		return err
+	}
+	return rc.Flush()
+}
+
+// parseCollections reads the comma-separated collections of a subscription.
+func parseCollections(q string) ([]string, error) {
+	if q == "" {
+		return nil, badRequest("collections: want a comma-separated list of collections")
+	}
+	parts := strings.Split(q, ",")
+	if len(parts) > MaxEventCollections {
+		return nil, badRequest("collections: at most %d", MaxEventCollections)
+	}
+	seen := make(map[string]bool, len(parts))
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		if !store.ValidCollection(p) {
+			return nil, invalidID(fmt.Errorf("%w: collection %q must match ^[a-z0-9][a-z0-9_-]{0,63}$", store.ErrInvalidKey, p))
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// HeaderRequestID carries the request ID: taken from the request when it is
+// sane (a proxy's), generated otherwise, and echoed in the answer.
+const HeaderRequestID = "X-Request-ID"
+
+const ctxRequestID = "dynamerge.request_id"
+
+func (s *Server) requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(HeaderRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set(HeaderRequestID, id)
+		return next(c)
+	}
+}
+
+// validRequestID accepts what proxies send (UUIDs, hex, base64url) and
+// refuses anything that could forge log lines or bloat them.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+func requestID(c echo.Context) string {
+	id, _ := c.Get(ctxRequestID).(string)
+	return id
+}
+
+// accessLogMiddleware logs one line per request and records its metrics. It
+// runs the error handler itself so that the status it logs is the one sent.
+func (s *Server) accessLogMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		elapsed := time.Since(start)
+		req, res := c.Request(), c.Response()
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.observe(route, req.Method, res.Status, elapsed)
+		level := slog.LevelInfo
+		if res.Status >= 500 {
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(req.Context(), level, "http request",
+			slog.String("request_id", requestID(c)),
+			slog.String("method", req.Method),
+			slog.String("path", req.URL.Path),
+			slog.String("route", route),
+			slog.Int("status", res.Status),
+			slog.Int64("bytes_in", req.ContentLength),
+			slog.Int64("bytes_out", res.Size),
+			slog.Duration("duration", elapsed),
+			slog.String("remote", req.RemoteAddr),
+		)
+		return nil
+	}
+}
+
+// recoverMiddleware turns a panic in a handler into a logged 500: one bad
+// request must never take the process down.
+func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if r == http.ErrAbortHandler {
+				panic(r) // net/http's own way to abort a response; it handles it
+			}
+			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic in handler",
+				slog.String("request_id", requestID(c)),
+				slog.String("path", c.Request().URL.Path),
+				slog.String("panic", fmt.Sprint(r)),
+				slog.String("stack", string(debug.Stack())))
+			err = fmt.Errorf("server: panic: %v", r) // classified as internal
+		}()
+		return next(c)
+	}
+}
+
+// securityHeadersMiddleware sets headers that cost nothing and close off
+// whole classes of browser attacks on the API and the demo app.
+func (s *Server) securityHeadersMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		return next(c)
+	}
+}
+
+// trackMiddleware counts in-flight requests for Shutdown and refuses new
+// ones once it started.
+func (s *Server) trackMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s.mu.Lock()
+		if s.stopped.Load() {
+			s.mu.Unlock()
+			c.Response().Header().Set("Connection", "close")
+			return errShuttingDown
+		}
+		s.inflight.Add(1)
+		s.mu.Unlock()
+		defer s.inflight.Done()
+		return next(c)
+	}
+}
+
+// formatSeconds renders a Retry-After value.
+func formatSeconds(d time.Duration) string {
+	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
+}

@@ -1,0 +1,232 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dynamerge/dynamerge/crdt"
+	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/store"
+)
+
+// Default server settings.
+const (
+	// DefaultMaxBodyBytes bounds a request body; larger ones get 413 too_large.
+	DefaultMaxBodyBytes = 16 << 20
+	// DefaultMaxDocsPerSync bounds the docs of one /v1/sync request; more get
+	// 413 too_large (the request is too large, whatever its bytes).
+	DefaultMaxDocsPerSync = 1000
+	// DefaultPingInterval is how often an idle SSE stream gets a ": ping"
+	// comment, below the usual 30–60 s idle timeouts of proxies.
+	DefaultPingInterval = 15 * time.Second
+	// DefaultReadyTimeout bounds the store check of /readyz.
+	DefaultReadyTimeout = 2 * time.Second
+)
+
+// Options configures a Server. Zero values mean defaults.
+type Options struct {
+	// Engine merges and stores records. Required.
+	Engine *engine.Engine
+	// Logger gets access logs and internal errors. Defaults to slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes bounds a request body. Defaults to DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxDocsPerSync bounds the docs of one sync request. Defaults to
+	// DefaultMaxDocsPerSync.
+	MaxDocsPerSync int
+	// Authorizer decides who may read and write which collection. Nil allows
+	// everything (say so loudly at start-up; see AllowAll).
+	Authorizer Authorizer
+	// Assets is served at "/" (the demo app, later the browser bundle). Nil
+	// serves a small built-in page that says what this server is.
+	Assets fs.FS
+	// PingInterval is the keep-alive period of SSE streams. Defaults to
+	// DefaultPingInterval.
+	PingInterval time.Duration
+}
+
+// backend is what the server needs of the engine. *engine.Engine implements
+// it; tests of the HTTP layer alone may give a fake.
+type backend interface {
+	Sync(ctx context.Context, reqs []engine.DocRequest) ([]engine.DocResult, error)
+	JSON(ctx context.Context, key store.Key, heads []crdt.Hash) ([]byte, []crdt.Hash, error)
+	Feed(ctx context.Context, collection, cursor string, limit int) (store.FeedPage, error)
+	Subscribe(collections []string) (<-chan engine.Event, func())
+	Ready(ctx context.Context) error
+	Stats() engine.Stats
+}
+
+var _ backend = (*engine.Engine)(nil)
+
+// errShuttingDown answers requests that arrive during Shutdown.
+var errShuttingDown = errors.New("server: shutting down")
+
+// Server is the HTTP API of PROTOCOL.md on top of an engine.
+type Server struct {
+	opts    Options
+	eng     backend
+	log     *slog.Logger
+	echo    *echo.Echo
+	metrics *metrics
+
+	// closing is closed by Shutdown: SSE streams end, new requests get 503.
+	closing   chan struct{}
+	closeOnce sync.Once
+	inflight  sync.WaitGroup
+	stopped   atomic.Bool
+
+	mu   sync.Mutex
+	http *http.Server // set by Serve
+
+	assetTags assetTags // content ETags of Options.Assets (static.go)
+
+	// readTimeout bounds reading one request; tests shorten it.
+	readTimeout time.Duration
+}
+
+// New returns a server for opts. It does not listen; use Handler, Start or
+// Serve.
+func New(opts Options) (*Server, error) {
+	if opts.Engine == nil {
+		return nil, errors.New("server: Options.Engine is required")
+	}
+	return newServer(opts, opts.Engine)
+}
+
+func newServer(opts Options, eng backend) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxDocsPerSync <= 0 {
+		opts.MaxDocsPerSync = DefaultMaxDocsPerSync
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = DefaultPingInterval
+	}
+	s := &Server{
+		opts:    opts,
+		eng:     eng,
+		log:     opts.Logger,
+		closing: make(chan struct{}),
+
+		readTimeout: 2 * time.Minute,
+	}
+	m, err := newMetrics(eng)
+	if err != nil {
+		return nil, fmt.Errorf("server: metrics: %w", err)
+	}
+	s.metrics = m
+	s.echo = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	// Order matters: the request ID first so every later log line has it;
+	// recovery inside the access log so a panic is logged with its 500.
+	e.Use(s.requestIDMiddleware, s.accessLogMiddleware, s.recoverMiddleware, s.securityHeadersMiddleware, s.trackMiddleware)
+
+	e.GET("/healthz", s.handleHealthz)
+	e.GET("/readyz", s.handleReadyz)
+	e.GET("/metrics", s.handleMetrics)
+
+	e.POST("/v1/sync", s.handleSync)
+	e.GET("/v1/collections/:collection/docs/:id", s.handleDoc)
+	e.GET("/v1/collections/:collection/feed", s.handleFeed)
+	e.GET("/v1/events", s.handleEvents)
+
+	e.GET("/", s.handleStatic)
+	e.GET("/*", s.handleStatic)
+	return e
+}
+
+// Handler returns the server's http.Handler (for httptest or a custom
+// http.Server). Shutdown still ends its SSE streams and waits for its
+// in-flight requests.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Start listens on addr and serves until Shutdown; it then returns nil.
+// Bind to loopback ("127.0.0.1:8080") unless the server must be reachable
+// from elsewhere.
+func (s *Server) Start(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: listen %s: %w", addr, err)
+	}
+	return s.Serve(l)
+}
+
+// Serve serves on l until Shutdown; it then returns nil.
+func (s *Server) Serve(l net.Listener) error {
+	hs := &http.Server{
+		Handler: s.echo,
+		// Slow-loris protection. No WriteTimeout: SSE streams live long, and
+		// sync answers are bounded by the engine's own context.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.readTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.mu.Lock()
+	if s.stopped.Load() {
+		s.mu.Unlock()
+		_ = l.Close()
+		return nil
+	}
+	s.http = hs
+	s.mu.Unlock()
+	s.log.Info("server listening", slog.String("addr", l.Addr().String()),
+		slog.Bool("auth", s.opts.Authorizer != nil))
+	if s.opts.Authorizer == nil {
+		s.log.Warn("no authorizer configured: every client may read and write every collection")
+	}
+	if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: serve: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests, ends SSE streams, and waits for
+// in-flight requests until ctx is done. The caller closes the engine after
+// it. New requests during Shutdown get 503 unavailable.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped.Store(true)
+	hs := s.http
+	s.mu.Unlock()
+	s.closeOnce.Do(func() { close(s.closing) })
+
+	var err error
+	if hs != nil {
+		if e := hs.Shutdown(ctx); e != nil {
+			err = fmt.Errorf("server: shutdown: %w", e)
+		}
+	}
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = fmt.Errorf("server: shutdown: requests still in flight: %w", ctx.Err())
+		}
+	}
+	return err
+}

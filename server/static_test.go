@@ -1,0 +1,120 @@
+package server
+
+import (
+	"io"
+	"io/fs"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+// TestStaticCaching checks that assets are revalidated on every use against
+// a strong content ETag: the demo app and /dynamerge.js have fixed URLs, so a
+// browser must never keep running an old bundle after an upgrade, and an
+// unchanged file costs a 304 instead of its bytes.
+func TestStaticCaching(t *testing.T) {
+	assets := fstest.MapFS{
+		"index.html":     {Data: []byte("<h1>demo app</h1>")},
+		"dynamerge.js":   {Data: []byte("export const x = 1;\n")},
+		"sub/index.html": {Data: []byte("<p>sub</p>")},
+	}
+	files := &lockedFS{files: assets}
+	srv := newFakeServer(t, Options{Assets: files})
+
+	get := func(t *testing.T, url string, hdr map[string]string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, srv.http.URL+url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+
+	for _, url := range []string{"/", "/dynamerge.js", "/sub/"} {
+		t.Run(url, func(t *testing.T) {
+			resp, _ := get(t, url, nil)
+			if got, want := resp.StatusCode, http.StatusOK; got != want {
+				t.Fatalf("status=%d, want %d", got, want)
+			}
+			if got, want := resp.Header.Get("Cache-Control"), "no-cache"; got != want {
+				t.Errorf("Cache-Control=%q, want %q", got, want)
+			}
+			etag := resp.Header.Get("ETag")
+			if len(etag) < 10 || etag[0] != '"' || etag[len(etag)-1] != '"' {
+				t.Fatalf("ETag=%q, want a strong quoted validator", etag)
+			}
+			again, _ := get(t, url, nil)
+			if got := again.Header.Get("ETag"); got != etag {
+				t.Errorf("second ETag=%q, want the same %q", got, etag)
+			}
+			resp, body := get(t, url, map[string]string{"If-None-Match": etag})
+			if got, want := resp.StatusCode, http.StatusNotModified; got != want {
+				t.Fatalf("If-None-Match: status=%d, want %d", got, want)
+			}
+			if len(body) != 0 {
+				t.Errorf("304 with a body of %d bytes", len(body))
+			}
+			resp, _ = get(t, url, map[string]string{"If-None-Match": `"other"`})
+			if got, want := resp.StatusCode, http.StatusOK; got != want {
+				t.Fatalf("other If-None-Match: status=%d, want %d", got, want)
+			}
+		})
+	}
+
+	// Distinct contents get distinct validators.
+	a, _ := get(t, "/", nil)
+	b, _ := get(t, "/dynamerge.js", nil)
+	if a.Header.Get("ETag") == b.Header.Get("ETag") {
+		t.Errorf("index.html and dynamerge.js share the ETag %q", a.Header.Get("ETag"))
+	}
+
+	// A changed file (same name, new content and time) gets a new ETag, so
+	// an FS that changes under a running server is never served stale.
+	old := b.Header.Get("ETag")
+	files.set("dynamerge.js", &fstest.MapFile{Data: []byte("export const x = 2;\n"), ModTime: time.Unix(1, 0)})
+	c, body := get(t, "/dynamerge.js", map[string]string{"If-None-Match": old})
+	if got, want := c.StatusCode, http.StatusOK; got != want {
+		t.Fatalf("changed file: status=%d, want %d", got, want)
+	}
+	if string(body) != "export const x = 2;\n" || c.Header.Get("ETag") == old {
+		t.Errorf("changed file: body %q ETag %q (old %q)", body, c.Header.Get("ETag"), old)
+	}
+
+	// API answers keep their own caching rules.
+	resp, _ := get(t, "/v1/nothing", nil)
+	if resp.Header.Get("ETag") != "" {
+		t.Errorf("API 404 has an asset ETag %q", resp.Header.Get("ETag"))
+	}
+}
+
+// lockedFS is a MapFS that a test may change while the server reads it.
+type lockedFS struct {
+	mu    sync.Mutex
+	files fstest.MapFS
+}
+
+func (l *lockedFS) Open(name string) (fs.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.files.Open(name)
+}
+
+func (l *lockedFS) set(name string, f *fstest.MapFile) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.files[name] = f
+}

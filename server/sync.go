@@ -1,0 +1,242 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dynamerge/dynamerge/crdt"
+	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/store"
+)
+
+// syncRequest is the body of POST /v1/sync. Unknown fields are ignored:
+// PROTOCOL.md lets later versions add optional fields ("extend, never
+// bend"), and an old server must not refuse a newer client for it.
+type syncRequest struct {
+	Docs *[]syncDocIn `json:"docs"`
+}
+
+type syncDocIn struct {
+	Collection string   `json:"collection"`
+	ID         string   `json:"id"`
+	Have       []string `json:"have"`
+	Changes    string   `json:"changes"`
+}
+
+type syncResponse struct {
+	Docs []syncDocOut `json:"docs"`
+}
+
+type syncDocOut struct {
+	Collection string       `json:"collection"`
+	ID         string       `json:"id"`
+	Heads      []string     `json:"heads"`
+	Changes    string       `json:"changes"`
+	Error      *errorDetail `json:"error,omitempty"`
+}
+
+// handleSync is POST /v1/sync. Every whole-request check (shape, ids,
+// hashes, base64, size, credentials) runs before the engine sees anything,
+// so a refused request stores nothing for any of its docs.
+func (s *Server) handleSync(c echo.Context) error {
+	if err := s.limitBody(c); err != nil {
+		return err
+	}
+	if err := requireJSON(c.Request()); err != nil {
+		return err
+	}
+	docs, err := decodeSyncRequest(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	if len(docs) > s.opts.MaxDocsPerSync {
+		return tooLarge("%d docs in one sync, at most %d", len(docs), s.opts.MaxDocsPerSync)
+	}
+	reqs, err := parseSyncDocs(docs)
+	if err != nil {
+		return err
+	}
+
+	out := make([]syncDocOut, len(reqs))
+	allowed := make([]engine.DocRequest, 0, len(reqs))
+	allowedAt := make([]int, 0, len(reqs)) // index in out of each allowed request
+	decided := make(map[authKey]error)
+	for i, r := range reqs {
+		out[i] = syncDocOut{Collection: r.Key.Collection, ID: r.Key.ID, Heads: []string{}}
+		ak := authKey{r.Key.Collection, len(r.Changes) > 0}
+		authErr, seen := decided[ak]
+		if !seen {
+			authErr = s.authorize(c, ak.collection, ak.write)
+			decided[ak] = authErr
+		}
+		switch {
+		case authErr == nil:
+			allowed = append(allowed, r)
+			allowedAt = append(allowedAt, i)
+		case errors.Is(authErr, ErrForbidden):
+			out[i].Error = &errorDetail{Code: CodeForbidden, Message: "not allowed for this collection"}
+		default:
+			return authErr // unauthorized, or the authorizer failed
+		}
+	}
+
+	if len(allowed) > 0 {
+		results, err := s.eng.Sync(c.Request().Context(), allowed)
+		if err != nil {
+			return fmt.Errorf("sync %d docs: %w", len(allowed), err)
+		}
+		if len(results) != len(allowed) {
+			return fmt.Errorf("sync: engine answered %d results for %d docs", len(results), len(allowed))
+		}
+		if err := fillSyncResults(out, allowedAt, results); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, syncResponse{Docs: out})
+}
+
+type authKey struct {
+	collection string
+	write      bool
+}
+
+// fillSyncResults writes the engine's answers into out. A doc the store
+// failed on fails the whole request with 503: the client resends the batch,
+// which is safe because retries are idempotent (the docs that did land are
+// recognised by hash).
+func fillSyncResults(out []syncDocOut, at []int, results []engine.DocResult) error {
+	var unavailable, internal error
+	for j, res := range results {
+		o := &out[at[j]]
+		o.Heads = hashStrings(res.Heads)
+		if len(res.Changes) > 0 {
+			o.Changes = base64.StdEncoding.EncodeToString(res.Changes)
+		}
+		if res.Err == nil {
+			continue
+		}
+		if d, ok := docError(res.Err); ok {
+			o.Error = &d
+			continue
+		}
+		wrapped := fmt.Errorf("sync %s: %w", res.Key, res.Err)
+		if ae, isInternal := classify(res.Err); !isInternal && ae.Code == CodeUnavailable {
+			unavailable = errors.Join(unavailable, wrapped)
+		} else {
+			internal = errors.Join(internal, wrapped)
+		}
+	}
+	if unavailable != nil {
+		// Surface unavailable even alongside internal errors: the client
+		// retries, and the logs of the engine tell the rest.
+		return &wrapUnavailable{err: unavailable}
+	}
+	return internal
+}
+
+// wrapUnavailable keeps the store's errors for the log while classify sees
+// them as unavailable.
+type wrapUnavailable struct{ err error }
+
+func (w *wrapUnavailable) Error() string { return w.err.Error() }
+func (w *wrapUnavailable) Unwrap() error { return engine.ErrUnavailable }
+
+// requireJSON refuses a body that says it is something else than JSON. A
+// missing Content-Type is accepted: curl and simple clients omit it.
+func requireJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return badRequest("Content-Type must be application/json, got %q", ct)
+	}
+	return nil
+}
+
+// decodeSyncRequest parses the body strictly: one JSON object with a "docs"
+// array of objects with the right types, and nothing after it.
+func decodeSyncRequest(body io.Reader) ([]syncDocIn, error) {
+	dec := json.NewDecoder(body)
+	var req syncRequest
+	if err := dec.Decode(&req); err != nil {
+		return nil, jsonError(err)
+	}
+	if dec.More() {
+		return nil, badRequest("body holds more than one JSON value")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			return nil, badRequest("body holds more than one JSON value")
+		}
+		return nil, jsonError(err)
+	}
+	if req.Docs == nil {
+		return nil, badRequest(`body must be {"docs": [...]}`)
+	}
+	return *req.Docs, nil
+}
+
+// jsonError turns a decoding error into the answer: the body limit wins, a
+// malformed or mistyped body is the client's fault and the message says
+// where.
+func jsonError(err error) error {
+	var mbe *http.MaxBytesError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return err
+	case errors.As(err, &syn):
+		return badRequest("body is not JSON: %s at byte %d", syn.Error(), syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		// typ.Type is a Go type name: internal, and no help to a JS client.
+		return badRequest("%s: wrong type, got JSON %s", field, typ.Value)
+	case errors.Is(err, io.EOF):
+		return badRequest("empty body")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("body is truncated JSON")
+	}
+	return badRequest("body is not valid JSON")
+}
+
+// parseSyncDocs checks and converts every doc of a request; the first bad
+// one refuses the whole request.
+func parseSyncDocs(docs []syncDocIn) ([]engine.DocRequest, error) {
+	reqs := make([]engine.DocRequest, len(docs))
+	for i, d := range docs {
+		key := store.Key{Collection: d.Collection, ID: d.ID}
+		if err := key.Validate(); err != nil {
+			return nil, invalidID(fmt.Errorf("docs[%d]: %w", i, err))
+		}
+		have, err := crdt.ParseHashes(d.Have)
+		if err != nil {
+			return nil, badRequest("docs[%d].have: %v", i, err)
+		}
+		changes, err := base64.StdEncoding.Strict().DecodeString(d.Changes)
+		if err != nil {
+			return nil, badRequest("docs[%d].changes: not standard padded base64: %v", i, err)
+		}
+		reqs[i] = engine.DocRequest{Key: key, Have: have, Changes: changes}
+	}
+	return reqs, nil
+}
+
+func hashStrings(hs []crdt.Hash) []string {
+	if len(hs) == 0 {
+		return []string{}
+	}
+	return crdt.HashStrings(hs)
+}
