@@ -1,0 +1,218 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// envMap returns a lookupEnv over m.
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	def := DefaultConfig()
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(c *Config) // edits def into the expected config
+	}{
+		{name: "defaults", want: func(c *Config) {}},
+		{
+			name: "flags",
+			args: []string{"--addr", "127.0.0.1:9000", "--store", "bolt:/tmp/x.db", "--max-body-bytes", "1MiB",
+				"--max-change-bytes", "512KiB", "--max-record-bytes", "2GiB", "--cache-bytes", "100MB",
+				"--workers", "4", "--compact-every", "50", "--log-level", "debug", "--log-format", "json",
+				"--shutdown-timeout", "5s"},
+			want: func(c *Config) {
+				c.Addr, c.Store, c.MaxBodyBytes = "127.0.0.1:9000", "bolt:/tmp/x.db", 1<<20
+				c.MaxChangeBytes, c.MaxRecordBytes, c.CacheBytes = 512<<10, 2<<30, 100_000_000
+				c.Workers, c.CompactEvery, c.LogLevel, c.LogFormat = 4, 50, "debug", "json"
+				c.ShutdownTimeout = 5 * time.Second
+			},
+		},
+		{
+			name: "env",
+			env: map[string]string{"DYNAMERGE_ADDR": "[::1]:7000", "DYNAMERGE_STORE": "bolt:data.db",
+				"DYNAMERGE_MAX_BODY_BYTES": "2m", "DYNAMERGE_WORKERS": "3", "DYNAMERGE_LOG_FORMAT": "json",
+				"DYNAMERGE_SHUTDOWN_TIMEOUT": "1m", "DYNAMERGE_CACHE_BYTES": "1048576"},
+			want: func(c *Config) {
+				c.Addr, c.Store, c.MaxBodyBytes, c.Workers = "[::1]:7000", "bolt:data.db", 2<<20, 3
+				c.LogFormat, c.ShutdownTimeout, c.CacheBytes = "json", time.Minute, 1<<20
+			},
+		},
+		{
+			name: "flag wins over env",
+			args: []string{"--addr=localhost:1234", "--workers=1"},
+			env:  map[string]string{"DYNAMERGE_ADDR": "127.0.0.1:1", "DYNAMERGE_WORKERS": "8", "DYNAMERGE_COMPACT_EVERY": "7"},
+			want: func(c *Config) { c.Addr, c.Workers, c.CompactEvery = "localhost:1234", 1, 7 },
+		},
+		{
+			name: "empty env counts as unset",
+			env:  map[string]string{"DYNAMERGE_ADDR": "", "DYNAMERGE_WORKERS": ""},
+			want: func(c *Config) {},
+		},
+		{
+			name: "non-loopback allowed when insecure is asked for",
+			args: []string{"--addr", "0.0.0.0:8080", "--listen-any-insecure"},
+			want: func(c *Config) { c.Addr, c.ListenAnyInsecure = "0.0.0.0:8080", true },
+		},
+		{
+			name: "insecure from env",
+			env:  map[string]string{"DYNAMERGE_ADDR": ":8080", "DYNAMERGE_LISTEN_ANY_INSECURE": "true"},
+			want: func(c *Config) { c.Addr, c.ListenAnyInsecure = ":8080", true },
+		},
+		{
+			name: "port zero picks a free port",
+			args: []string{"--addr", "127.0.0.1:0"},
+			want: func(c *Config) { c.Addr = "127.0.0.1:0" },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseConfig(tt.args, envMap(tt.env), io.Discard)
+			if err != nil {
+				t.Fatalf("ParseConfig: %v", err)
+			}
+			want := def
+			tt.want(&want)
+			if got != want {
+				t.Fatalf("ParseConfig()=\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // substrings of the error, the first naming the culprit
+	}{
+		{name: "non-loopback without auth", args: []string{"--addr", "0.0.0.0:8080"}, want: []string{"--addr", "--listen-any-insecure"}},
+		{name: "all interfaces without auth", args: []string{"--addr", ":8080"}, want: []string{"--addr", "loopback"}},
+		{name: "addr without port", args: []string{"--addr", "127.0.0.1"}, want: []string{"--addr", "host:port"}},
+		{name: "addr bad port", args: []string{"--addr", "127.0.0.1:99999"}, want: []string{"--addr", "port"}},
+		{name: "dynamodb not yet", args: []string{"--store", "dynamodb:records"}, want: []string{"--store", "not supported yet"}},
+		{name: "unknown store", args: []string{"--store", "s3:bucket"}, want: []string{"--store", "unknown store"}},
+		{name: "store without kind", args: []string{"--store", "./data.db"}, want: []string{"--store", "bolt:<path>"}},
+		{name: "bolt without path", args: []string{"--store", "bolt:"}, want: []string{"--store", "file path"}},
+		{name: "bad size unit", args: []string{"--max-body-bytes", "16XB"}, want: []string{"max-body-bytes", "unknown unit"}},
+		{name: "size not a number", args: []string{"--cache-bytes", "lots"}, want: []string{"cache-bytes", "whole number"}},
+		{name: "size overflow", args: []string{"--cache-bytes", "99999999999TiB"}, want: []string{"cache-bytes", "too large"}},
+		{name: "zero body", args: []string{"--max-body-bytes", "0"}, want: []string{"--max-body-bytes", "positive"}},
+		{name: "change over record", args: []string{"--max-change-bytes", "2MiB", "--max-record-bytes", "1MiB"}, want: []string{"--max-change-bytes", "--max-record-bytes"}},
+		{name: "zero workers", args: []string{"--workers", "0"}, want: []string{"--workers", "between 1 and"}},
+		{name: "too many workers", args: []string{"--workers", "100000"}, want: []string{"--workers"}},
+		{name: "negative compact", args: []string{"--compact-every", "-1"}, want: []string{"--compact-every", "positive"}},
+		{name: "bad log level", args: []string{"--log-level", "loud"}, want: []string{"--log-level", "debug, info, warn or error"}},
+		{name: "bad log format", args: []string{"--log-format", "xml"}, want: []string{"--log-format", "text or json"}},
+		{name: "zero shutdown timeout", args: []string{"--shutdown-timeout", "0s"}, want: []string{"--shutdown-timeout", "positive"}},
+		{name: "bad duration", args: []string{"--shutdown-timeout", "soon"}, want: []string{"shutdown-timeout"}},
+		{name: "unknown flag", args: []string{"--port", "80"}, want: []string{"-port"}},
+		{name: "positional argument", args: []string{"serve"}, want: []string{`"serve"`}},
+		{name: "bad env names the variable", env: map[string]string{"DYNAMERGE_WORKERS": "many"}, want: []string{"DYNAMERGE_WORKERS"}},
+		{name: "bad env size", env: map[string]string{"DYNAMERGE_MAX_BODY_BYTES": "1 parsec"}, want: []string{"DYNAMERGE_MAX_BODY_BYTES", "unknown unit"}},
+		{name: "invalid env value validated", env: map[string]string{"DYNAMERGE_LOG_FORMAT": "yaml"}, want: []string{"--log-format"}},
+		{name: "several problems at once", args: []string{"--workers", "0", "--log-format", "xml"}, want: []string{"--workers", "--log-format"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig(tt.args, envMap(tt.env), io.Discard)
+			if err == nil {
+				t.Fatal("ParseConfig succeeded, want an error")
+			}
+			if !errors.Is(err, errUsage) {
+				t.Errorf("errors.Is(%v, errUsage) = false", err)
+			}
+			if got, want := exitCode(err, io.Discard), exitUsage; got != want {
+				t.Errorf("exitCode()=%d, want %d", got, want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseConfigHelp(t *testing.T) {
+	var out strings.Builder
+	_, err := ParseConfig([]string{"--help"}, envMap(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("ParseConfig(--help) err=%v, want flag.ErrHelp", err)
+	}
+	if got, want := exitCode(err, io.Discard), exitOK; got != want {
+		t.Errorf("exitCode()=%d, want %d", got, want)
+	}
+	// Every option shows up with its environment variable.
+	for _, o := range options {
+		if !strings.Contains(out.String(), "-"+o.flag) || !strings.Contains(out.String(), o.env) {
+			t.Errorf("usage does not list --%s with %s:\n%s", o.flag, o.env, out.String())
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"0", 0, false},
+		{"1024", 1024, false},
+		{"16MiB", 16 << 20, false},
+		{"16mib", 16 << 20, false},
+		{"16M", 16 << 20, false},
+		{"16MB", 16_000_000, false},
+		{"4 KiB", 4 << 10, false},
+		{"3g", 3 << 30, false},
+		{"1TiB", 1 << 40, false},
+		{"12B", 12, false},
+		{"", 0, true},
+		{"MiB", 0, true},
+		{"-1", 0, true},
+		{"1.5MiB", 0, true},
+		{"10 bytes", 0, true},
+		{"9223372036854775807", 1<<63 - 1, false},
+		{"9223372036854775808", 0, true},
+		{"8388608TiB", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseSize(tt.in)
+			if (err != nil) != tt.err {
+				t.Fatalf("ParseSize(%q) err=%v, want error %v", tt.in, err, tt.err)
+			}
+			if got != tt.want {
+				t.Fatalf("ParseSize(%q)=%d, want %d", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFormatSizeRoundTrip(t *testing.T) {
+	for _, n := range []int64{0, 1, 1000, 1 << 10, 16 << 20, 3 << 30, 1<<20 + 1} {
+		s := formatSize(n)
+		got, err := ParseSize(s)
+		if err != nil || got != n {
+			t.Errorf("ParseSize(formatSize(%d)=%q)=%d, %v", n, s, got, err)
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got, want := envName("max-body-bytes"), "DYNAMERGE_MAX_BODY_BYTES"; got != want {
+		t.Fatalf("envName()=%q, want %q", got, want)
+	}
+}

@@ -1,0 +1,50 @@
+// Command dynamerge is the dynamerge sync server: flags and environment
+// variables → store → engine → HTTP server.
+//
+// The same binary is also the Automerge worker process: the engine starts
+// copies of it with worker.EnvWorker set, and worker.Main turns those into
+// workers before anything else runs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/dynamerge/dynamerge/crdt/worker"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // a runtime failure: store, listener, unclean shutdown
+	exitUsage = 2 // a bad flag or environment variable
+)
+
+func main() {
+	worker.Main()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode maps run's error to the process exit code, printing it once.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "dynamerge: %v\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "dynamerge: %v\n", err)
+		return exitError
+	}
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/dynamerge/dynamerge/crdt/worker"
+	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/server"
+)
+
+// HTTP server timeouts. There is deliberately no ReadTimeout and no
+// WriteTimeout: both are deadlines on the whole connection, and they would
+// cut every Server-Sent Events stream (/v1/events) after that long — a
+// ReadTimeout even cancels the request context through net/http's
+// background read. Slow clients are bounded by ReadHeaderTimeout, the
+// body size limit and IdleTimeout instead.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 1 << 20
+)
+
+// run is the whole program after worker.Main: it parses the configuration,
+// opens the store, the engine and the HTTP server, serves until ctx is
+// cancelled (SIGINT/SIGTERM), then shuts down in reverse order within
+// --shutdown-timeout. stdout is unused today (logs go to stderr) but kept
+// so that tests and future subcommands have somewhere to print results.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) (err error) {
+	_ = stdout
+	cfg, err := ParseConfig(args, lookupEnv, stderr)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg, stderr)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+
+	st, storeDesc, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	// The store is closed last, after the engine has finished its writes.
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			logger.Error("closing the store", "err", cerr)
+			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+		}
+	}()
+
+	eng, err := engine.Open(engine.Options{
+		Store: st,
+		Workers: worker.Options{
+			Procs:  cfg.Workers,
+			Logger: logger.With("component", "worker"),
+		},
+		CacheBytes:     cfg.CacheBytes,
+		MaxChangeBytes: int(cfg.MaxChangeBytes),
+		MaxRecordBytes: int(cfg.MaxRecordBytes),
+		CompactEvery:   cfg.CompactEvery,
+		Logger:         logger.With("component", "engine"),
+	})
+	if err != nil {
+		return fmt.Errorf("open engine: %w", err)
+	}
+	engineClosed := false
+	defer func() {
+		// Only reached on a start-up failure; the normal path closes the
+		// engine inside shutdown, within the deadline.
+		if !engineClosed {
+			if cerr := eng.Close(context.Background()); cerr != nil {
+				logger.Error("closing the engine", "err", cerr)
+			}
+		}
+	}()
+
+	app, err := server.New(server.Options{
+		Engine:       eng,
+		Logger:       logger.With("component", "server"),
+		MaxBodyBytes: cfg.MaxBodyBytes,
+	})
+	if err != nil {
+		return fmt.Errorf("create server: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (--addr): %w", cfg.Addr, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           app.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	logger.Info("dynamerge started",
+		"addr", ln.Addr().String(),
+		"url", "http://"+ln.Addr().String()+"/",
+		"store", storeDesc,
+		"workers", cfg.Workers,
+		"max_body_bytes", cfg.MaxBodyBytes,
+		"cache_bytes", cfg.CacheBytes)
+	logger.Warn("NO AUTHENTICATION CONFIGURED: every client that can reach this address can read and write every collection",
+		"addr", ln.Addr().String(), "loopback_only", isLoopback(hostOf(cfg.Addr)))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		// Serve only returns early on a listener failure.
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	engineClosed = true
+	err = shutdown(cfg.ShutdownTimeout, logger, httpSrv, app, eng)
+	if serr := <-serveErr; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("serve: %w", serr))
+	}
+	if err == nil {
+		logger.Info("shutdown complete")
+	}
+	return err
+}
+
+// shutdown stops the HTTP side, then the engine, within timeout. The store
+// is closed by the caller afterwards. A shutdown that runs out of time is an
+// error (and a non-zero exit), but never loses an acknowledged change: a
+// request whose answer was not sent was not acknowledged.
+func shutdown(timeout time.Duration, logger *slog.Logger, httpSrv *http.Server, app *server.Server, eng *engine.Engine) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+
+	var errs []error
+	// The application server ends its long-lived streams (SSE) while
+	// net/http stops accepting and drains in-flight requests: Shutdown
+	// alone would wait for the streams until the deadline.
+	appDone := make(chan error, 1)
+	go func() { appDone <- app.Shutdown(ctx) }()
+	if err := httpSrv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		// Out of time: cut the remaining connections so that the engine
+		// and the store can still be closed.
+		_ = httpSrv.Close()
+	}
+	if err := <-appDone; err != nil {
+		errs = append(errs, fmt.Errorf("server shutdown: %w", err))
+	}
+	if err := eng.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close engine: %w", err))
+	}
+	if len(errs) > 0 {
+		logger.Error("unclean shutdown", "err", errors.Join(errs...))
+	}
+	return errors.Join(errs...)
+}
+
+func hostOf(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+	return host
+}
+
+// newLogger builds the process logger from --log-level and --log-format.
+func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch cfg.LogFormat {
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	case "text":
+		h = slog.NewTextHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format: must be text or json, got %q", cfg.LogFormat)
+	}
+	return slog.New(h), nil
+}

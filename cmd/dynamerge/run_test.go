@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dynamerge/dynamerge/crdt/worker"
+)
+
+// TestMain lets the test binary double as the Automerge worker process, as
+// the real binary does: run starts an engine whose workers re-execute it.
+func TestMain(m *testing.M) {
+	worker.Main()
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startedAddr returns the address of the "dynamerge started" log line.
+func (s *syncBuffer) startedAddr() string {
+	for _, line := range strings.Split(s.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "dynamerge started" {
+			a, _ := m["addr"].(string)
+			return a
+		}
+	}
+	return ""
+}
+
+// TestRunServesUntilCancelled runs the program in-process: it serves,
+// answers /readyz, and returns nil once its context is cancelled.
+func TestRunServesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	dir := t.TempDir()
+	args := []string{"--addr", "127.0.0.1:0", "--store", "bolt:" + filepath.Join(dir, "db"), "--log-format", "json", "--workers", "1"}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, envMap(nil), io.Discard, &logs) }()
+
+	var addr string
+	for deadline := time.Now().Add(20 * time.Second); addr == ""; {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no start-up log within 20s\n%s", logs.String())
+		}
+		addr = logs.startedAddr()
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got, want := resp.StatusCode, http.StatusOK; got != want {
+		t.Fatalf("/readyz status %d, want %d", got, want)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after cancel: %v, want nil\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return within 20s of cancel")
+	}
+	if !strings.Contains(logs.String(), `"msg":"shutdown complete"`) {
+		t.Errorf("no shutdown log:\n%s", logs.String())
+	}
+}
+
+// TestRunStartupFailures: failures after configuration are runtime errors
+// (exit 1) that say what failed.
+func TestRunStartupFailures(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"address in use", []string{"--addr", taken.Addr().String()}, "--addr"},
+		{"store path unusable", []string{"--store", "bolt:" + filepath.Join(notADir, "db")}, "open bolt store"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--addr", "127.0.0.1:0", "--store", "bolt:" + filepath.Join(t.TempDir(), "db"), "--workers", "1"}, tt.args...)
+			err := run(context.Background(), args, envMap(nil), io.Discard, io.Discard)
+			if err == nil {
+				t.Fatal("run succeeded, want an error")
+			}
+			if errors.Is(err, errUsage) {
+				t.Errorf("error %v is a usage error, want a runtime one", err)
+			}
+			if got, want := exitCode(err, io.Discard), exitError; got != want {
+				t.Errorf("exitCode()=%d, want %d", got, want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+		})
+	}
+}

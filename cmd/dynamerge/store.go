@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/dynamerge/dynamerge/store"
+	"github.com/dynamerge/dynamerge/store/bolt"
+)
+
+// openStore opens the store named by --store and returns it with a
+// description for the start-up log.
+func openStore(cfg Config) (store.Store, string, error) {
+	kind, arg, err := ParseStore(cfg.Store)
+	if err != nil {
+		// Validate already checked it; kept for callers that skip Validate.
+		return nil, "", fmt.Errorf("%w: --store: %w", errUsage, err)
+	}
+	switch kind {
+	case StoreBolt:
+		// bolt.Open creates the file's folder too, so the default path works
+		// in a fresh checkout.
+		st, err := bolt.Open(arg, nil)
+		if err != nil {
+			return nil, "", fmt.Errorf("open bolt store %s: %w", arg, err)
+		}
+		abs, aerr := filepath.Abs(arg)
+		if aerr != nil {
+			abs = arg
+		}
+		return st, "bolt:" + abs, nil
+	default:
+		return nil, "", fmt.Errorf("%w: --store: %q is not supported", errUsage, cfg.Store)
+	}
+}
