@@ -1,0 +1,41 @@
+package benchmarks
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/dynamerge/dynamerge/engine"
+)
+
+// TestConvergenceCheck proves the check every benchmark ends with can fail:
+// a replica that missed another's change is reported, and catching up
+// clears it. It runs a real stack, in well under a second.
+func TestConvergenceCheck(t *testing.T) {
+	s := newStack(t, engine.Options{})
+	ctx := context.Background()
+	a := newPeer(s.client, "bench", "check", nil)
+	b := newPeer(s.client, "bench", "check", nil)
+	for _, p := range []*peer{a, b} {
+		if err := p.edit("x", 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.sync(ctx, true); err != nil {
+			t.Fatalf("sync: %v", err)
+		}
+	}
+	// a synced before b pushed: it lacks b's change.
+	err := converged(s.client, []replicaState{a.state(), b.state()})
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 replicas differ") {
+		t.Fatalf("converged() with a stale replica = %v, want 1 of 2 replicas differ", err)
+	}
+	if _, err := a.sync(ctx, true); err != nil {
+		t.Fatalf("catch-up sync: %v", err)
+	}
+	if err := converged(s.client, []replicaState{a.state(), b.state()}); err != nil {
+		t.Fatalf("converged() after catching up: %v", err)
+	}
+	if got, want := s.counts.Counts().Appends, uint64(2); got != want {
+		t.Fatalf("store appends = %d, want %d (one per pushed change)", got, want)
+	}
+}

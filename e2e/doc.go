@@ -1,0 +1,23 @@
+// Package e2e holds the end-to-end tests of dynamerge: they drive the whole
+// stack (client → HTTP → server → engine → worker processes → store) the way
+// a deployment does, and check the invariants of DESIGN.md from the outside.
+//
+// # Tests
+//
+//   - TestConvergence: seeded, randomised sessions of many replicas editing a
+//     few shared records offline and online, with duplicated and reordered
+//     pushes and server restarts; at the end every replica, the server's JSON
+//     view and the stored log agree, and every acknowledged change is there.
+//     Replay a failure with -seed; scale with -sessions.
+//   - TestCrashRecovery: the real binary, SIGKILLed at random moments under
+//     load and restarted on the same bolt file; no acknowledged change is lost.
+//   - TestPoisonIsolation: crafted changes that abort automerge-go are refused
+//     as invalid_change while other clients keep syncing without an error.
+//   - TestDifferentialServer: every mutated change the server accepts loads in
+//     Automerge JS with the same heads (needs Node and `make deps`, or
+//     DYNAMERGE_SKIP_NODE=1 to skip).
+//
+// Long variants run with -long; everything long is skipped under -short.
+//
+// The package has no non-test code besides this file.
+package e2e
