@@ -36,7 +36,7 @@ type Engine struct {
 	rssAt    atomic.Int64   // unix nanos of the last measurement
 	compacts chan struct{}  // semaphore bounding compactions
 
-	subs  subscribers
+	subs subscribers
 
 	stats struct {
 		changesMerged, bytesMerged               atomic.Uint64
