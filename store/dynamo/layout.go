@@ -1,0 +1,217 @@
+package dynamo
+
+// This file is the single-table layout: the table's key schema, every item
+// type and every attribute name. It is shared with the Streams reader
+// (cross-instance change events), which decodes the meta item's NewImage with
+// these names; schema/dynamodb.md documents the same layout for people.
+// Changing any constant here changes the on-disk format: bump LayoutVersion.
+//
+// Items of one record share its partition key "<collection>/<id>" (neither
+// part may contain "/", see store.Key.Validate), so one Query reads a record:
+//
+//	sk "meta"                              the record's state (one per record)
+//	sk "log#<seq>"                         a log entry, first part
+//	sk "log#<seq>#<part>"                  further parts of an oversized entry
+//	sk "snap#<seq>#<version>#<chunk>"      snapshot chunks
+//
+// Numbers inside sort keys are zero-padded decimal so that string order is
+// numeric order (seqPad, partPad, chunkPad digits).
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dynamerge/dynamerge/store"
+)
+
+// LayoutVersion is the version of this layout; every meta item carries it in
+// AttrLayout so that a later version can recognise and migrate older items.
+const LayoutVersion = 1
+
+// Key schema of the table (both strings).
+const (
+	// AttrPK is the table's partition key: "<collection>/<id>".
+	AttrPK = "pk"
+	// AttrSK is the table's sort key: SKMeta, "log#…" or "snap#…".
+	AttrSK = "sk"
+)
+
+// Sort keys and their prefixes.
+const (
+	// SKMeta is the sort key of a record's meta item.
+	SKMeta = "meta"
+	// SKLogPrefix starts the sort key of every log item: "log#<seq>" for the
+	// first part of an entry, "log#<seq>#<part>" for the others.
+	SKLogPrefix = "log#"
+	// SKSnapPrefix starts the sort key of every snapshot chunk:
+	// "snap#<seq>#<version>#<chunk>".
+	SKSnapPrefix = "snap#"
+	// skLogEnd sorts after every log sort key ('~' is above the digits and
+	// '#'), so "BETWEEN log#<n> AND log#~" selects log items from seq n on.
+	skLogEnd = "log#~"
+)
+
+// Widths of the zero-padded numbers inside sort keys.
+const (
+	seqPad   = 20 // a uint64 has at most 20 decimal digits
+	partPad  = 3  // at most maxParts parts per entry
+	chunkPad = 5  // snapshot chunk index
+)
+
+// Feed index: a global secondary index over meta items only (log and
+// snapshot items do not carry its key attributes, so they are not in it).
+const (
+	// IndexFeed is the name of the collection feed GSI.
+	IndexFeed = "feed"
+	// AttrFeedPK is the GSI partition key: the collection name (string).
+	AttrFeedPK = "fpk"
+	// AttrFeedSK is the GSI sort key (string): "<updatedAt>#<id>", with
+	// updatedAt in Unix microseconds, zero-padded to feedTimePad digits, so
+	// that a collection's records sort by last change.
+	AttrFeedSK = "fsk"
+	// feedTimePad is the width of the time in AttrFeedSK (enough until 2286).
+	feedTimePad = 16
+)
+
+// Attributes of the meta item (sk = SKMeta). The Streams reader relies on
+// AttrCollection, AttrID, AttrSeq and AttrHeads being present on every meta
+// item written by Append. Note for stream consumers: SaveSnapshot also
+// updates the meta item (the snapshot attributes only), so a NewImage whose
+// AttrSeq equals the last one seen for that record is not a new change.
+const (
+	// AttrCollection is the record's collection (string).
+	AttrCollection = "col"
+	// AttrID is the record's id (string).
+	AttrID = "id"
+	// AttrSeq is the highest log seq written (number). Append's transaction
+	// moves it from seq-1 to seq, which is how a seq is claimed.
+	AttrSeq = "seq"
+	// AttrHeads is the record's heads after its latest Append: a list of
+	// strings (lowercase hex change hashes, sorted).
+	AttrHeads = "heads"
+	// AttrSize is the approximate record size in bytes (number), from
+	// store.AppendMeta.Size.
+	AttrSize = "size"
+	// AttrUpdatedAt is the time of the latest Append, Unix microseconds
+	// (number), by the clock of the process that wrote it.
+	AttrUpdatedAt = "upd"
+	// AttrLayout is LayoutVersion (number).
+	AttrLayout = "v"
+	// AttrSnapSeq is the seq the current snapshot covers (number; absent
+	// when the record has no snapshot). Log entries at or below it may be
+	// gone: ReadLog below it answers store.ErrCompacted.
+	AttrSnapSeq = "ssq"
+	// AttrSnapVersion is the current snapshot's version (string, random):
+	// chunks of a snapshot live under "snap#<ssq>#<version>#", so that two
+	// processes saving a snapshot of the same seq never mix their chunks.
+	AttrSnapVersion = "sver"
+	// AttrSnapChunks is how many chunks the current snapshot has (number).
+	AttrSnapChunks = "sn"
+	// AttrSnapSize is the current snapshot's size in bytes (number).
+	AttrSnapSize = "ssz"
+)
+
+// Attributes of log items (sk = "log#…") and snapshot chunks (sk = "snap#…").
+const (
+	// AttrData holds bytes: a part of a log entry's change bytes, or a
+	// chunk of a snapshot.
+	AttrData = "d"
+	// AttrParts is, on the first part of a log entry only, how many items
+	// the entry has (number; 1 for an entry that fits one item).
+	AttrParts = "np"
+	// AttrLen is, on the first part of a log entry, the entry's total
+	// length in bytes (number), checked on reading.
+	AttrLen = "len"
+	// AttrEntryHash is, on the first part of a log entry, the SHA-256 of the
+	// entry's whole change bytes (binary): reading checks the reassembled
+	// parts against it, and an Append whose outcome is unknown (timeout)
+	// compares it to tell its own entry from another writer's.
+	AttrEntryHash = "h"
+)
+
+// Item size limits. DynamoDB refuses items over 400 KB (names and values
+// included) and transactions over 100 items or 4 MB.
+const (
+	// ChunkSize is the most payload bytes put in one item. It leaves room
+	// under the 400 KB item limit for the keys and other attributes.
+	ChunkSize = 350_000
+	// maxParts is the most items one log entry may span: an Append is one
+	// transaction of the parts plus the meta update, and it must stay under
+	// the 4 MB transaction limit.
+	maxParts = 10
+	// MaxEntrySize is the largest log entry Append accepts; larger ones get
+	// store.ErrTooLarge and nothing is written.
+	MaxEntrySize = maxParts * ChunkSize
+)
+
+// pk is the partition key of every item of the record k.
+func pk(k store.Key) string { return k.Collection + "/" + k.ID }
+
+// padUint formats n in decimal, zero-padded to width digits.
+func padUint(n uint64, width int) string {
+	s := strconv.FormatUint(n, 10)
+	if len(s) >= width {
+		return s
+	}
+	return strings.Repeat("0", width-len(s)) + s
+}
+
+// logSK is the sort key of part `part` (0 for the first) of entry seq.
+func logSK(seq uint64, part int) string {
+	sk := SKLogPrefix + padUint(seq, seqPad)
+	if part > 0 {
+		sk += "#" + padUint(uint64(part), partPad)
+	}
+	return sk
+}
+
+// parseLogSK is the inverse of logSK.
+func parseLogSK(sk string) (seq uint64, part int, err error) {
+	rest, ok := strings.CutPrefix(sk, SKLogPrefix)
+	if !ok || len(rest) < seqPad {
+		return 0, 0, fmt.Errorf("%w: log sort key %q", errCorrupt, sk)
+	}
+	seq, err = strconv.ParseUint(rest[:seqPad], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: log sort key %q", errCorrupt, sk)
+	}
+	rest = rest[seqPad:]
+	if rest == "" {
+		return seq, 0, nil
+	}
+	if len(rest) != partPad+1 || rest[0] != '#' {
+		return 0, 0, fmt.Errorf("%w: log sort key %q", errCorrupt, sk)
+	}
+	p, err := strconv.ParseUint(rest[1:], 10, 16)
+	if err != nil || p == 0 {
+		return 0, 0, fmt.Errorf("%w: log sort key %q", errCorrupt, sk)
+	}
+	return seq, int(p), nil
+}
+
+// snapPrefix is the sort key prefix of the chunks of snapshot version ver
+// of seq: "snap#<seq>#<ver>#".
+func snapPrefix(seq uint64, ver string) string {
+	return SKSnapPrefix + padUint(seq, seqPad) + "#" + ver + "#"
+}
+
+// snapSK is the sort key of chunk i of snapshot version ver of seq.
+func snapSK(seq uint64, ver string, i int) string {
+	return snapPrefix(seq, ver) + padUint(uint64(i), chunkPad)
+}
+
+// feedSK is the feed index sort key of record id changed at t.
+func feedSK(t time.Time, id string) string {
+	return feedTime(t.UnixMicro()) + "#" + id
+}
+
+// feedTime is the time part of a feed sort key: Unix microseconds,
+// zero-padded (times before 1970 are clamped to 0).
+func feedTime(us int64) string { return padUint(uint64(max(us, 0)), feedTimePad) }
+
+// errCorrupt marks items that this code did not write the way it reads
+// them: a bug, or a table written by something else.
+var errCorrupt = errors.New("dynamo: corrupt item")

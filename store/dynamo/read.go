@@ -1,0 +1,378 @@
+package dynamo
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/dynamerge/dynamerge/store"
+)
+
+// metaItem is the decoded meta item of a record.
+type metaItem struct {
+	seq        uint64
+	heads      []string
+	snapSeq    uint64 // 0: no snapshot
+	snapVer    string
+	snapChunks int
+	snapSize   int
+}
+
+// errMoved says that a record changed under a multi-step read (a
+// concurrent compaction removed what an earlier step pointed to): read it
+// again from its meta item.
+var errMoved = errors.New("dynamo: record changed during the read")
+
+// Load reads the record's meta item, then its snapshot chunks and the log
+// entries after the snapshot, all with strongly consistent reads. When a
+// concurrent compaction removes what the meta item pointed to between those
+// steps, it starts again (up to Options.ReadRetries times).
+func (s *Store) Load(ctx context.Context, key store.Key) (*store.Record, error) {
+	op := fmt.Sprintf("load %s", key)
+	if err := key.Validate(); err != nil {
+		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	for attempt := 0; ; attempt++ {
+		rec, err := s.loadOnce(ctx, key)
+		if !errors.Is(err, errMoved) {
+			if err != nil {
+				return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+			}
+			return rec, nil
+		}
+		if attempt+1 >= s.opts.ReadRetries {
+			return nil, fmt.Errorf("dynamo: %s: %w: %w %d times", op, store.ErrUnavailable, err, attempt+1)
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+		}
+	}
+}
+
+func (s *Store) loadOnce(ctx context.Context, key store.Key) (*store.Record, error) {
+	m, err := s.getMeta(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, store.ErrNotFound
+	}
+	rec := &store.Record{Key: key, Seq: m.seq}
+	if m.snapSeq > 0 {
+		data, err := s.readSnapshot(ctx, key, m)
+		if err != nil {
+			return nil, err
+		}
+		rec.Snapshot = &store.Snapshot{Seq: m.snapSeq, Data: data}
+	}
+	if m.seq > m.snapSeq {
+		entries, err := s.readLog(ctx, key, m.snapSeq+1, m.seq)
+		if err != nil {
+			return nil, err
+		}
+		rec.Entries = entries
+		rec.Seq = entries[len(entries)-1].Seq
+	}
+	return rec, nil
+}
+
+// ReadLog returns the entries after `after`. It reads the meta item first:
+// nothing after the meta's seq means nothing to return (one read), and an
+// `after` below the snapshot's seq is store.ErrCompacted, whether or not the
+// compacted items are deleted yet.
+func (s *Store) ReadLog(ctx context.Context, key store.Key, after uint64) ([]store.Entry, error) {
+	op := fmt.Sprintf("read log %s after %d", key, after)
+	if err := key.Validate(); err != nil {
+		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	for attempt := 0; ; attempt++ {
+		m, err := s.getMeta(ctx, key)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+		case m == nil || after >= m.seq:
+			return []store.Entry{}, nil
+		case after < m.snapSeq:
+			return nil, fmt.Errorf("dynamo: %s: %w: snapshot at %d", op, store.ErrCompacted, m.snapSeq)
+		}
+		entries, err := s.readLog(ctx, key, after+1, m.seq)
+		if err == nil {
+			return entries, nil
+		}
+		if !errors.Is(err, errMoved) {
+			return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+		}
+		if attempt+1 >= s.opts.ReadRetries {
+			return nil, fmt.Errorf("dynamo: %s: %w: %w %d times", op, store.ErrUnavailable, err, attempt+1)
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+		}
+	}
+}
+
+// getMeta reads the record's meta item (strongly consistent); nil when the
+// record does not exist.
+func (s *Store) getMeta(ctx context.Context, key store.Key) (*metaItem, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:              &s.table,
+		Key:                    itemKey(pk(key), SKMeta),
+		ConsistentRead:         aws.Bool(true),
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get meta: %w", classify(err))
+	}
+	s.units.addOne(opRead, false, out.ConsumedCapacity)
+	if out.Item == nil {
+		return nil, nil
+	}
+	return decodeMeta(out.Item)
+}
+
+func decodeMeta(item map[string]types.AttributeValue) (*metaItem, error) {
+	var m metaItem
+	var err error
+	if m.seq, err = getNum(item, AttrSeq); err != nil {
+		return nil, err
+	}
+	if m.heads, err = decodeHeads(item); err != nil {
+		return nil, err
+	}
+	if _, ok := item[AttrSnapSeq]; !ok {
+		return &m, nil
+	}
+	if m.snapSeq, err = getNum(item, AttrSnapSeq); err != nil {
+		return nil, err
+	}
+	ver, ok := item[AttrSnapVersion].(*types.AttributeValueMemberS)
+	if !ok {
+		return nil, fmt.Errorf("%w: meta has a snapshot seq but no version", errCorrupt)
+	}
+	m.snapVer = ver.Value
+	n, err := getNum(item, AttrSnapChunks)
+	if err != nil {
+		return nil, err
+	}
+	size, err := getNum(item, AttrSnapSize)
+	if err != nil {
+		return nil, err
+	}
+	m.snapChunks, m.snapSize = int(n), int(size)
+	return &m, nil
+}
+
+// decodeHeads reads AttrHeads, a list of strings (empty when absent).
+func decodeHeads(item map[string]types.AttributeValue) ([]string, error) {
+	heads := []string{}
+	hl, ok := item[AttrHeads].(*types.AttributeValueMemberL)
+	if !ok {
+		return heads, nil
+	}
+	for _, h := range hl.Value {
+		hs, ok := h.(*types.AttributeValueMemberS)
+		if !ok {
+			return nil, fmt.Errorf("%w: heads hold a %T", errCorrupt, h)
+		}
+		heads = append(heads, hs.Value)
+	}
+	return heads, nil
+}
+
+// getNum reads a non-negative integer attribute.
+func getNum(item map[string]types.AttributeValue, name string) (uint64, error) {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, fmt.Errorf("%w: attribute %s missing or not a number", errCorrupt, name)
+	}
+	n, err := strconv.ParseUint(v.Value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: attribute %s = %q", errCorrupt, name, v.Value)
+	}
+	return n, nil
+}
+
+// readSnapshot reads and joins the chunks of the snapshot m points to.
+func (s *Store) readSnapshot(ctx context.Context, key store.Key, m *metaItem) ([]byte, error) {
+	prefix := snapPrefix(m.snapSeq, m.snapVer)
+	items, err := s.queryAll(ctx, opRead, &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		ConsistentRead:            aws.Bool(true),
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk(key)}, ":prefix": &types.AttributeValueMemberS{Value: prefix}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot %d: %w", m.snapSeq, err)
+	}
+	if len(items) != m.snapChunks {
+		// A newer snapshot replaced this one and its chunks are being
+		// deleted: the meta item read before is stale.
+		return nil, fmt.Errorf("%w: snapshot %d has %d of its %d chunks", errMoved, m.snapSeq, len(items), m.snapChunks)
+	}
+	data := make([]byte, 0, m.snapSize)
+	for i, it := range items {
+		if sk := skOf(it); sk != snapSK(m.snapSeq, m.snapVer, i) {
+			return nil, fmt.Errorf("%w: snapshot %d: chunk %d has sort key %q", errMoved, m.snapSeq, i, sk)
+		}
+		d, ok := it[AttrData].(*types.AttributeValueMemberB)
+		if !ok {
+			return nil, fmt.Errorf("%w: snapshot chunk %s without data", errCorrupt, skOf(it))
+		}
+		data = append(data, d.Value...)
+	}
+	if len(data) != m.snapSize {
+		return nil, fmt.Errorf("%w: snapshot %d has %d bytes, meta says %d", errCorrupt, m.snapSeq, len(data), m.snapSize)
+	}
+	return data, nil
+}
+
+// readLog reads the entries from seq `from` on, and checks that they run
+// gap-free from `from` to at least `through` (the meta's seq when it was
+// read; the log may have grown since). A shortfall means a compaction
+// removed entries after the meta was read: errMoved.
+func (s *Store) readLog(ctx context.Context, key store.Key, from, through uint64) ([]store.Entry, error) {
+	items, err := s.queryAll(ctx, opRead, &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		ConsistentRead:            aws.Bool(true),
+		KeyConditionExpression:    aws.String("#pk = :pk AND #sk BETWEEN :from AND :end"),
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk(key)}, ":from": &types.AttributeValueMemberS{Value: logSK(from, 0)}, ":end": &types.AttributeValueMemberS{Value: skLogEnd}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read log from %d: %w", from, err)
+	}
+	entries, err := assembleLog(items)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 || entries[0].Seq != from {
+		return nil, fmt.Errorf("%w: log from %d starts at %v", errMoved, from, firstSeq(entries))
+	}
+	for i := 1; i < len(entries); i++ {
+		if entries[i].Seq != entries[i-1].Seq+1 {
+			if entries[i-1].Seq >= through {
+				// Past what the meta promised: cut at the gap.
+				return entries[:i], nil
+			}
+			return nil, fmt.Errorf("%w: log jumps from %d to %d", errMoved, entries[i-1].Seq, entries[i].Seq)
+		}
+	}
+	if last := entries[len(entries)-1].Seq; last < through {
+		return nil, fmt.Errorf("%w: log ends at %d, meta says %d", errMoved, last, through)
+	}
+	return entries, nil
+}
+
+func firstSeq(es []store.Entry) any {
+	if len(es) == 0 {
+		return "nothing"
+	}
+	return es[0].Seq
+}
+
+// assembleLog joins log items (in sort key order) into entries, checking
+// each against its length and hash. Queries are read-committed, not
+// serializable: an Append committing while the query runs may show only
+// some of its parts. Such an entry, and everything after it, is left out:
+// the result is the log as it was a moment earlier.
+func assembleLog(items []map[string]types.AttributeValue) ([]store.Entry, error) {
+	var entries []store.Entry
+	for i := 0; i < len(items); {
+		sk := skOf(items[i])
+		seq, part, err := parseLogSK(sk)
+		if err != nil {
+			return nil, err
+		}
+		if part != 0 {
+			// A later part whose first part is not visible (or was
+			// deleted by compaction first): stop here.
+			return entries, nil
+		}
+		first := items[i]
+		parts, err := getNum(first, AttrParts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sk, err)
+		}
+		length, err := getNum(first, AttrLen)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sk, err)
+		}
+		hash, _ := first[AttrEntryHash].(*types.AttributeValueMemberB)
+		if parts == 0 || parts > maxParts || length > MaxEntrySize || hash == nil {
+			return nil, fmt.Errorf("%w: %s: %d parts, %d bytes, hash %v", errCorrupt, sk, parts, length, hash != nil)
+		}
+		data := make([]byte, 0, length)
+		for p := range int(parts) {
+			if i+p >= len(items) {
+				return entries, nil // the rest is not visible yet
+			}
+			it := items[i+p]
+			if s2, p2, err := parseLogSK(skOf(it)); err != nil || s2 != seq || p2 != p {
+				return entries, nil
+			}
+			d, ok := it[AttrData].(*types.AttributeValueMemberB)
+			if !ok {
+				return nil, fmt.Errorf("%w: %s without data", errCorrupt, skOf(it))
+			}
+			data = append(data, d.Value...)
+		}
+		if sum := sha256.Sum256(data); uint64(len(data)) != length || !bytes.Equal(sum[:], hash.Value) {
+			return nil, fmt.Errorf("%w: entry %d: %d bytes that do not match its length %d or hash", errCorrupt, seq, len(data), length)
+		}
+		entries = append(entries, store.Entry{Seq: seq, Changes: data})
+		i += int(parts)
+	}
+	return entries, nil
+}
+
+// queryAll runs a Query to the end, page by page, each page under its own
+// call deadline, and counts the read capacity under op.
+func (s *Store) queryAll(ctx context.Context, op int, in *dynamodb.QueryInput) ([]map[string]types.AttributeValue, error) {
+	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	var items []map[string]types.AttributeValue
+	for {
+		out, err := s.queryPage(ctx, op, in)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, out.Items...)
+		if len(out.LastEvaluatedKey) == 0 {
+			return items, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+func (s *Store) queryPage(ctx context.Context, op int, in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	out, err := s.api.Query(ctx, in)
+	if err != nil {
+		return nil, classify(err)
+	}
+	s.units.addOne(op, false, out.ConsumedCapacity)
+	return out, nil
+}
+
+func skOf(item map[string]types.AttributeValue) string {
+	if v, ok := item[AttrSK].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
