@@ -1,0 +1,131 @@
+/**
+ * Public types of the dynamerge browser library. Everything here is part of
+ * the package's API; implementation types live beside their code.
+ */
+import type { DynamergeError } from "./errors.js";
+
+/** RecordId is a record's id: `^[A-Za-z0-9_-]{1,128}$` (UUIDs fit). */
+export type RecordId = string & { readonly __brand: "RecordId" };
+
+/** CollectionName is `^[a-z0-9][a-z0-9_-]{0,63}$`, as PROTOCOL.md requires. */
+export type CollectionName = string & { readonly __brand: "CollectionName" };
+
+/** Heads are the hex hashes (64 lowercase characters) of a record's head changes. */
+export type Heads = string[];
+
+/** JSONValue is what `get`/`list` return: plain, structured-clone-able JSON. */
+export type JSONValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JSONValue[]
+  | { [key: string]: JSONValue };
+
+/** JSONObject is the root of every record: Automerge documents are maps. */
+export type JSONObject = { [key: string]: JSONValue };
+
+/**
+ * Token is a bearer token, or a function returning one. The function is called
+ * before the first request and again after a `401`, so it may refresh it.
+ */
+export type Token = string | (() => Promise<string>);
+
+/**
+ * LockManagerLike is the subset of the Web Locks API (`navigator.locks`)
+ * the library uses to elect the one tab that syncs.
+ */
+export interface LockManagerLike {
+  request(
+    name: string,
+    options: { mode?: "exclusive" | "shared"; signal?: AbortSignal },
+    callback: (lock: unknown) => Promise<unknown>,
+  ): Promise<unknown>;
+}
+
+/** OpenOptions configures {@link open}. Every field is optional. */
+export interface OpenOptions {
+  /** Server base URL. Defaults to the page's origin (`location.origin`). */
+  url?: string;
+  /** IndexedDB database name. Defaults to "dynamerge". */
+  name?: string;
+  /** Bearer token for every `/v1` call. Defaults to none. */
+  token?: Token;
+  /**
+   * Whether to talk to the server at all. Defaults to true; false keeps
+   * everything local (the outbox keeps growing until a later open syncs).
+   */
+  sync?: boolean;
+  /** Automerge documents kept in memory (least recently used evicted). Defaults to 64. */
+  maxLoadedDocs?: number;
+  /** Incremental chunks a record accumulates before it is compacted. Defaults to 32. */
+  compactAfter?: number;
+  /** First retry delay after a failed sync. Defaults to 500 ms. */
+  retryInitialMs?: number;
+  /** Largest retry delay (before jitter is added). Defaults to 30,000 ms. */
+  retryMaxMs?: number;
+  /** How often the feeds are polled besides live events. Defaults to 60,000 ms. */
+  feedIntervalMs?: number;
+  /** Records per `POST /v1/sync`. Defaults to 100. */
+  batchDocs?: number;
+  /** Approximate largest request body in bytes. Defaults to 4 MiB. */
+  batchBytes?: number;
+  /** Per-request timeout for sync and feed calls. Defaults to 30,000 ms. */
+  requestTimeoutMs?: number;
+  /** IndexedDB factory. Defaults to `globalThis.indexedDB` (tests pass fake-indexeddb). */
+  indexedDB?: IDBFactory;
+  /** Web Locks implementation. Defaults to `navigator.locks`; without one this instance always syncs. */
+  locks?: LockManagerLike | null;
+  /** fetch implementation. Defaults to `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Whether to open the live `/v1/events` stream. Defaults to true. */
+  live?: boolean;
+}
+
+/** Status describes the sync state of an open database, shared by all its tabs. */
+export interface Status {
+  /** Whether the last exchange with the server reached it (a network failure makes it false). */
+  online: boolean;
+  /** Whether a sync round is in flight. */
+  syncing: boolean;
+  /** Local changes not yet acknowledged by the server (counted across all tabs). */
+  pending: number;
+  /** When the last sync round finished successfully (ms since the epoch), or null. */
+  lastSyncAt: number | null;
+  /** The last error that stopped a round or a record, or null once a round succeeds cleanly. */
+  error: DynamergeError | null;
+  /** Records the server refused; their changes stay in the outbox until the cause is fixed. */
+  rejected: RejectedRecord[];
+  /** Whether this tab is the one that talks to the server. */
+  leader: boolean;
+}
+
+/** RejectedRecord is a record whose last push the server refused. */
+export interface RejectedRecord {
+  /** The record's collection. */
+  collection: string;
+  /** The record's id. */
+  id: string;
+  /** The server's refusal, with the protocol's code. */
+  error: DynamergeError;
+}
+
+/** Entry is one record of {@link Collection.list}. */
+export interface Entry<T = JSONObject> {
+  /** The record's id. */
+  id: RecordId;
+  /** The record as plain JSON. */
+  doc: T;
+}
+
+/** ChangeFn mutates an Automerge document proxy; it must be synchronous. */
+export type ChangeFn<T> = (doc: T) => void;
+
+/** CreateOptions configures {@link Collection.create}. */
+export interface CreateOptions {
+  /** Use this id instead of a new UUID (it must match the protocol's id pattern). */
+  id?: string;
+}
+
+/** Unsubscribe stops a subscription. */
+export type Unsubscribe = () => void;
