@@ -46,12 +46,21 @@ func Split(b []byte) ([]Change, error) { return SplitLimit(b, DefaultMaxChunkByt
 // inflation for compressed chunks. A chunk over it gives an error wrapping
 // both ErrChunkTooLarge and ErrInvalidChange.
 func SplitLimit(b []byte, maxChunkBytes int) ([]Change, error) {
+	return SplitLimits(b, maxChunkBytes, MaxOps)
+}
+
+// SplitLimits is SplitLimit that also bounds the operations of each change
+// (at most MaxOps whatever maxOps says). Run-length columns expand while
+// they are decoded, so the bound is checked as they expand, before memory
+// is spent on them: a change of a few hundred bytes describing millions of
+// operations fails fast with ErrChunkTooLarge.
+func SplitLimits(b []byte, maxChunkBytes, maxOps int) ([]Change, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: no chunks", ErrInvalidChange)
 	}
 	var out []Change
 	for off := 0; off < len(b); {
-		c, n, err := parseChunk(b[off:], maxChunkBytes)
+		c, n, err := parseChunkOps(b[off:], maxChunkBytes, maxOps, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%w: chunk %d at offset %d: %w", ErrInvalidChange, len(out), off, err)
 		}
@@ -64,11 +73,12 @@ func SplitLimit(b []byte, maxChunkBytes int) ([]Change, error) {
 // parseChunk parses the chunk at the start of b and returns it with its
 // length in bytes.
 func parseChunk(b []byte, maxChunkBytes int) (Change, int, error) {
-	return parseChunkOps(b, maxChunkBytes, nil)
+	return parseChunkOps(b, maxChunkBytes, MaxOps, nil)
 }
 
-// parseChunkOps is parseChunk that also reports every operation to emit.
-func parseChunkOps(b []byte, maxChunkBytes int, emit func(opInfo)) (Change, int, error) {
+// parseChunkOps is parseChunk with a bound on operations that also reports
+// every operation to emit.
+func parseChunkOps(b []byte, maxChunkBytes, maxOps int, emit func(opInfo)) (Change, int, error) {
 	if len(b) < 4 || !bytes.Equal(b[:4], chunkMagic) {
 		return Change{}, 0, errors.New("bad magic bytes")
 	}
@@ -115,7 +125,7 @@ func parseChunkOps(b []byte, maxChunkBytes int, emit func(opInfo)) (Change, int,
 	if !bytes.Equal(hash[:4], checksum[:]) {
 		return Change{}, 0, fmt.Errorf("checksum % x, want % x", checksum, hash[:4])
 	}
-	maxOps := min(MaxOps, maxChunkBytes)
+	maxOps = max(0, min(maxOps, MaxOps, maxChunkBytes))
 	c, err := parseChangeBodyOps(body, maxOps, emit)
 	if err != nil {
 		if errors.Is(err, errTooManyOps) {

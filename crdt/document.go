@@ -161,7 +161,7 @@ func (d *Doc) history() (*history, error) {
 // engine's memory.
 func changeOps(c *Change) (Change, []opInfo, error) {
 	var ops []opInfo
-	pc, n, err := parseChunkOps(c.Raw, max(DefaultMaxChunkBytes, 64*len(c.Raw)), func(o opInfo) { ops = append(ops, o) })
+	pc, n, err := parseChunkOps(c.Raw, max(DefaultMaxChunkBytes, 64*len(c.Raw)), MaxOps, func(o opInfo) { ops = append(ops, o) })
 	if err == nil && n != len(c.Raw) {
 		err = fmt.Errorf("%d bytes after the chunk", len(c.Raw)-n)
 	}

@@ -23,6 +23,7 @@ type Graph struct {
 	index   map[Hash]int32
 	heads   map[int32]struct{}
 	bytes   int64
+	ops     int64
 }
 
 // NewGraph returns an empty graph.
@@ -35,6 +36,9 @@ func (g *Graph) Len() int { return len(g.changes) }
 
 // Bytes returns the total size of the raw change chunks.
 func (g *Graph) Bytes() int64 { return g.bytes }
+
+// Ops returns the total number of operations of the changes.
+func (g *Graph) Ops() int64 { return g.ops }
 
 // Has reports whether the graph holds the change with hash h.
 func (g *Graph) Has(h Hash) bool {
@@ -80,6 +84,7 @@ func (g *Graph) Add(c Change) error {
 	}
 	g.heads[i] = struct{}{}
 	g.bytes += int64(len(c.Raw))
+	g.ops += int64(c.Ops)
 	return nil
 }
 

@@ -13,6 +13,12 @@
 //     load and restarted on the same bolt file; no acknowledged change is lost.
 //   - TestPoisonIsolation: crafted changes that abort automerge-go are refused
 //     as invalid_change while other clients keep syncing without an error.
+//   - TestMultiProcessDynamo: three server processes on one DynamoDB Local
+//     table, clients spread across them editing shared and hot records; a
+//     change made through one process reaches the others' /v1/events within
+//     the deadline (through DynamoDB Streams), one process is SIGKILLed
+//     midway, and every replica converges with no acknowledged change lost.
+//     Skipped without DYNAMERGE_DYNAMODB_ENDPOINT (make test sets it).
 //   - TestDifferentialServer: every mutated change the server accepts loads in
 //     Automerge JS with the same heads (needs Node and `make deps`, or
 //     DYNAMERGE_SKIP_NODE=1 to skip).

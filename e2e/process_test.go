@@ -69,8 +69,15 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // /healthz answers.
 func startProc(tb testing.TB, bin, addr, dbPath string) *proc {
 	tb.Helper()
+	return startBinary(tb, bin, addr, 30*time.Second, "--store", "bolt:"+dbPath)
+}
+
+// startBinary starts the binary on addr with args, and waits until
+// /healthz answers, at most wait.
+func startBinary(tb testing.TB, bin, addr string, wait time.Duration, args ...string) *proc {
+	tb.Helper()
 	p := &proc{stderr: &strings.Builder{}, mu: &sync.Mutex{}}
-	p.cmd = exec.Command(bin, "--addr", addr, "--store", "bolt:"+dbPath, "--log-level", "warn")
+	p.cmd = exec.Command(bin, append([]string{"--addr", addr, "--log-level", "warn"}, args...)...)
 	p.cmd.Env = os.Environ()
 	p.cmd.Stderr = lockedWriter{p.mu, p.stderr}
 	p.cmd.Stdout = lockedWriter{p.mu, p.stderr}
@@ -78,7 +85,7 @@ func startProc(tb testing.TB, bin, addr, dbPath string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", bin, err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(wait)
 	hc := &http.Client{Timeout: time.Second}
 	for {
 		resp, err := hc.Get("http://" + addr + "/healthz")

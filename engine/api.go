@@ -14,7 +14,18 @@ const (
 	DefaultCacheBytes     = 512 << 20
 	DefaultMaxChangeBytes = 4 << 20
 	DefaultMaxRecordBytes = 64 << 20
-	DefaultCompactEvery   = 1000 // changes in the log since the last snapshot
+	// DefaultMaxOpsPerChange bounds the operations of one change: a paste
+	// of 50k characters is one change of 50k ops. Run-length columns let a
+	// few hundred bytes describe a million ops, while a loaded op costs a
+	// worker about 1.3 KB of RSS (measured: a 200k-character text took
+	// +255 MB), so the bound is on ops, not bytes.
+	DefaultMaxOpsPerChange = 50_000
+	// DefaultMaxOpsPerRecord bounds the operations of a record's history,
+	// which its worker holds once loaded: ~330 MB at 1.3 KB an op, within
+	// DefaultCacheBytes.
+	DefaultMaxOpsPerRecord = 250_000
+
+	DefaultCompactEvery = 1000 // changes in the log since the last snapshot
 	// DefaultStoreTimeout bounds every store call.
 	DefaultStoreTimeout = 10 * time.Second
 	// DefaultMaxCompactions bounds background compactions running at once.
@@ -36,7 +47,14 @@ type Options struct {
 	CacheBytes     int64
 	MaxChangeBytes int // one change chunk
 	MaxRecordBytes int // all change bytes of one record
-	CompactEvery   int
+	// MaxOpsPerChange and MaxOpsPerRecord bound operations, which cost
+	// memory once loaded however few bytes they took on the wire. A push
+	// over them is refused ErrTooLarge; records already stored are still
+	// served. Defaults: DefaultMaxOpsPerChange, DefaultMaxOpsPerRecord.
+	MaxOpsPerChange int
+	MaxOpsPerRecord int64
+
+	CompactEvery int
 	// NoGroupCommit writes every push separately (for benchmarks).
 	NoGroupCommit bool
 	Logger        *slog.Logger
@@ -59,6 +77,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if o.MaxOpsPerChange <= 0 {
+		o.MaxOpsPerChange = DefaultMaxOpsPerChange
+	}
+	if o.MaxOpsPerRecord <= 0 {
+		o.MaxOpsPerRecord = DefaultMaxOpsPerRecord
 	}
 	if o.CompactEvery <= 0 {
 		o.CompactEvery = DefaultCompactEvery
@@ -112,4 +136,7 @@ type Stats struct {
 	StoreConflicts uint64
 	Compactions    uint64
 	Loads          uint64 // records loaded from the store (cold, or reloaded)
+	// Watch counts what the watch on other processes' writes saw (zero
+	// when the store is not a store.Watcher).
+	Watch WatchStats
 }

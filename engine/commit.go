@@ -194,6 +194,7 @@ func (e *Engine) prepare(r *record, batch []*push) (entry []byte, heads []crdt.H
 		headSet[h] = true
 	}
 	size = r.graph.Bytes()
+	ops := r.graph.Ops()
 	r.mu.Unlock()
 
 	accepted := make(map[crdt.Hash]bool) // new changes of earlier live pushes
@@ -215,10 +216,12 @@ func (e *Engine) prepare(r *record, batch []*push) (entry []byte, heads []crdt.H
 		}
 		var fresh []crdt.Change
 		n := 0
+		nOps := int64(0)
 		for _, c := range p.changes {
 			if !known(c.Hash) {
 				fresh = append(fresh, c)
 				n += len(c.Raw)
+				nOps += int64(c.Ops)
 			}
 		}
 		sorted, missing := sortPush(fresh, known)
@@ -228,6 +231,9 @@ func (e *Engine) prepare(r *record, batch []*push) (entry []byte, heads []crdt.H
 			continue
 		case size+int64(n) > int64(e.opts.MaxRecordBytes):
 			p.err = fmt.Errorf("%w: record %s would hold %d bytes, limit %d", ErrTooLarge, r.key, size+int64(n), e.opts.MaxRecordBytes)
+			continue
+		case ops+nOps > e.opts.MaxOpsPerRecord:
+			p.err = fmt.Errorf("%w: record %s would hold %d ops, limit %d", ErrTooLarge, r.key, ops+nOps, e.opts.MaxOpsPerRecord)
 			continue
 		}
 		p.fresh = sorted
@@ -239,6 +245,7 @@ func (e *Engine) prepare(r *record, batch []*push) (entry []byte, heads []crdt.H
 			accepted[c.Hash] = true
 		}
 		size += int64(n)
+		ops += nOps
 		toApply = append(toApply, p)
 	}
 
@@ -348,7 +355,7 @@ func (e *Engine) commit(r *record, seq uint64, entry []byte, batch []*push, head
 	for _, p := range batch {
 		p.done <- nil
 	}
-	e.subs.publish(r.key, heads)
+	e.publishLocal(r.key, seq, heads)
 }
 
 func hashList(hs []crdt.Hash) string {

@@ -28,4 +28,22 @@
 // its snapshot is compacted in the background: the worker saves the document
 // and the engine stores it as the new snapshot. Subscribers get an Event after
 // every durable write.
+//
+// # Other processes
+//
+// Several processes may share one store. Every read of a hot record first
+// reads the log tail (store.ReadLog), so no request is ever answered from a
+// stale copy, whatever else happens. When the store is also a store.Watcher
+// (store/dynamo, through DynamoDB Streams), the engine watches it from Open
+// to Close: each Change another process made is published to subscribers,
+// and a record cached here that is behind is refreshed in the background
+// (at most maxRemoteRefreshes at once; a record not cached is left for its
+// next request to load). Changes are deduplicated by record and seq against
+// what the engine already published, so its own writes, which the stream
+// reports too, reach subscribers once, and repeats or older seqs not at all.
+// A watch that cannot start or breaks is retried with backoff and logged.
+// When it may have missed changes (the store reports a gap, or a broken
+// watch restarts), every subscription is closed, so that clients resubscribe
+// and sync rather than wait for events that will never come. WatchStats
+// counts what the watch did.
 package engine

@@ -36,7 +36,8 @@ type Engine struct {
 	rssAt    atomic.Int64   // unix nanos of the last measurement
 	compacts chan struct{}  // semaphore bounding compactions
 
-	subs subscribers
+	subs  subscribers
+	watch *watchState // nil unless the store is a store.Watcher (watch.go)
 
 	stats struct {
 		changesMerged, bytesMerged               atomic.Uint64
@@ -67,6 +68,7 @@ func Open(opts Options) (*Engine, error) {
 		}
 		e.pool, e.ownPool = p, true
 	}
+	e.startWatch()
 	return e, nil
 }
 
@@ -155,11 +157,13 @@ func (e *Engine) Stats() Stats {
 		StoreConflicts: e.stats.storeConflicts.Load(),
 		Compactions:    e.stats.compactions.Load(),
 		Loads:          e.stats.loads.Load(),
+		Watch:          e.WatchStats(),
 	}
 }
 
-// Close stops accepting calls (they get ErrClosed), waits for in-flight
-// syncs, writes and compactions until ctx is done, closes every
+// Close stops accepting calls (they get ErrClosed), stops watching the store
+// for other processes' writes (watch.go), waits for in-flight syncs, writes,
+// compactions and background refreshes until ctx is done, closes every
 // subscription, then stops the workers (when the engine started them). It
 // does not close the store.
 func (e *Engine) Close(ctx context.Context) error {
@@ -170,6 +174,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	if already {
 		return nil
 	}
+	e.stopWatch()
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	var err error

@@ -26,8 +26,9 @@ type subscribers struct {
 // Subscribe delivers an Event for every change to a record of the given
 // collections (all collections when empty), through this engine or (when the
 // store supports it) any other process. Slow subscribers lose events rather
-// than block writers; the channel is closed when cancel is called or the
-// engine closes.
+// than block writers; the channel is closed when cancel is called, when the
+// engine closes, or when other processes' events may have been missed (see
+// watchGap): resubscribe and sync then.
 func (e *Engine) Subscribe(collections []string) (events <-chan Event, cancel func()) {
 	s := &subscriber{ch: make(chan Event, subscriberBuffer)}
 	if len(collections) > 0 {

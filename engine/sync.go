@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/dynamerge/dynamerge/crdt"
@@ -66,7 +67,10 @@ func (e *Engine) split(b []byte) ([]crdt.Change, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	cs, err := crdt.Split(b)
+	cs, err := crdt.SplitLimits(b, crdt.DefaultMaxChunkBytes, e.opts.MaxOpsPerChange)
+	if errors.Is(err, crdt.ErrChunkTooLarge) {
+		return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -141,7 +141,7 @@ func classify(err error) (ae *apiError, internal bool) {
 		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "the record has no change with one of these heads"}, false
 	case errors.Is(err, engine.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "record not found"}, false
-	case errors.Is(err, engine.ErrTooLarge), errors.Is(err, store.ErrTooLarge):
+	case errors.Is(err, engine.ErrTooLarge), errors.Is(err, store.ErrTooLarge), errors.Is(err, crdt.ErrChunkTooLarge):
 		return tooLarge("over the server's size limits"), false
 	case errors.Is(err, crdt.ErrInvalidChange), errors.Is(err, worker.ErrPoison):
 		// Reaches here only from the JSON view's heads; sync reports it per doc.
@@ -167,6 +167,10 @@ func classify(err error) (ae *apiError, internal bool) {
 // (store failures, bugs): those fail the whole request.
 func docError(err error) (d errorDetail, ok bool) {
 	switch {
+	case errors.Is(err, crdt.ErrChunkTooLarge):
+		// Before ErrInvalidChange, which it also wraps: the bytes are valid
+		// but over the limits (too many ops, too large inflated).
+		return errorDetail{CodeTooLarge, "change or record over the server's size limits"}, true
 	case errors.Is(err, crdt.ErrInvalidChange), errors.Is(err, worker.ErrPoison):
 		return errorDetail{CodeInvalidChange, "bytes are not valid Automerge change chunks"}, true
 	case errors.Is(err, crdt.ErrMissingDeps):
@@ -239,6 +243,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 func writeError(c echo.Context, ae *apiError) {
 	if ae.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", formatSeconds(ae.RetryAfter))
+	}
+	if ae.Status == http.StatusUnauthorized {
+		// RFC 6750 section 3: say which scheme the server wants.
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="dynamerge"`)
 	}
 	var err error
 	if c.Request().Method == http.MethodHead {

@@ -15,6 +15,10 @@ import (
 // MaxEventCollections bounds the collections of one SSE subscription.
 const MaxEventCollections = 100
 
+// sseRetryAfter is what a client over its SSE stream quota is told to wait:
+// streams end when tabs close, which takes a while.
+const sseRetryAfter = 10 * time.Second
+
 type eventData struct {
 	Collection string   `json:"collection"`
 	ID         string   `json:"id"`
@@ -34,6 +38,14 @@ func (s *Server) handleEvents(c echo.Context) error {
 			return err
 		}
 	}
+
+	release, ok := s.sse.acquire(clientKey(c))
+	if !ok {
+		// Refused up front, like a forbidden collection: a client must not
+		// believe it is subscribed when it is not.
+		return &RateLimitError{RetryAfter: sseRetryAfter}
+	}
+	defer release()
 
 	events, cancel := s.eng.Subscribe(collections)
 	defer cancel()

@@ -22,7 +22,7 @@ type metrics struct {
 	sseEvents      prometheus.Counter
 }
 
-func newMetrics(eng backend) (*metrics, error) {
+func newMetrics(eng backend, extra []prometheus.Collector) (*metrics, error) {
 	reg := prometheus.NewRegistry()
 	m := &metrics{
 		registry: reg,
@@ -44,12 +44,12 @@ func newMetrics(eng backend) (*metrics, error) {
 			Help: "Change events sent on SSE streams.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{
+	for _, c := range append([]prometheus.Collector{
 		m.requests, m.latency, m.sseConnections, m.sseEvents,
 		&engineCollector{eng: eng},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	} {
+	}, extra...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -84,11 +84,16 @@ var (
 	descStoreErrors    = prometheus.NewDesc("dynamerge_store_errors_total", "Failed store calls.", nil, nil)
 	descStoreConflicts = prometheus.NewDesc("dynamerge_store_conflicts_total", "Appends that lost a race for a log sequence number.", nil, nil)
 	descCompactions    = prometheus.NewDesc("dynamerge_compactions_total", "Snapshots written by compaction.", nil, nil)
+	descWatchChanges   = prometheus.NewDesc("dynamerge_watch_changes_total", "Record changes seen on the store's change stream (DynamoDB Streams), this process's own included.", nil, nil)
+	descWatchPublished = prometheus.NewDesc("dynamerge_watch_published_total", "Changes of other processes seen on the store's change stream and sent to event subscribers.", nil, nil)
+	descWatchGaps      = prometheus.NewDesc("dynamerge_watch_gaps_total", "Times the watch on the store's change stream lost its place or restarted (events may have been missed; clients catch up on their next sync).", nil, nil)
+	descWatchRefreshed = prometheus.NewDesc("dynamerge_watch_refreshed_total", "Cached records refreshed because another process changed them.", nil, nil)
 )
 
 func (ec *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descChangesMerged, descBytesMerged, descCacheBytes, descCacheRecords,
-		descWorkerRSS, descStoreWrites, descStoreErrors, descStoreConflicts, descCompactions} {
+		descWorkerRSS, descStoreWrites, descStoreErrors, descStoreConflicts, descCompactions,
+		descWatchChanges, descWatchPublished, descWatchGaps, descWatchRefreshed} {
 		ch <- d
 	}
 }
@@ -110,6 +115,12 @@ func (ec *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descStoreErrors, st.StoreErrors)
 	counter(descStoreConflicts, st.StoreConflicts)
 	counter(descCompactions, st.Compactions)
+	if st.Watch.Watching {
+		counter(descWatchChanges, st.Watch.Changes)
+		counter(descWatchPublished, st.Watch.Published)
+		counter(descWatchGaps, st.Watch.Gaps)
+		counter(descWatchRefreshed, st.Watch.Refreshed)
+	}
 }
 
 // metricMethod bounds the method label: clients choose the method, and each

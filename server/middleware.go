@@ -123,7 +123,9 @@ func (s *Server) securityHeadersMiddleware(next echo.HandlerFunc) echo.HandlerFu
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		// 'wasm-unsafe-eval' lets the browser library compile Automerge's
+		// WebAssembly (without it open() fails); it allows no JS eval.
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 		return next(c)
 	}
 }
@@ -148,4 +150,46 @@ func (s *Server) trackMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 // formatSeconds renders a Retry-After value.
 func formatSeconds(d time.Duration) string {
 	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
+}
+
+const ctxClientKey = "dynamerge.client_key"
+
+// guardMiddleware authenticates /v1 requests (when the Authorizer is an
+// Authenticator) and applies rate limits: per subject for authenticated
+// requests, per client address otherwise. A bad token is refused before
+// the handler reads anything, so even an empty sync answers 401; failed
+// attempts count against the address, so guessing tokens is rate limited.
+func (s *Server) guardMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		lim := s.ipLimits
+		key := "ip:" + clientIP(req, s.opts.TrustedProxyHeader)
+		if a, ok := s.opts.Authorizer.(Authenticator); ok {
+			p, err := a.Authenticate(req)
+			if err != nil {
+				if ok, wait := s.ipLimits.allow(key); !ok {
+					return &RateLimitError{RetryAfter: wait}
+				}
+				// The reason is for operators; the client only learns 401.
+				s.log.LogAttrs(req.Context(), slog.LevelInfo, "authentication failed",
+					slog.String("request_id", requestID(c)),
+					slog.String("client", key),
+					slog.String("reason", err.Error()))
+				return err
+			}
+			c.SetRequest(req.WithContext(withPrincipal(req.Context(), p)))
+			lim, key = s.subLimits, "sub:"+p.Subject
+		}
+		c.Set(ctxClientKey, key)
+		if ok, wait := lim.allow(key); !ok {
+			return &RateLimitError{RetryAfter: wait}
+		}
+		return next(c)
+	}
+}
+
+// clientKey is the rate limit key guardMiddleware chose for the request.
+func clientKey(c echo.Context) string {
+	k, _ := c.Get(ctxClientKey).(string)
+	return k
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
@@ -53,6 +54,31 @@ type Options struct {
 	// PingInterval is the keep-alive period of SSE streams. Defaults to
 	// DefaultPingInterval.
 	PingInterval time.Duration
+
+	// RateLimit bounds the /v1 requests of one token subject. Zero: none.
+	RateLimit RateLimit
+	// IPRateLimit bounds the /v1 requests of one client address that are
+	// not authenticated: all of them without an Authenticator, failed ones
+	// with it. Zero: none.
+	IPRateLimit RateLimit
+	// LimiterEntries bounds the subjects and addresses the rate limiters
+	// remember. Defaults to DefaultLimiterEntries.
+	LimiterEntries int
+	// TrustedProxyHeader names the header in which a reverse proxy passes
+	// the client's address ("X-Forwarded-For", "X-Real-IP", …). Empty: the
+	// TCP peer is the client, and such headers are ignored, since clients
+	// can forge them. Set it only behind a proxy that sets the header.
+	TrustedProxyHeader string
+	// MaxSSEPerSubject bounds the open /v1/events streams of one subject
+	// (one address without auth). Zero: no bound.
+	MaxSSEPerSubject int
+	// CORSOrigins lists the origins whose pages may call the API ("*" for
+	// any). Empty: no CORS headers at all.
+	CORSOrigins []string
+
+	// Collectors are added to GET /metrics, e.g. the store's own
+	// (dynamo.Store.Collector: DynamoDB capacity units).
+	Collectors []prometheus.Collector
 }
 
 // backend is what the server needs of the engine. *engine.Engine implements
@@ -90,6 +116,10 @@ type Server struct {
 
 	assetTags assetTags // content ETags of Options.Assets (static.go)
 
+	subLimits *limiters    // per token subject (ratelimit.go)
+	ipLimits  *limiters    // per client address
+	sse       *streamQuota // open SSE streams per subject or address
+
 	// readTimeout bounds reading one request; tests shorten it.
 	readTimeout time.Duration
 }
@@ -123,8 +153,12 @@ func newServer(opts Options, eng backend) (*Server, error) {
 		closing: make(chan struct{}),
 
 		readTimeout: 2 * time.Minute,
+
+		subLimits: newLimiters(opts.RateLimit, opts.LimiterEntries),
+		ipLimits:  newLimiters(opts.IPRateLimit, opts.LimiterEntries),
+		sse:       &streamQuota{max: opts.MaxSSEPerSubject, n: map[string]int{}},
 	}
-	m, err := newMetrics(eng)
+	m, err := newMetrics(eng, opts.Collectors)
 	if err != nil {
 		return nil, fmt.Errorf("server: metrics: %w", err)
 	}
@@ -140,16 +174,18 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	// Order matters: the request ID first so every later log line has it;
 	// recovery inside the access log so a panic is logged with its 500.
-	e.Use(s.requestIDMiddleware, s.accessLogMiddleware, s.recoverMiddleware, s.securityHeadersMiddleware, s.trackMiddleware)
+	e.Use(s.requestIDMiddleware, s.accessLogMiddleware, s.recoverMiddleware, s.securityHeadersMiddleware, s.corsMiddleware, s.trackMiddleware)
 
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
 	e.GET("/metrics", s.handleMetrics)
 
-	e.POST("/v1/sync", s.handleSync)
-	e.GET("/v1/collections/:collection/docs/:id", s.handleDoc)
-	e.GET("/v1/collections/:collection/feed", s.handleFeed)
-	e.GET("/v1/events", s.handleEvents)
+	// guard (authentication, rate limits) runs before any handler of the
+	// API reads the request.
+	e.POST("/v1/sync", s.handleSync, s.guardMiddleware)
+	e.GET("/v1/collections/:collection/docs/:id", s.handleDoc, s.guardMiddleware)
+	e.GET("/v1/collections/:collection/feed", s.handleFeed, s.guardMiddleware)
+	e.GET("/v1/events", s.handleEvents, s.guardMiddleware)
 
 	e.GET("/", s.handleStatic)
 	e.GET("/*", s.handleStatic)

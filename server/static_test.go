@@ -4,6 +4,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -117,4 +118,30 @@ func (l *lockedFS) set(name string, f *fstest.MapFile) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.files[name] = f
+}
+
+// TestCSPAllowsWebAssembly: the browser library compiles Automerge's
+// WebAssembly, which a Content-Security-Policy without 'wasm-unsafe-eval'
+// forbids ("default-src 'self'" alone makes open() fail in Chromium), while
+// script evaluation from strings stays forbidden.
+func TestCSPAllowsWebAssembly(t *testing.T) {
+	srv := newFakeServer(t, Options{Assets: fstest.MapFS{"index.html": {Data: []byte("<h1>demo</h1>")}}})
+	resp, err := http.Get(srv.http.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csp := resp.Header.Get("Content-Security-Policy")
+	var scriptSrc string
+	for _, d := range strings.Split(csp, ";") {
+		if f := strings.Fields(d); len(f) > 0 && f[0] == "script-src" {
+			scriptSrc = strings.Join(f[1:], " ")
+		}
+	}
+	if !strings.Contains(scriptSrc, "'wasm-unsafe-eval'") || !strings.Contains(scriptSrc, "'self'") {
+		t.Errorf("Content-Security-Policy %q: script-src must allow 'self' and 'wasm-unsafe-eval'", csp)
+	}
+	if strings.Contains(csp, "'unsafe-eval'") || strings.Contains(csp, "'unsafe-inline'") {
+		t.Errorf("Content-Security-Policy %q allows eval or inline scripts", csp)
+	}
 }

@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/server"
 )
 
 // Default server settings; the engine's own defaults are reused so that the
@@ -58,9 +61,37 @@ type Config struct {
 	CacheBytes        int64
 	Workers           int
 	CompactEvery      int
-	LogLevel          string
-	LogFormat         string
-	ShutdownTimeout   time.Duration
+	// NoGroupCommit writes every push to the store on its own instead of
+	// batching concurrent pushes of a record; it exists so that the
+	// benchmarks can show what group commit saves, not for production.
+	NoGroupCommit bool
+	// DynamoDBEndpoint overrides DynamoDB's endpoint (DynamoDB Local);
+	// empty means AWS's. Region and credentials come from the standard AWS
+	// chain (environment, shared config, instance and container roles).
+	DynamoDBEndpoint string
+	// CreateTable creates the DynamoDB table at start-up when it does not
+	// exist (development; production uses schema/cloudformation.yaml).
+	CreateTable     bool
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+
+	// Security (issue 6): tokens, limits against abuse. See authFlags.
+	AuthHS256Secret    string
+	AuthJWKS           string
+	AuthIssuer         string
+	AuthAudience       string // comma-separated
+	AuthClaim          string
+	AuthLeeway         time.Duration
+	RateLimit          float64
+	RateBurst          int
+	IPRateLimit        float64
+	IPRateBurst        int
+	TrustedProxyHeader string
+	MaxSSEPerSubject   int
+	CORSOrigins        string // comma-separated
+	MaxOpsPerChange    int
+	MaxOpsPerRecord    int64
 }
 
 // DefaultConfig returns the configuration used when no flag or environment
@@ -78,6 +109,16 @@ func DefaultConfig() Config {
 		LogLevel:        DefaultLogLevel,
 		LogFormat:       DefaultLogFormat,
 		ShutdownTimeout: DefaultShutdownTimeout,
+
+		AuthClaim:        server.DefaultClaim,
+		AuthLeeway:       server.DefaultLeeway,
+		RateLimit:        server.DefaultRatePerSecond,
+		RateBurst:        server.DefaultRateBurst,
+		IPRateLimit:      server.DefaultRatePerSecond,
+		IPRateBurst:      server.DefaultRateBurst,
+		MaxSSEPerSubject: server.DefaultMaxSSEPerSubject,
+		MaxOpsPerChange:  engine.DefaultMaxOpsPerChange,
+		MaxOpsPerRecord:  engine.DefaultMaxOpsPerRecord,
 	}
 }
 
@@ -115,15 +156,22 @@ func envName(flagName string) string {
 }
 
 var options = []option{
-	stringOpt("addr", "address to listen on (host:port); non-loopback needs --listen-any-insecure until auth exists",
+	stringOpt("addr", "address to listen on (host:port); a non-loopback address needs --auth-hs256-secret or --auth-jwks (or --listen-any-insecure)",
 		func(c *Config) *string { return &c.Addr }),
 	{flag: "listen-any-insecure", env: envName("listen-any-insecure"),
-		usage: "allow a non-loopback --addr although no authentication is configured",
+		usage: "allow a non-loopback --addr although no authentication is configured (anyone reaching it may read and write everything)",
 		bind: func(fs *flag.FlagSet, c *Config, n, u string) {
 			fs.BoolVar(&c.ListenAnyInsecure, n, c.ListenAnyInsecure, u)
 		}},
-	stringOpt("store", "where records live: bolt:<path> (dynamodb:<table> is not supported yet)",
+	stringOpt("store", "where records live: bolt:<path> (one process) or dynamodb:<table> (any number of processes)",
 		func(c *Config) *string { return &c.Store }),
+	stringOpt("dynamodb-endpoint", "DynamoDB endpoint URL, for DynamoDB Local (e.g. http://127.0.0.1:8000); empty means AWS (region and credentials from the standard AWS chain)",
+		func(c *Config) *string { return &c.DynamoDBEndpoint }),
+	{flag: "create-table", env: envName("create-table"),
+		usage: "development: create the --store dynamodb:<table> table if it does not exist (production: schema/cloudformation.yaml)",
+		bind: func(fs *flag.FlagSet, c *Config, n, u string) {
+			fs.BoolVar(&c.CreateTable, n, c.CreateTable, u)
+		}},
 	sizeOpt("max-body-bytes", "largest accepted HTTP request body (e.g. 16MiB)",
 		func(c *Config) *int64 { return &c.MaxBodyBytes }),
 	sizeOpt("max-change-bytes", "largest accepted Automerge change chunk",
@@ -136,6 +184,11 @@ var options = []option{
 		func(c *Config) *int { return &c.Workers }),
 	intOpt("compact-every", "changes in a record's log before a new snapshot is written",
 		func(c *Config) *int { return &c.CompactEvery }),
+	{flag: "no-group-commit", env: envName("no-group-commit"),
+		usage: "benchmarking only: write every push separately instead of batching concurrent pushes of a record",
+		bind: func(fs *flag.FlagSet, c *Config, n, u string) {
+			fs.BoolVar(&c.NoGroupCommit, n, c.NoGroupCommit, u)
+		}},
 	stringOpt("log-level", "debug, info, warn or error",
 		func(c *Config) *string { return &c.LogLevel }),
 	stringOpt("log-format", "text or json",
@@ -145,6 +198,132 @@ var options = []option{
 		bind: func(fs *flag.FlagSet, c *Config, n, u string) {
 			fs.DurationVar(&c.ShutdownTimeout, n, c.ShutdownTimeout, u)
 		}},
+}
+
+// authOptions are the security settings (README "Security").
+var authOptions = []option{
+	stringOpt("auth-hs256-secret", "shared secret (32 bytes or more) verifying HS256 tokens; prefer the environment variable, flags show in ps",
+		func(c *Config) *string { return &c.AuthHS256Secret }),
+	stringOpt("auth-jwks", "JWKS verifying RS256/ES256 tokens: an https URL (refreshed hourly and on unknown kid) or a file path",
+		func(c *Config) *string { return &c.AuthJWKS }),
+	stringOpt("auth-issuer", "required token issuer (iss), e.g. https://cognito-idp.<region>.amazonaws.com/<pool id>",
+		func(c *Config) *string { return &c.AuthIssuer }),
+	stringOpt("auth-audience", "accepted audiences, comma-separated: the token's aud or client_id (Cognito access tokens) must be one",
+		func(c *Config) *string { return &c.AuthAudience }),
+	stringOpt("auth-claim", "claim holding the collections map; a dotted path reaches nested claims",
+		func(c *Config) *string { return &c.AuthClaim }),
+	{flag: "auth-leeway", env: envName("auth-leeway"),
+		usage: "clock skew tolerated on exp/nbf/iat (0 to 5m)",
+		bind: func(fs *flag.FlagSet, c *Config, n, u string) {
+			fs.DurationVar(&c.AuthLeeway, n, c.AuthLeeway, u)
+		}},
+	floatOpt("rate-limit", "requests per second per token subject (0: no limit)",
+		func(c *Config) *float64 { return &c.RateLimit }),
+	intOpt("rate-burst", "requests a subject may send at once above --rate-limit",
+		func(c *Config) *int { return &c.RateBurst }),
+	floatOpt("ip-rate-limit", "requests per second per client address, for requests without a valid token (every request when auth is off and --addr is not loopback; 0: no limit)",
+		func(c *Config) *float64 { return &c.IPRateLimit }),
+	intOpt("ip-rate-burst", "requests an address may send at once above --ip-rate-limit",
+		func(c *Config) *int { return &c.IPRateBurst }),
+	stringOpt("trusted-proxy-header", "header carrying the client address set by your reverse proxy (e.g. X-Forwarded-For, whose last entry is used); empty: the TCP peer, and such headers are ignored",
+		func(c *Config) *string { return &c.TrustedProxyHeader }),
+	intOpt("max-sse-per-subject", "open /v1/events streams per subject (per address without auth; 0: no limit)",
+		func(c *Config) *int { return &c.MaxSSEPerSubject }),
+	stringOpt("cors-origins", "origins allowed to call the API from a browser, comma-separated (* for any); empty: CORS off",
+		func(c *Config) *string { return &c.CORSOrigins }),
+	intOpt("max-ops-per-change", "most operations in one change (run-length encoding makes ops cheap on the wire, not in memory)",
+		func(c *Config) *int { return &c.MaxOpsPerChange }),
+	{flag: "max-ops-per-record", env: envName("max-ops-per-record"),
+		usage: "most operations in one record's history",
+		bind: func(fs *flag.FlagSet, c *Config, n, u string) {
+			fs.Int64Var(&c.MaxOpsPerRecord, n, c.MaxOpsPerRecord, u)
+		}},
+}
+
+func init() { options = append(options, authOptions...) }
+
+func floatOpt(name, usage string, field func(*Config) *float64) option {
+	return option{flag: name, env: envName(name), usage: usage, bind: func(fs *flag.FlagSet, c *Config, n, u string) {
+		fs.Float64Var(field(c), n, *field(c), u)
+	}}
+}
+
+// AuthConfigured reports whether tokens are required.
+func (c Config) AuthConfigured() bool { return c.AuthHS256Secret != "" || c.AuthJWKS != "" }
+
+// validateSecurity checks the security settings; bad reports a problem.
+func (c Config) validateSecurity(bad func(flagName, format string, args ...any)) {
+	if c.AuthHS256Secret != "" && len(c.AuthHS256Secret) < server.MinHS256SecretBytes {
+		bad("auth-hs256-secret", "%d bytes, want at least %d (e.g. openssl rand -base64 32)", len(c.AuthHS256Secret), server.MinHS256SecretBytes)
+	}
+	if j := c.AuthJWKS; j != "" {
+		if u, err := url.Parse(j); err == nil && u.Scheme != "" && len(u.Scheme) > 1 {
+			if u.Scheme != "https" || u.Host == "" {
+				bad("auth-jwks", "%q: a URL must be https://host/...; a file is a plain path", j)
+			}
+		}
+	}
+	if !c.AuthConfigured() {
+		for _, f := range []struct{ flag, v string }{{"auth-issuer", c.AuthIssuer}, {"auth-audience", c.AuthAudience}} {
+			if f.v != "" {
+				bad(f.flag, "set, but neither --auth-hs256-secret nor --auth-jwks is: no token would be checked")
+			}
+		}
+	}
+	if c.AuthClaim == "" {
+		bad("auth-claim", "must not be empty")
+	}
+	if c.AuthLeeway < 0 || c.AuthLeeway > 5*time.Minute {
+		bad("auth-leeway", "must be between 0 and 5m, got %s", c.AuthLeeway)
+	}
+	for _, r := range []struct {
+		flag  string
+		rate  float64
+		burst int
+	}{{"rate-limit", c.RateLimit, c.RateBurst}, {"ip-rate-limit", c.IPRateLimit, c.IPRateBurst}} {
+		if r.rate < 0 || r.rate != r.rate {
+			bad(r.flag, "must be 0 or positive, got %v", r.rate)
+		}
+		if r.rate > 0 && r.burst < 1 {
+			bad(strings.Replace(r.flag, "limit", "burst", 1), "must be at least 1, got %d", r.burst)
+		}
+	}
+	if h := c.TrustedProxyHeader; h != "" && strings.ContainsAny(h, " :\t\r\n") {
+		bad("trusted-proxy-header", "%q is not a header name", h)
+	}
+	if c.MaxSSEPerSubject < 0 {
+		bad("max-sse-per-subject", "must be 0 or positive, got %d", c.MaxSSEPerSubject)
+	}
+	for _, o := range c.CORSOriginList() {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("cors-origins", "%q is not an origin like https://app.example.com", o)
+		}
+	}
+	if c.MaxOpsPerChange <= 0 || c.MaxOpsPerChange > crdt.MaxOps {
+		bad("max-ops-per-change", "must be between 1 and %d, got %d", crdt.MaxOps, c.MaxOpsPerChange)
+	}
+	if c.MaxOpsPerRecord <= 0 {
+		bad("max-ops-per-record", "must be positive, got %d", c.MaxOpsPerRecord)
+	}
+}
+
+// CORSOriginList splits --cors-origins.
+func (c Config) CORSOriginList() []string { return splitList(c.CORSOrigins) }
+
+// AudienceList splits --auth-audience.
+func (c Config) AudienceList() []string { return splitList(c.AuthAudience) }
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ParseConfig builds the configuration from defaults, then environment
@@ -205,11 +384,20 @@ func (c Config) Validate() error {
 		bad("addr", "%q is not host:port: %v", c.Addr, err)
 	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		bad("addr", "%q has an invalid port %q", c.Addr, port)
-	} else if !isLoopback(host) && !c.ListenAnyInsecure {
+	} else if !isLoopback(host) && !c.ListenAnyInsecure && !c.AuthConfigured() {
 		bad("addr", "%q is not a loopback address and no authentication is configured: anyone who can reach it could read and write every record; pass --listen-any-insecure to do it anyway", c.Addr)
 	}
-	if _, _, err := ParseStore(c.Store); err != nil {
+	kind, _, err := ParseStore(c.Store)
+	if err != nil {
 		bad("store", "%v", err)
+	}
+	if c.DynamoDBEndpoint != "" {
+		if u, err := url.Parse(c.DynamoDBEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("dynamodb-endpoint", "%q is not an http:// or https:// URL", c.DynamoDBEndpoint)
+		}
+	}
+	if c.CreateTable && err == nil && kind != StoreDynamoDB {
+		bad("create-table", "only applies to --store dynamodb:<table>, not %q", c.Store)
 	}
 	positive := []struct {
 		flag string
@@ -250,6 +438,7 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be positive, got %s", c.ShutdownTimeout)
 	}
+	c.validateSecurity(bad)
 	return errors.Join(errs...)
 }
 
@@ -267,7 +456,7 @@ func isLoopback(host string) bool {
 func ParseStore(s string) (StoreKind, string, error) {
 	kind, arg, ok := strings.Cut(s, ":")
 	if !ok {
-		return "", "", fmt.Errorf("%q: want bolt:<path>", s)
+		return "", "", fmt.Errorf("%q: want bolt:<path> or dynamodb:<table>", s)
 	}
 	switch StoreKind(kind) {
 	case StoreBolt:
@@ -276,10 +465,28 @@ func ParseStore(s string) (StoreKind, string, error) {
 		}
 		return StoreBolt, arg, nil
 	case StoreDynamoDB:
-		return "", "", fmt.Errorf("%q: the DynamoDB store is not supported yet; use bolt:<path>", s)
+		if !validTableName(arg) {
+			return "", "", fmt.Errorf("%q: a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.', as in dynamodb:dynamerge", s)
+		}
+		return StoreDynamoDB, arg, nil
 	default:
-		return "", "", fmt.Errorf("%q: unknown store %q; want bolt:<path>", s, kind)
+		return "", "", fmt.Errorf("%q: unknown store %q; want bolt:<path> or dynamodb:<table>", s, kind)
 	}
+}
+
+// validTableName reports whether name follows DynamoDB's rules for table
+// names, so that a typo fails at start-up with the rule rather than with an
+// error from AWS.
+func validTableName(name string) bool {
+	if len(name) < 3 || len(name) > 255 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -71,6 +71,28 @@ func TestParseConfig(t *testing.T) {
 			want: func(c *Config) { c.Addr, c.ListenAnyInsecure = ":8080", true },
 		},
 		{
+			name: "dynamodb from flags",
+			args: []string{"--store", "dynamodb:dynamerge.prod_1", "--dynamodb-endpoint", "http://127.0.0.1:8000", "--create-table"},
+			want: func(c *Config) {
+				c.Store, c.DynamoDBEndpoint, c.CreateTable = "dynamodb:dynamerge.prod_1", "http://127.0.0.1:8000", true
+			},
+		},
+		{
+			name: "dynamodb from env",
+			env: map[string]string{"DYNAMERGE_STORE": "dynamodb:records", "DYNAMERGE_DYNAMODB_ENDPOINT": "https://dynamodb.eu-west-1.amazonaws.com",
+				"DYNAMERGE_CREATE_TABLE": "true"},
+			want: func(c *Config) {
+				c.Store, c.DynamoDBEndpoint, c.CreateTable = "dynamodb:records", "https://dynamodb.eu-west-1.amazonaws.com", true
+			},
+		},
+		{
+			// make test exports DYNAMERGE_DYNAMODB_ENDPOINT for the store's
+			// tests; a bolt server started under it must not mind.
+			name: "dynamodb endpoint ignored by bolt",
+			env:  map[string]string{"DYNAMERGE_DYNAMODB_ENDPOINT": "http://127.0.0.1:8000"},
+			want: func(c *Config) { c.DynamoDBEndpoint = "http://127.0.0.1:8000" },
+		},
+		{
 			name: "port zero picks a free port",
 			args: []string{"--addr", "127.0.0.1:0"},
 			want: func(c *Config) { c.Addr = "127.0.0.1:0" },
@@ -102,7 +124,12 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "all interfaces without auth", args: []string{"--addr", ":8080"}, want: []string{"--addr", "loopback"}},
 		{name: "addr without port", args: []string{"--addr", "127.0.0.1"}, want: []string{"--addr", "host:port"}},
 		{name: "addr bad port", args: []string{"--addr", "127.0.0.1:99999"}, want: []string{"--addr", "port"}},
-		{name: "dynamodb not yet", args: []string{"--store", "dynamodb:records"}, want: []string{"--store", "not supported yet"}},
+		{name: "dynamodb without table", args: []string{"--store", "dynamodb:"}, want: []string{"--store", "table name"}},
+		{name: "dynamodb bad table name", args: []string{"--store", "dynamodb:my/table"}, want: []string{"--store", "table name"}},
+		{name: "dynamodb table name too short", args: []string{"--store", "dynamodb:ab"}, want: []string{"--store", "3 to 255"}},
+		{name: "dynamodb endpoint not a URL", args: []string{"--store", "dynamodb:records", "--dynamodb-endpoint", "127.0.0.1:8000"}, want: []string{"--dynamodb-endpoint", "http://"}},
+		{name: "create-table with bolt", args: []string{"--create-table"}, want: []string{"--create-table", "dynamodb:<table>"}},
+		{name: "bad env create-table", env: map[string]string{"DYNAMERGE_CREATE_TABLE": "sure"}, want: []string{"DYNAMERGE_CREATE_TABLE"}},
 		{name: "unknown store", args: []string{"--store", "s3:bucket"}, want: []string{"--store", "unknown store"}},
 		{name: "store without kind", args: []string{"--store", "./data.db"}, want: []string{"--store", "bolt:<path>"}},
 		{name: "bolt without path", args: []string{"--store", "bolt:"}, want: []string{"--store", "file path"}},

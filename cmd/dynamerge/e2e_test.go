@@ -338,7 +338,7 @@ func TestBinaryRefusesBadConfig(t *testing.T) {
 		want string
 	}{
 		{"non-loopback", []string{"--addr", "0.0.0.0:0"}, "--addr"},
-		{"dynamodb", []string{"--store", "dynamodb:t"}, "not supported yet"},
+		{"dynamodb table name", []string{"--store", "dynamodb:t"}, "table name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

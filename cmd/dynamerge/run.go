@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamerge/dynamerge/browser"
 	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/server"
@@ -65,7 +68,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		MaxChangeBytes: int(cfg.MaxChangeBytes),
 		MaxRecordBytes: int(cfg.MaxRecordBytes),
 		CompactEvery:   cfg.CompactEvery,
+		NoGroupCommit:  cfg.NoGroupCommit,
 		Logger:         logger.With("component", "engine"),
+
+		MaxOpsPerChange: cfg.MaxOpsPerChange,
+		MaxOpsPerRecord: cfg.MaxOpsPerRecord,
 	})
 	if err != nil {
 		return fmt.Errorf("open engine: %w", err)
@@ -81,10 +88,46 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		}
 	}()
 
+	authz, closeAuth, err := newAuthorizer(ctx, cfg, logger.With("component", "auth"))
+	if err != nil {
+		return err
+	}
+	defer closeAuth()
+	// A nil *TokenAuth in the interface would not be a nil Authorizer.
+	var authorizer server.Authorizer
+	if authz != nil {
+		authorizer = authz
+	}
+
+	ipLimit := server.RateLimit{PerSecond: cfg.IPRateLimit, Burst: cfg.IPRateBurst}
+	maxSSE := cfg.MaxSSEPerSubject
+	if authorizer == nil && isLoopback(hostOf(cfg.Addr)) {
+		// Development mode: only this machine can connect, and every local
+		// client (tests, benchmarks, tabs) shares one address, so per-address
+		// limits would only get in the way.
+		ipLimit, maxSSE = server.RateLimit{}, 0
+	}
+	// A store with metrics of its own (DynamoDB: consumed capacity units)
+	// adds them to GET /metrics.
+	var collectors []prometheus.Collector
+	if mc, ok := st.(interface{ Collector() prometheus.Collector }); ok {
+		collectors = append(collectors, mc.Collector())
+	}
 	app, err := server.New(server.Options{
 		Engine:       eng,
 		Logger:       logger.With("component", "server"),
 		MaxBodyBytes: cfg.MaxBodyBytes,
+
+		Authorizer:         authorizer,
+		RateLimit:          server.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
+		IPRateLimit:        ipLimit,
+		TrustedProxyHeader: cfg.TrustedProxyHeader,
+		MaxSSEPerSubject:   maxSSE,
+		CORSOrigins:        cfg.CORSOriginList(),
+		// The demo app at "/" and the browser library at "/dynamerge.js",
+		// embedded at build time: no npm step to run the server.
+		Assets:     browser.Assets(),
+		Collectors: collectors,
 	})
 	if err != nil {
 		return fmt.Errorf("create server: %w", err)
@@ -109,8 +152,13 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		"workers", cfg.Workers,
 		"max_body_bytes", cfg.MaxBodyBytes,
 		"cache_bytes", cfg.CacheBytes)
-	logger.Warn("NO AUTHENTICATION CONFIGURED: every client that can reach this address can read and write every collection",
-		"addr", ln.Addr().String(), "loopback_only", isLoopback(hostOf(cfg.Addr)))
+	if authz == nil {
+		logger.Warn("NO AUTHENTICATION CONFIGURED: every client that can reach this address can read and write every collection",
+			"addr", ln.Addr().String(), "loopback_only", isLoopback(hostOf(cfg.Addr)))
+	} else {
+		logger.Info("authentication required", "algorithms", authz.Algorithms(),
+			"issuer", cfg.AuthIssuer, "audience", cfg.AudienceList(), "claim", cfg.AuthClaim)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -188,4 +236,37 @@ func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-format: must be text or json, got %q", cfg.LogFormat)
 	}
 	return slog.New(h), nil
+}
+
+// newAuthorizer builds the token checker of --auth-*, or nil (everything
+// allowed) when none is configured. close stops the JWKS refresh.
+func newAuthorizer(ctx context.Context, cfg Config, logger *slog.Logger) (a *server.TokenAuth, close func(), err error) {
+	close = func() {}
+	if !cfg.AuthConfigured() {
+		return nil, close, nil
+	}
+	tc := server.TokenAuthConfig{
+		HS256Secret: []byte(cfg.AuthHS256Secret),
+		Issuer:      cfg.AuthIssuer,
+		Audience:    cfg.AudienceList(),
+		Claim:       cfg.AuthClaim,
+		Leeway:      cfg.AuthLeeway,
+	}
+	if cfg.AuthLeeway == 0 {
+		tc.Leeway = -1 // explicitly none; 0 would mean the default
+	}
+	if cfg.AuthJWKS != "" {
+		jwks, err := server.NewJWKS(ctx, cfg.AuthJWKS, server.JWKSOptions{Logger: logger})
+		if err != nil {
+			return nil, close, fmt.Errorf("--auth-jwks: %w", err)
+		}
+		tc.Keys = jwks
+		close = jwks.Close
+	}
+	a, err = server.NewTokenAuth(tc)
+	if err != nil {
+		close()
+		return nil, func() {}, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return a, close, nil
 }

@@ -42,6 +42,61 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// inProcess is the program run in-process by startRun.
+type inProcess struct {
+	addr   string // host:port it listens on
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startRun runs the program in-process with args and env (on top of
+// --addr 127.0.0.1:0, JSON logs and one worker) and waits for its start-up
+// log line. It stops the program at the end of the test if stop was not
+// called.
+func startRun(t *testing.T, args []string, env map[string]string) *inProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &inProcess{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	args = append([]string{"--addr", "127.0.0.1:0", "--log-format", "json", "--workers", "1"}, args...)
+	done := p.done // stop clears p.done before run returns
+	go func() { done <- run(ctx, args, envMap(env), io.Discard, p.logs) }()
+	t.Cleanup(func() {
+		if p.done != nil {
+			if err := p.stop(); err != nil {
+				t.Errorf("run: %v", err)
+			}
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); p.addr == ""; time.Sleep(10 * time.Millisecond) {
+		select {
+		case err := <-p.done:
+			p.done = nil
+			t.Fatalf("run returned early: %v\n%s", err, p.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no start-up log within 30s\n%s", p.logs.String())
+		}
+		p.addr = p.logs.startedAddr()
+	}
+	return p
+}
+
+// stop cancels the program's context, as SIGTERM does, and returns what run
+// returned (an error if it took over 30 s).
+func (p *inProcess) stop() error {
+	p.cancel()
+	done := p.done
+	p.done = nil
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("run did not return within 30s of cancel")
+	}
+}
+
 // startedAddr returns the address of the "dynamerge started" log line.
 func (s *syncBuffer) startedAddr() string {
 	for _, line := range strings.Split(s.String(), "\n") {
@@ -57,28 +112,8 @@ func (s *syncBuffer) startedAddr() string {
 // TestRunServesUntilCancelled runs the program in-process: it serves,
 // answers /readyz, and returns nil once its context is cancelled.
 func TestRunServesUntilCancelled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logs syncBuffer
-	dir := t.TempDir()
-	args := []string{"--addr", "127.0.0.1:0", "--store", "bolt:" + filepath.Join(dir, "db"), "--log-format", "json", "--workers", "1"}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, envMap(nil), io.Discard, &logs) }()
-
-	var addr string
-	for deadline := time.Now().Add(20 * time.Second); addr == ""; {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned early: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no start-up log within 20s\n%s", logs.String())
-		}
-		addr = logs.startedAddr()
-		time.Sleep(10 * time.Millisecond)
-	}
-	resp, err := http.Get("http://" + addr + "/readyz")
+	p := startRun(t, []string{"--store", "bolt:" + filepath.Join(t.TempDir(), "db")}, nil)
+	resp, err := http.Get("http://" + p.addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,17 +122,11 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		t.Fatalf("/readyz status %d, want %d", got, want)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after cancel: %v, want nil\n%s", err, logs.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not return within 20s of cancel")
+	if err := p.stop(); err != nil {
+		t.Fatalf("run after cancel: %v, want nil\n%s", err, p.logs.String())
 	}
-	if !strings.Contains(logs.String(), `"msg":"shutdown complete"`) {
-		t.Errorf("no shutdown log:\n%s", logs.String())
+	if !strings.Contains(p.logs.String(), `"msg":"shutdown complete"`) {
+		t.Errorf("no shutdown log:\n%s", p.logs.String())
 	}
 }
 

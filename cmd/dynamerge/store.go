@@ -1,12 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/bolt"
+	"github.com/dynamerge/dynamerge/store/dynamo"
 )
+
+// openDynamoTimeout bounds opening a DynamoDB store: loading the AWS
+// configuration, checking the table, and with --create-table creating it
+// and waiting until it is active (seconds on AWS, milliseconds locally).
+const openDynamoTimeout = 2 * time.Minute
 
 // openStore opens the store named by --store and returns it with a
 // description for the start-up log.
@@ -29,6 +37,22 @@ func openStore(cfg Config) (store.Store, string, error) {
 			abs = arg
 		}
 		return st, "bolt:" + abs, nil
+	case StoreDynamoDB:
+		ctx, cancel := context.WithTimeout(context.Background(), openDynamoTimeout)
+		defer cancel()
+		st, err := dynamo.Open(ctx, dynamo.Config{
+			Table:       arg,
+			Endpoint:    cfg.DynamoDBEndpoint,
+			CreateTable: cfg.CreateTable,
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("open dynamodb store %s: %w", arg, err)
+		}
+		desc := "dynamodb:" + arg
+		if cfg.DynamoDBEndpoint != "" {
+			desc += " at " + cfg.DynamoDBEndpoint
+		}
+		return st, desc, nil
 	default:
 		return nil, "", fmt.Errorf("%w: --store: %q is not supported", errUsage, cfg.Store)
 	}

@@ -1,0 +1,37 @@
+package crdt
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// FuzzSplitLimits: with a small operation bound, every input either splits
+// into changes within the bound that re-join to the input, or fails with
+// ErrInvalidChange (and ErrChunkTooLarge when only the bounds were
+// exceeded). Run-length columns and deflated chunks make the bound the
+// interesting part: the seeds include a change of 2000 ops in 128 bytes.
+func FuzzSplitLimits(f *testing.F) {
+	for _, name := range []string{"scalars", "nested", "compressed", "text"} {
+		f.Add(goldenChanges(f, name), uint16(50))
+	}
+	f.Add(deflateBomb(f, 1<<16), uint16(1000))
+	f.Fuzz(func(t *testing.T, b []byte, maxOps uint16) {
+		limit := int(maxOps)
+		cs, err := SplitLimits(b, 1<<20, limit)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidChange) {
+				t.Fatalf("error %v does not wrap ErrInvalidChange", err)
+			}
+			return
+		}
+		for _, c := range cs {
+			if c.Ops > limit {
+				t.Fatalf("change with %d ops passed a bound of %d", c.Ops, limit)
+			}
+		}
+		if !bytes.Equal(Join(cs), b) {
+			t.Fatal("Join(SplitLimits(b)) != b")
+		}
+	})
+}
