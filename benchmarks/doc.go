@@ -1,4 +1,38 @@
-// Package benchmarks measures the sync core end to end: a real server (the
+// Package benchmarks measures dynamerge: what it costs and what it saves
+// its users from. It has two parts.
+//
+// # The suite (make bench, make bench-full)
+//
+// cmd/dynabench is the benchmark suite a user or a reviewer runs with one
+// command. It builds ./cmd/dynamerge and starts real servers as
+// subprocesses on 127.0.0.1 — dynamerge on bbolt and on DynamoDB Local
+// (started with scripts/dynamodb-local.sh when none is given, skipped with a
+// note when it cannot be), the last-writer-wins baseline of lww/ on the
+// same two stores, and automerge-repo's own sync server (peer/, Node) —
+// drives them over HTTP (WebSocket for the peer) and writes results.json,
+// report.html with SVG charts (gonum.org/v1/plot) and a summary table:
+//
+//	make bench                         # quick: a few minutes on 2 cores
+//	make bench-full                    # the issue's sizes: long
+//	make bench BENCH_ARGS="-stores bolt -scenarios lost-updates,breadth -seed 42"
+//
+// Scenarios: lost-updates (the same offline edits through dynamerge and
+// through timestamp last-writer-wins; edits made versus edits present),
+// breadth (N clients on M records), hot-record (writers typing into one
+// record, with and without group commit: remote latency, store writes and
+// DynamoDB write units per change), long-history (one-change sync and cold
+// load on records with 100 to 100k changes), offline-storm (clients with
+// piles of offline changes reconnecting at once: time to converge, wire
+// bytes ÷ change bytes, retries) and peer-comparison (breadth and
+// hot-record against automerge-repo, with ratios dynamerge ÷ peer). Every
+// run ends with a convergence check and records a failure loudly.
+// Server CPU and peak RSS are read from /proc for the server and its
+// Automerge worker processes together.
+//
+// # The Go benchmarks (make bench-go)
+//
+// The Benchmark functions of this package measure the sync core in one
+// process: a real server (the
 // engine on a bbolt store in a temporary directory, behind the echo HTTP API
 // on an httptest server at 127.0.0.1) driven over HTTP by the Go client. The
 // benchmarks report figures, not pass/fail, but each one first checks that
@@ -29,7 +63,7 @@
 // -workermem=BYTES and -cachebytes=BYTES override the engine's worker memory
 // bound and hot-record cache bound (engine.Options.Workers.MemoryBytes and
 // CacheBytes) to tell a limit that is too small for a record from a slow
-// engine. `make bench BENCHTIME=3s` runs these with the other packages'
+// engine. `make bench-go BENCHTIME=3s` runs these with the other packages'
 // benchmarks.
 //
 // The client and the server share this process and the machine's cores, so

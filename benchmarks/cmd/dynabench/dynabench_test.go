@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary serve as the baseline server, as the
+// dynabench binary does: the runner starts os.Executable() lww-serve.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "lww-serve" {
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		if err := lwwServe(ctx, os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestParseMetrics(t *testing.T) {
+	page := `# HELP dynamerge_store_writes_total Writes to the store.
+# TYPE dynamerge_store_writes_total counter
+dynamerge_store_writes_total 42
+dynamerge_http_requests_total{method="POST",route="/v1/sync",status="200"} 10
+dynamerge_http_requests_total{method="GET",route="/v1/x y}",status="404"} 2 1700000000000
+process_resident_memory_bytes 1.5e+07
+`
+	got, err := parseMetrics(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{
+		"dynamerge_store_writes_total":  42,
+		"dynamerge_http_requests_total": 12,
+		"process_resident_memory_bytes": 1.5e7,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+}
+
+func TestTreeUsageSeesThisProcess(t *testing.T) {
+	// Burn a little CPU so that the count is not zero.
+	end := time.Now().Add(50 * time.Millisecond)
+	for x := 0; time.Now().Before(end); x++ {
+		_ = x * x
+	}
+	cpu, rss, err := treeUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cpu <= 0 || rss < 1<<20 {
+		t.Fatalf("treeUsage(self) = %v s, %d bytes; want both positive", cpu, rss)
+	}
+	if _, _, err := treeUsage(1 << 30); err == nil {
+		t.Fatal("treeUsage of a missing pid: want an error")
+	}
+}
+
+func TestCountPresent(t *testing.T) {
+	plan := [][][]edit{{{
+		{kind: 0, record: 0, marker: "a"},
+		{kind: 1, record: 0, marker: "b"},
+		{kind: 2, record: 1, marker: "c"},
+		{kind: 2, record: 1, marker: "d"},
+	}}}
+	recs := []recordJSON{
+		{Fields: map[string]any{"a": true}, Items: []string{"x"}},
+		{Text: "[d][c"}, // c's marker was cut: lost
+	}
+	made, present := countPresent(recs, plan)
+	if made != 4 || present != 2 {
+		t.Fatalf("countPresent = %d made, %d present; want 4, 2", made, present)
+	}
+}
+
+func TestTextBoundaryNeverSplitsAMarker(t *testing.T) {
+	text := "[m1][m22][m333]"
+	for f := 0.0; f < 1; f += 0.05 {
+		i := textBoundary(text, f)
+		if i != 0 && text[i-1] != ']' {
+			t.Fatalf("textBoundary(%q, %v) = %d, inside a marker", text, f, i)
+		}
+	}
+}
+
+// TestSmokeRun runs the whole suite at its smallest size on bbolt, real
+// servers and all, and checks the files it writes.
+func TestSmokeRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts servers; skipped with -short")
+	}
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-profile", "smoke", "-stores", "bolt", "-repo", "../../..", "-out", out, "-seed", "7"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Run
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, x := range r.Results {
+		seen[x.Scenario+"/"+x.System] = true
+		if !x.Converged {
+			t.Errorf("%s/%s/%s %s failed: %s", x.Scenario, x.System, x.Store, x.Variant, x.Failure)
+		}
+		if len(x.Metrics) == 0 {
+			t.Errorf("%s/%s: no metrics", x.Scenario, x.System)
+		}
+	}
+	for _, want := range []string{"lost-updates/dynamerge", "lost-updates/lww-baseline", "breadth/dynamerge", "hot-record/dynamerge", "long-history/dynamerge", "offline-storm/dynamerge"} {
+		if !seen[want] {
+			t.Errorf("results.json lacks %s", want)
+		}
+	}
+	for _, x := range r.Results {
+		if x.Scenario == "lost-updates" && x.System == "dynamerge" && x.Metrics["edits_lost"] != 0 {
+			t.Errorf("dynamerge lost %v edits", x.Metrics["edits_lost"])
+		}
+	}
+	if r.Machine.Cores == 0 || r.Machine.GoVersion == "" {
+		t.Errorf("machine not described: %+v", r.Machine)
+	}
+	html, err := os.ReadFile(filepath.Join(out, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(html), "<svg"); n < 5 {
+		t.Errorf("report.html has %d SVG charts, want one or more per scenario", n)
+	}
+	if !strings.Contains(stdout.String(), "LOST-UPDATES") {
+		t.Errorf("no summary table on stdout:\n%s", stdout.String())
+	}
+}

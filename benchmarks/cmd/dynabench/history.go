@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dynamerge/dynamerge/client"
+)
+
+// Scenario 4, long history: a one-change sync (push one, pull the other
+// peer's one) on records with 100, 10k (and 100k) changes of history, and
+// the cold-load time of each record — its first sync after a server
+// restart. Invariant 5 holds when the sync latency stays flat as the
+// history grows; only the cold load may follow the history.
+
+const historyCollection = "history"
+
+// historyBatch is how many changes of the built history go in one push: a
+// whole history in one request would be a request no client sends.
+const historyBatch = 5000
+
+func runHistory(ctx context.Context, e *env) {
+	for _, st := range e.stores(sysDynamerge) {
+		for _, size := range e.p.HistorySizes {
+			if ctx.Err() != nil {
+				return
+			}
+			start := time.Now()
+			r := &Result{Scenario: "long-history", System: sysDynamerge, Store: st, Variant: fmt.Sprintf("history=%d", size), Converged: true,
+				Metrics: map[string]float64{"history": float64(size)},
+				Params:  map[string]any{"history": size, "syncs": e.p.HistorySyncs, "upload_batch": historyBatch}}
+			r.fail(history(ctx, e, st, size, r))
+			e.record(r, start)
+		}
+	}
+}
+
+func history(ctx context.Context, e *env, st string, size int, r *Result) error {
+	srv, err := e.startDynamerge(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = srv.Stop() }()
+	newClient := func() *client.Client {
+		c := client.New(srv.URL)
+		c.HTTP = srv.http
+		return c
+	}
+	bar := e.bar(size/100+e.p.HistorySyncs+1, fmt.Sprintf("long-history %s n=%d", st, size))
+	defer bar.Finish()
+	a := newPeer(newClient(), historyCollection, fmt.Sprintf("h%d-%d", size, e.seq.Add(1)), nil)
+	// Build the history: one small change per edit, as a user typing makes
+	// them, pushed in batches.
+	t0 := time.Now()
+	var upload time.Duration
+	for i := range size {
+		if _, _, err := a.set(fmt.Sprintf("f%d", i%50), int64(i)); err != nil {
+			return err
+		}
+		if a.nPending == historyBatch || i == size-1 {
+			s, err := a.sync(ctx, false)
+			if err != nil {
+				return fmt.Errorf("upload history: %w", err)
+			}
+			upload += s.rtt
+		}
+		if i%100 == 99 {
+			_ = bar.Add(1)
+		}
+	}
+	r.Metrics["build_and_upload_s"] = time.Since(t0).Seconds()
+	r.Metrics["upload_changes_per_s"] = float64(size) / upload.Seconds()
+	b, err := a.fork(newClient())
+	if err != nil {
+		return err
+	}
+	// Settle both peers at the server's heads (a merge sync each).
+	for _, p := range []*peer{a, b} {
+		if _, err := p.sync(ctx, true); err != nil {
+			return err
+		}
+	}
+	before, err := srv.usage(ctx)
+	if err != nil {
+		return err
+	}
+	var lat latencies
+	for i := range e.p.HistorySyncs {
+		p := a
+		if i%2 == 1 {
+			p = b
+		}
+		if _, _, err := p.set("typing", int64(i)); err != nil {
+			return err
+		}
+		s, err := p.sync(ctx, true)
+		if err != nil {
+			return err
+		}
+		lat.add(s.rtt)
+		_ = bar.Add(1)
+	}
+	after, err := srv.usage(ctx)
+	if err != nil {
+		return err
+	}
+	r.Metrics["sync_p50_ms"] = lat.pct(50)
+	r.Metrics["sync_p99_ms"] = lat.pct(99)
+	storeDiff(r, srv, before, after, e.p.HistorySyncs)
+
+	// Cold load: restart the server on the same data; the first sync of
+	// the record loads it (store reads, snapshot, worker).
+	if err := e.restart(ctx, srv); err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	a.c.HTTP.CloseIdleConnections()
+	a.c.BaseURL, b.c.BaseURL = srv.URL, srv.URL
+	if _, _, err := a.set("typing", int64(-1)); err != nil {
+		return err
+	}
+	s, err := a.sync(ctx, true)
+	if err != nil {
+		return fmt.Errorf("cold sync: %w", err)
+	}
+	r.Metrics["cold_load_ms"] = float64(s.rtt) / float64(time.Millisecond)
+	_ = bar.Add(1)
+	if _, err := b.sync(ctx, true); err != nil {
+		return fmt.Errorf("final sync: %w", err)
+	}
+	if got, want := b.heads(), a.heads(); fmt.Sprint(got) != fmt.Sprint(want) {
+		return fmt.Errorf("not converged: peers at %v and %v", got, want)
+	}
+	got, err := a.c.Get(ctx, historyCollection, a.id)
+	if err != nil {
+		return err
+	}
+	if fmt.Sprint(sortedStrings(got.Heads)) != fmt.Sprint(a.heads()) {
+		return fmt.Errorf("not converged: server at %v, peers at %v", got.Heads, a.heads())
+	}
+	return nil
+}

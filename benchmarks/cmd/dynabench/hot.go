@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/dynamerge/dynamerge/client"
+	"github.com/dynamerge/dynamerge/crdt"
+)
+
+// Scenario 3, hot record: W writers typing into one record's text at a
+// fixed rate each, with and without group commit. An observer follows the
+// record as a browser tab would (Server-Sent Events, then a pull) and
+// measures remote latency: from the moment a writer made a change to the
+// moment the observer holds it.
+
+const hotCollection = "docs"
+
+func runHot(ctx context.Context, e *env) {
+	for _, st := range e.stores(sysDynamerge) {
+		for _, w := range e.p.HotWriters {
+			for _, group := range []bool{true, false} {
+				if ctx.Err() != nil {
+					return
+				}
+				variant := fmt.Sprintf("w=%d group-commit", w)
+				if !group {
+					variant = fmt.Sprintf("w=%d no-group-commit", w)
+				}
+				start := time.Now()
+				r := &Result{Scenario: "hot-record", System: sysDynamerge, Store: st, Variant: variant, Converged: true, Metrics: map[string]float64{},
+					Params: map[string]any{"writers": w, "rate_per_writer": e.p.HotRate, "seconds": e.p.HotDuration.Seconds(), "group_commit": group}}
+				r.fail(hot(ctx, e, st, w, group, r))
+				e.record(r, start)
+			}
+		}
+	}
+}
+
+func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Result) error {
+	var extra []string
+	if !group {
+		extra = append(extra, "--no-group-commit")
+	}
+	srv, err := e.startDynamerge(ctx, st, extra...)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = srv.Stop() }()
+	newClient := func() *client.Client {
+		c := client.New(srv.URL)
+		c.HTTP = srv.http
+		return c
+	}
+	id := fmt.Sprintf("hot-%d", e.seq.Add(1))
+	// The record and its text object are made once, by one replica: two
+	// writers creating "text" concurrently would make two objects.
+	base := newPeer(newClient(), hotCollection, id, nil)
+	if err := base.doc.RootMap().Set("text", automerge.NewText("")); err != nil {
+		return err
+	}
+	if _, _, err := base.commit(); err != nil {
+		return err
+	}
+	if _, err := base.sync(ctx, true); err != nil {
+		return err
+	}
+	ws := make([]*peer, writers)
+	for i := range ws {
+		if ws[i], err = base.fork(newClient()); err != nil {
+			return err
+		}
+	}
+	obs, err := base.fork(newClient())
+	if err != nil {
+		return err
+	}
+
+	var (
+		mu      sync.Mutex
+		madeAt  = map[crdt.Hash]time.Time{}
+		seenAt  = map[crdt.Hash]time.Time{}
+		push    latencies
+		remote  latencies
+		changes int
+	)
+	octx, stopObs := context.WithCancel(ctx)
+	defer stopObs()
+	events, err := obs.c.Events(octx, hotCollection)
+	if err != nil {
+		return fmt.Errorf("observer: subscribe: %w", err)
+	}
+	obsErr := make(chan error, 1)
+	go func() {
+		obsErr <- func() error {
+			for {
+				select {
+				case <-octx.Done():
+					return nil
+				case ev, ok := <-events:
+					if !ok {
+						if octx.Err() != nil {
+							return nil
+						}
+						return errors.New("observer: event stream ended early")
+					}
+					if ev.ID != id {
+						continue
+					}
+				}
+				// Coalesce: one pull brings everything the queued events
+				// announce.
+				for len(events) > 0 {
+					<-events
+				}
+				s, err := obs.sync(octx, true)
+				if err != nil {
+					if octx.Err() != nil {
+						return nil
+					}
+					return fmt.Errorf("observer: %w", err)
+				}
+				now := time.Now()
+				if len(s.pulled) == 0 {
+					continue // the event's change came with an earlier pull
+				}
+				chs, err := crdt.Split(s.pulled)
+				if err != nil {
+					return fmt.Errorf("observer: split answer: %w", err)
+				}
+				mu.Lock()
+				for _, ch := range chs {
+					if _, dup := seenAt[ch.Hash]; !dup {
+						seenAt[ch.Hash] = now
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}()
+
+	bar := e.bar(int(e.p.HotDuration.Seconds()*10), fmt.Sprintf("hot-record %s w=%d gc=%v", st, writers, group))
+	before, err := srv.usage(ctx)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(e.p.HotDuration)
+	period := time.Duration(float64(time.Second) / e.p.HotRate)
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i, w := range ws {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(e.o.seed, uint64(1000+i)))
+			// A random phase, so that the writers do not type in lockstep.
+			time.Sleep(time.Duration(rng.Int64N(int64(period))))
+			t := time.NewTicker(period)
+			defer t.Stop()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				txt := w.doc.Path("text").Text()
+				if err := txt.Insert(rng.IntN(txt.Len()+1), string(rune('a'+rng.IntN(26)))); err != nil {
+					errs[i] = err
+					return
+				}
+				h, _, err := w.commit()
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				hash, _ := crdt.ParseHash(h.String())
+				mu.Lock()
+				madeAt[hash] = time.Now()
+				mu.Unlock()
+				s, err := w.sync(ctx, false)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				mu.Lock()
+				push.add(s.rtt)
+				changes++
+				mu.Unlock()
+				<-t.C
+			}
+		})
+	}
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		_ = bar.Add(1)
+	}
+	wg.Wait()
+	_ = bar.Finish()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	after, err := srv.usage(ctx)
+	if err != nil {
+		return err
+	}
+	// Give the observer a moment for the last events, then stop it.
+	time.Sleep(500 * time.Millisecond)
+	stopObs()
+	if err := <-obsErr; err != nil {
+		return err
+	}
+	mu.Lock()
+	for h, t := range seenAt {
+		if m, ok := madeAt[h]; ok {
+			remote.add(t.Sub(m))
+		}
+	}
+	r.Metrics["changes"] = float64(changes)
+	r.Metrics["changes_per_s"] = float64(changes) / e.p.HotDuration.Seconds()
+	offered := float64(writers) * e.p.HotRate
+	r.Metrics["offered_per_s"] = offered
+	if r.Metrics["changes_per_s"] < 0.9*offered {
+		r.Notes = append(r.Notes, fmt.Sprintf("only %.1f of the %.0f changes/s offered were made: each writer waits for its push to be acknowledged before typing again, so a slow server lowers the rate", r.Metrics["changes_per_s"], offered))
+	}
+	r.Metrics["observed"] = float64(remote.len())
+	mu.Unlock()
+	r.Metrics["remote_p50_ms"] = remote.pct(50)
+	r.Metrics["remote_p99_ms"] = remote.pct(99)
+	r.Metrics["push_p50_ms"] = push.pct(50)
+	r.Metrics["push_p99_ms"] = push.pct(99)
+	storeDiff(r, srv, before, after, changes)
+	r.Metrics["peak_rss_mb"] = float64(srv.PeakRSS()) / (1 << 20)
+
+	// Convergence: everyone merges everything; all must stand at the
+	// server's heads, and every change made must be in the record.
+	all := append(slices.Clone(ws), obs)
+	for _, w := range all {
+		w.serverHeads = nil
+		if _, err := w.sync(ctx, true); err != nil {
+			return fmt.Errorf("final sync: %w", err)
+		}
+	}
+	for _, w := range all {
+		if _, err := w.sync(ctx, true); err != nil {
+			return fmt.Errorf("final sync: %w", err)
+		}
+		if !slices.Equal(w.heads(), all[0].heads()) {
+			return fmt.Errorf("not converged: %v vs %v", w.heads(), all[0].heads())
+		}
+	}
+	for h := range madeAt {
+		ah, _ := automerge.NewChangeHash(h.String())
+		if _, err := obs.doc.Change(ah); err != nil {
+			return fmt.Errorf("change %s made by a writer is not in the record", h)
+		}
+	}
+	return nil
+}
