@@ -19,6 +19,8 @@ LONG_TIMEOUT ?= 60m
 BENCH       ?= .
 BENCHTIME   ?= 1s
 FUZZTIME    ?= 10s
+# Each fuzz target's share of `make test` (0 skips the step).
+FUZZTIME_TEST ?= 5s
 ARGS        ?=
 
 CACHE       := $(CURDIR)/.cache
@@ -38,29 +40,26 @@ help: ## list the targets
 
 ## ---- dependencies -------------------------------------------------------
 
-.PHONY: deps deps-node deps-browser deps-chromium deps-dynamodb
+.PHONY: deps deps-node deps-browser deps-chromium deps-dynamodb deps-bench
 deps: deps-node deps-browser deps-dynamodb ## install everything the tests need (idempotent)
 	@$(GO) mod download
 
 deps-node: ## npm ci in tools/node (Automerge JS for golden data and the differential tests)
 	@scripts/npm-install.sh tools/node
 
-# Hook for the browser library: installs its npm dependencies and Chromium
-# once browser/package.json exists; a no-op before.
-deps-browser:
-	@if [[ -f browser/package.json ]]; then \
-		scripts/npm-install.sh browser && $(MAKE) deps-chromium; \
-	fi
+deps-browser: ## npm ci in browser/ and browser/e2e/ (playwright-core), and Chromium
+	@scripts/npm-install.sh browser
+	@scripts/npm-install.sh browser/e2e
+	@$(MAKE) deps-chromium
 
 deps-chromium: ## install Debian's chromium for the browser tests (apt-get, needs root)
 	@scripts/install-chromium.sh
 
-# Hook for store/dynamo: fetches DynamoDB Local into .cache/ once the
-# DynamoDB store exists (or when DYNAMODB=1 asks for it); a no-op before.
-deps-dynamodb:
-	@if [[ -d store/dynamo || "$${DYNAMODB:-}" == 1 ]]; then \
-		scripts/dynamodb-local.sh fetch "$(DDB_PKG)" "$(DDB_DIR)"; \
-	fi
+deps-dynamodb: ## fetch DynamoDB Local into .cache/ (and a Java runtime when missing)
+	@scripts/dynamodb-local.sh fetch "$(DDB_PKG)" "$(DDB_DIR)"
+
+deps-bench: deps-dynamodb ## npm ci in benchmarks/peer (automerge-repo, the peer comparison)
+	@scripts/npm-install.sh benchmarks/peer
 
 ## ---- build and run ------------------------------------------------------
 
@@ -73,9 +72,9 @@ run: ## run the server on the embedded store (ARGS="--addr 127.0.0.1:9090" for f
 
 ## ---- checks -------------------------------------------------------------
 
-.PHONY: test test-short test-long vet fmt-check bench fuzz
-test: deps ## what CI runs: deps, gofmt, go vet, go test -race on every package, with a summary
-	@scripts/test.sh "$(GO)" "$(TEST_TIMEOUT)" "$(DDB_DIR)" -race -count=1 $(PKGS)
+.PHONY: test test-short test-long vet fmt-check bench bench-full bench-go fuzz
+test: deps ## what CI runs: gofmt, vet, go test -race, short fuzzing, browser unit and Chromium tests
+	@FUZZTIME_TEST="$(FUZZTIME_TEST)" BROWSER_TESTS=1 scripts/test.sh "$(GO)" "$(TEST_TIMEOUT)" "$(DDB_DIR)" -race -count=1 $(PKGS)
 
 test-short: ## fast inner loop: go test -short, no -race, no deps
 	$(GO) test -short -count=1 $(PKGS)
@@ -90,7 +89,17 @@ fmt-check: ## fail when a Go file is not gofmt'd
 	@out="$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))"; \
 	if [[ -n "$$out" ]]; then echo "not gofmt'd:"; echo "$$out"; exit 1; fi
 
-bench: ## run every benchmark (BENCH=regexp, BENCHTIME=1s)
+# The benchmark suite (benchmarks/cmd/dynabench): real servers over HTTP,
+# dynamerge and the last-writer-wins baseline, on bbolt and DynamoDB Local;
+# writes results.json and report.html into benchmarks/results/<profile>/.
+# BENCH_ARGS passes flags, e.g. BENCH_ARGS="-stores bolt -scenarios breadth".
+bench: deps-bench ## the quick benchmark suite (a few minutes): benchmarks/results/quick/report.html
+	$(GO) run ./benchmarks/cmd/dynabench -profile quick -out benchmarks/results/quick $(BENCH_ARGS)
+
+bench-full: deps-bench ## the full benchmark suite (long): benchmarks/results/full/report.html
+	$(GO) run ./benchmarks/cmd/dynabench -profile full -out benchmarks/results/full $(BENCH_ARGS)
+
+bench-go: ## every Go benchmark of go test (BENCH=regexp, BENCHTIME=1s)
 	$(GO) test -run='^$$' -bench='$(BENCH)' -benchtime=$(BENCHTIME) -benchmem $(PKGS)
 
 fuzz: ## run every Fuzz target for FUZZTIME (10s) each
