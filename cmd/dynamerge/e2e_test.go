@@ -151,17 +151,23 @@ func (p *proc) log() string {
 	return p.raw.String()
 }
 
-// hasLog reports whether a log line with msg (and level, when given) was
-// written.
-func (p *proc) hasLog(level, msg string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, m := range p.logs {
-		if m["msg"] == msg && (level == "" || m["level"] == level) {
-			return true
+// waitLog reports whether a log line with msg (and level, when given)
+// arrives within 5 s. The log is read by another goroutine, so a line the
+// process has written may not be in p.logs yet.
+func (p *proc) waitLog(level, msg string) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p.mu.Lock()
+		for _, m := range p.logs {
+			if m["msg"] == msg && (level == "" || m["level"] == level) {
+				p.mu.Unlock()
+				return true
+			}
+		}
+		p.mu.Unlock()
+		if time.Now().After(deadline) {
+			return false
 		}
 	}
-	return false
 }
 
 // waitReady polls /readyz until it answers 200.
@@ -256,7 +262,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 
 	p := startBinary(t, dbPath)
 	p.waitReady(t)
-	if !p.hasLog("WARN", "NO AUTHENTICATION CONFIGURED: every client that can reach this address can read and write every collection") {
+	if !p.waitLog("WARN", "NO AUTHENTICATION CONFIGURED: every client that can reach this address can read and write every collection") {
 		t.Errorf("no loud warning about the missing authentication in the start-up log")
 	}
 
@@ -305,7 +311,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 		t.Errorf("shutdown with an open SSE stream took %v, want well under the 10s timeout", took)
 	}
 	events.waitClosed(t)
-	if !p.hasLog("INFO", "shutdown complete") {
+	if !p.waitLog("INFO", "shutdown complete") {
 		t.Errorf("no \"shutdown complete\" in the log")
 	}
 
