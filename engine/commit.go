@@ -140,9 +140,7 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 				e.fail(r, batch, rerr)
 				return false
 			}
-			// Jitter so that two processes fighting over one record do not
-			// collide in lockstep.
-			time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5))))
+			time.Sleep(conflictBackoff(attempt))
 		case errors.Is(err, store.ErrTooLarge) && len(batch) > 1:
 			// Together they are over what the backend holds in one entry;
 			// each alone may not be.
@@ -166,6 +164,16 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 			return false
 		}
 	}
+}
+
+// conflictBackoff is the pause before retry attempt+1 of a write that lost
+// the race for a seq: random (full jitter), so that processes fighting over
+// one record do not collide in lockstep, growing from 2 ms and capped at
+// 200 ms, so that the retries outlast a burst of another process's writes
+// without leaving the record idle for long.
+func conflictBackoff(attempt int) time.Duration {
+	ceiling := min(2*time.Millisecond<<min(attempt, 10), 200*time.Millisecond)
+	return time.Duration(rand.Int64N(int64(ceiling)))
 }
 
 // fail answers every push of a batch with err after a failed write. The

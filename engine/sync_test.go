@@ -277,6 +277,51 @@ func TestSync_ConflictRetry(t *testing.T) {
 	}
 }
 
+// TestSync_ConflictRetryUnderContention: a process that keeps losing the
+// race for a hot record's next seq (another process writes it again just
+// before each of its appends) still gets its push through, rather than
+// answering 503 after a handful of losses.
+func TestSync_ConflictRetryUnderContention(t *testing.T) {
+	const losses = 12 // more than the 8 retries that used to end in 503
+	st := newBolt(t)
+	e1, _ := newEngine(t, st, Options{})
+	e2, fs2 := newEngine(t, st, Options{})
+	key := todo("contended")
+	a, b := newReplica(), newReplica()
+	if res := a.push(t, e1, key, a.edit(t, "a", 0)); res.Err != nil {
+		t.Fatalf("e1 push: %v", res.Err)
+	}
+	var raced int
+	var raceErr error
+	hook := func(store.Key, store.Entry) {
+		// Runs on e2's writer goroutine: no t.Fatal here.
+		if raced == losses || raceErr != nil {
+			return
+		}
+		raced++
+		res, err := e1.Sync(context.Background(), []DocRequest{{Key: key, Changes: a.edit(t, "a", raced)}})
+		if err == nil {
+			err = res[0].Err
+		}
+		raceErr = err
+	}
+	fs2.before.Store(&hook)
+	res := b.push(t, e2, key, b.edit(t, "b", 1))
+	fs2.before.Store(nil)
+	if raceErr != nil {
+		t.Fatalf("e1 racing push: %v", raceErr)
+	}
+	if res.Err != nil {
+		t.Fatalf("e2 push after %d lost races: %v", raced, res.Err)
+	}
+	if got := e2.Stats().StoreConflicts; got != losses {
+		t.Errorf("e2 conflicts=%d, want %d", got, losses)
+	}
+	if got, want := len(storedHashes(t, e1, key)), losses+2; got != want {
+		t.Fatalf("store holds %d changes, want %d", got, want)
+	}
+}
+
 func TestSync_GroupCommit(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
