@@ -163,7 +163,12 @@ func peerRun(ctx context.Context, e *env, dir, workload string, writers int) (ma
 		return nil, err
 	}
 	s.ResetPeak()
-	cmd := exec.CommandContext(ctx, "node", args...)
+	// The peer's cost grows faster than ours with the number of documents
+	// (the breadth setup alone creates every record through one repo):
+	// bound it, so that a run ends and says so instead of hanging.
+	hctx, cancel := context.WithTimeout(ctx, e.o.peerTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(hctx, "node", args...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	stderr, err := cmd.StderrPipe()
@@ -174,11 +179,13 @@ func peerRun(ctx context.Context, e *env, dir, workload string, writers int) (ma
 		return nil, fmt.Errorf("node harness: %w", err)
 	}
 	var errTail []string
+	progress := 0
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		line := sc.Text()
 		if v, ok := strings.CutPrefix(line, "progress "); ok {
 			if k, err := strconv.Atoi(v); err == nil {
+				progress = k
 				_ = bar.Set(min(k, total))
 			}
 			continue
@@ -190,6 +197,12 @@ func peerRun(ctx context.Context, e *env, dir, workload string, writers int) (ma
 	}
 	werr := cmd.Wait()
 	_ = bar.Finish()
+	if hctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		if progress == 0 {
+			return nil, fmt.Errorf("automerge-repo did not finish the %s setup within -peer-timeout %v (stopped before its first timed change)", workload, e.o.peerTimeout)
+		}
+		return nil, fmt.Errorf("automerge-repo did not finish %s within -peer-timeout %v (stopped after %d of %d changes)", workload, e.o.peerTimeout, progress, total)
+	}
 	cpu1, _, uerr := s.Usage()
 	if uerr != nil {
 		return nil, uerr

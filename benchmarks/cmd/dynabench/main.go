@@ -61,6 +61,8 @@ type options struct {
 	ddbURL    string
 	repo      string
 	keep      bool
+	// peerTimeout bounds one automerge-repo workload, its setup included.
+	peerTimeout time.Duration
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -77,6 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.ddbURL, "dynamodb-endpoint", os.Getenv("DYNAMODB_ENDPOINT"), "a running DynamoDB (Local) endpoint to use instead of starting one")
 	fs.StringVar(&o.repo, "repo", ".", "the dynamerge repository (to build ./cmd/dynamerge)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the servers' data and logs in the results folder")
+	fs.DurationVar(&o.peerTimeout, "peer-timeout", 20*time.Minute, "how long one automerge-repo workload (setup included) may take before it is stopped and reported as failed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
