@@ -208,9 +208,13 @@ func peerRun(ctx context.Context, e *env, dir, workload string, writers int) (ma
 		return nil, uerr
 	}
 	peak := s.PeakRSS()
+	// The result is the last line of stdout: automerge-repo may print
+	// warnings of its own before it.
+	printed := bytes.TrimSpace(stdout.Bytes())
+	last := printed[bytes.LastIndexByte(printed, '\n')+1:]
 	var out map[string]any
-	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &out); err != nil {
-		return nil, fmt.Errorf("node harness: %v; no result (%v); stderr:\n%s", werr, err, strings.Join(errTail, "\n"))
+	if err := json.Unmarshal(last, &out); err != nil {
+		return nil, fmt.Errorf("node harness: %v; no result (%v); stdout:\n%s\nstderr:\n%s", werr, err, tailString(string(printed), 2000), strings.Join(errTail, "\n"))
 	}
 	if f, _ := out["failure"].(string); f != "" {
 		return nil, fmt.Errorf("peer: %s", f)
@@ -252,4 +256,12 @@ func peerStats(ctx context.Context, s *server) (map[string]float64, error) {
 		return nil, fmt.Errorf("peer stats: %w", err)
 	}
 	return st, nil
+}
+
+// tailString returns the last n bytes of s.
+func tailString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
 }
