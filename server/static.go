@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
 	"strings"
@@ -68,7 +71,7 @@ func (s *Server) handleStatic(c echo.Context) error {
 			return echo.ErrNotFound
 		}
 	}
-	tag, err := s.assetTags.get(s.opts.Assets, file, st)
+	a, err := s.assetTags.get(s.opts.Assets, file, st)
 	if err != nil {
 		return err
 	}
@@ -78,7 +81,21 @@ func (s *Server) handleStatic(c echo.Context) error {
 	// http.ServeContent answers from the header set here.
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", tag)
+	if a.gz != nil {
+		h.Set("Vary", "Accept-Encoding")
+		if acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
+			// The gzipped bytes are another representation: their own
+			// strong ETag, so that a cache never answers one with the other.
+			h.Set("ETag", a.gzTag)
+			h.Set("Content-Encoding", "gzip")
+			if ct := mime.TypeByExtension(path.Ext(file)); ct != "" {
+				h.Set("Content-Type", ct)
+			}
+			http.ServeContent(c.Response(), c.Request(), file, a.mod, bytes.NewReader(a.gz))
+			return nil
+		}
+	}
+	h.Set("ETag", a.tag)
 	// http.FileServerFS handles ranges, modification times and content
 	// types; directories without an index are not listed.
 	http.FileServerFS(noDirListing{s.opts.Assets}).ServeHTTP(c.Response(), c.Request())
@@ -107,11 +124,36 @@ func (n noDirListing) Open(name string) (fs.File, error) {
 	return f, nil
 }
 
-// assetTags memoises the content ETag of each asset, so that a bundle of a
-// few MB is hashed once rather than on every request. An entry is recomputed
-// when the file's size or modification time changes, which covers an FS that
-// changes under a running server (an embedded FS never does). Its zero value
-// is ready to use.
+// acceptsGzip reports whether an Accept-Encoding header accepts gzip (or
+// any coding, "*") with a non-zero quality.
+func acceptsGzip(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "*" {
+			continue
+		}
+		q := strings.ReplaceAll(strings.ToLower(params), " ", "")
+		if q, ok := strings.CutPrefix(q, "q="); ok && strings.Trim(q, "0.") == "" {
+			return false // q=0, q=0.0, …: refused
+		}
+		return true
+	}
+	return false
+}
+
+// Gzip applies to text assets (the bundle, the demo's HTML, CSS and script)
+// of at least gzipMinBytes; images and fonts are compressed already.
+const gzipMinBytes = 1024
+
+var gzipTypes = map[string]bool{".js": true, ".mjs": true, ".css": true, ".html": true, ".svg": true, ".json": true, ".map": true, ".txt": true}
+
+// assetTags memoises the content ETag of each asset, and the gzipped bytes
+// of each text asset, so that a bundle of a few MB is hashed and compressed
+// once rather than on every request. An entry is recomputed when the file's
+// size or modification time changes, which covers an FS that changes under
+// a running server (an embedded FS never does). Its zero value is ready to
+// use.
 type assetTags struct {
 	mu   sync.Mutex
 	tags map[string]assetTag
@@ -121,32 +163,51 @@ type assetTag struct {
 	size int64
 	mod  time.Time
 	tag  string
+	// gz is the gzipped file and gzTag its ETag; nil when the asset is
+	// not compressed.
+	gz    []byte
+	gzTag string
 }
 
-// get returns the strong ETag of the file name of fsys, whose Stat is st.
-func (a *assetTags) get(fsys fs.FS, name string, st fs.FileInfo) (string, error) {
+// get returns what is memoised of the file name of fsys, whose Stat is st.
+func (a *assetTags) get(fsys fs.FS, name string, st fs.FileInfo) (assetTag, error) {
 	a.mu.Lock()
 	e, ok := a.tags[name]
 	a.mu.Unlock()
 	if ok && e.size == st.Size() && e.mod.Equal(st.ModTime()) {
-		return e.tag, nil
+		return e, nil
 	}
 	f, err := fsys.Open(name)
 	if err != nil {
-		return "", fmt.Errorf("asset %s: %w", name, err)
+		return assetTag{}, fmt.Errorf("asset %s: %w", name, err)
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("asset %s: %w", name, err)
+	var zbuf bytes.Buffer
+	var w io.Writer = h
+	var zw *gzip.Writer
+	compress := gzipTypes[path.Ext(name)] && st.Size() >= gzipMinBytes
+	if compress {
+		zw, _ = gzip.NewWriterLevel(&zbuf, gzip.BestCompression) // a valid level: no error
+		w = io.MultiWriter(h, zw)
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		return assetTag{}, fmt.Errorf("asset %s: %w", name, err)
 	}
 	// 128 bits of SHA-256 are plenty to tell versions of one file apart.
-	e = assetTag{size: st.Size(), mod: st.ModTime(), tag: `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`}
+	sum := hex.EncodeToString(h.Sum(nil)[:16])
+	e = assetTag{size: st.Size(), mod: st.ModTime(), tag: `"` + sum + `"`}
+	if compress {
+		if err := zw.Close(); err != nil {
+			return assetTag{}, fmt.Errorf("asset %s: gzip: %w", name, err)
+		}
+		e.gz, e.gzTag = zbuf.Bytes(), `"`+sum+`-gzip"`
+	}
 	a.mu.Lock()
 	if a.tags == nil {
 		a.tags = map[string]assetTag{}
 	}
 	a.tags[name] = e
 	a.mu.Unlock()
-	return e.tag, nil
+	return e, nil
 }
