@@ -124,22 +124,26 @@ func (n noDirListing) Open(name string) (fs.File, error) {
 	return f, nil
 }
 
-// acceptsGzip reports whether an Accept-Encoding header accepts gzip (or
-// any coding, "*") with a non-zero quality.
+// acceptsGzip reports whether an Accept-Encoding header accepts gzip with a
+// non-zero quality, by name or, when gzip is not named, through "*".
 func acceptsGzip(accept string) bool {
+	star := false
 	for _, part := range strings.Split(accept, ",") {
 		coding, params, _ := strings.Cut(part, ";")
 		coding = strings.ToLower(strings.TrimSpace(coding))
-		if coding != "gzip" && coding != "*" {
-			continue
-		}
 		q := strings.ReplaceAll(strings.ToLower(params), " ", "")
-		if q, ok := strings.CutPrefix(q, "q="); ok && strings.Trim(q, "0.") == "" {
-			return false // q=0, q=0.0, …: refused
+		ok := true
+		if v, found := strings.CutPrefix(q, "q="); found && strings.Trim(v, "0.") == "" {
+			ok = false // q=0, q=0.0, …: refused
 		}
-		return true
+		switch coding {
+		case "gzip":
+			return ok
+		case "*":
+			star = ok
+		}
 	}
-	return false
+	return star
 }
 
 // Gzip applies to text assets (the bundle, the demo's HTML, CSS and script)

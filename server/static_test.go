@@ -214,6 +214,9 @@ func TestStaticGzip(t *testing.T) {
 	if tag == "" || tag == plain.Header.Get("ETag") {
 		t.Errorf("gzip ETag %q, identity ETag %q: want two different strong validators", tag, plain.Header.Get("ETag"))
 	}
+	if star, _ := get(t, "/dynamerge.js", "Accept-Encoding", "*;q=0, gzip; q=0.5"); star.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf(`Accept-Encoding "*;q=0, gzip; q=0.5": Content-Encoding %q, want gzip (named beats "*")`, star.Header.Get("Content-Encoding"))
+	}
 	if nm, _ := get(t, "/dynamerge.js", "Accept-Encoding", "gzip", "If-None-Match", tag); nm.StatusCode != http.StatusNotModified {
 		t.Errorf("revalidation of the gzipped bundle: %d, want 304", nm.StatusCode)
 	}
@@ -221,6 +224,7 @@ func TestStaticGzip(t *testing.T) {
 	for _, tc := range []struct{ path, accept, why string }{
 		{"/dynamerge.js", "gzip;q=0", "gzip refused"},
 		{"/dynamerge.js", "identity", "gzip not offered"},
+		{"/dynamerge.js", "gzip;q=0, *", "gzip refused by name"},
 		{"/", "gzip", "too small to gain"},
 		{"/demo.png", "gzip", "already compressed"},
 	} {
