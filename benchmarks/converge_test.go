@@ -18,6 +18,11 @@ type replicaState struct {
 	heads          []string
 }
 
+// stateOf is p's state for converged, after its final sync.
+func stateOf(p *Peer) replicaState {
+	return replicaState{collection: p.Collection(), id: p.ID(), heads: p.Heads()}
+}
+
 // checkConverged asks the server, independently of the replicas' own syncs,
 // whether each replica stands exactly where the server does, and fails the
 // benchmark otherwise: a fast wrong number is worse than none.

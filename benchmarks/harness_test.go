@@ -14,25 +14,25 @@ import (
 func TestConvergenceCheck(t *testing.T) {
 	s := newStack(t, engine.Options{})
 	ctx := context.Background()
-	a := newPeer(s.client, "bench", "check", nil)
-	b := newPeer(s.client, "bench", "check", nil)
-	for _, p := range []*peer{a, b} {
-		if err := p.edit("x", 1); err != nil {
+	a := NewPeer(s.client, "bench", "check", nil)
+	b := NewPeer(s.client, "bench", "check", nil)
+	for _, p := range []*Peer{a, b} {
+		if _, _, err := p.Set("x", int64(1)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.sync(ctx, true); err != nil {
+		if _, err := p.Sync(ctx, true); err != nil {
 			t.Fatalf("sync: %v", err)
 		}
 	}
 	// a synced before b pushed: it lacks b's change.
-	err := converged(s.client, []replicaState{a.state(), b.state()})
+	err := converged(s.client, []replicaState{stateOf(a), stateOf(b)})
 	if err == nil || !strings.Contains(err.Error(), "1 of 2 replicas differ") {
 		t.Fatalf("converged() with a stale replica = %v, want 1 of 2 replicas differ", err)
 	}
-	if _, err := a.sync(ctx, true); err != nil {
+	if _, err := a.Sync(ctx, true); err != nil {
 		t.Fatalf("catch-up sync: %v", err)
 	}
-	if err := converged(s.client, []replicaState{a.state(), b.state()}); err != nil {
+	if err := converged(s.client, []replicaState{stateOf(a), stateOf(b)}); err != nil {
 		t.Fatalf("converged() after catching up: %v", err)
 	}
 	if got, want := s.counts.Counts().Appends, uint64(2); got != want {

@@ -126,9 +126,9 @@ func benchmarkSyncHistory(b *testing.B, n int) {
 	h.push(b, s.client, collection, id)
 	pushed := time.Since(setup)
 
-	var peers [2]*peer
+	var peers [2]*Peer
 	for i := range peers {
-		p, err := fork(s.client, collection, id, h.doc)
+		p, err := NewPeer(s.client, collection, id, h.doc).Fork(s.client)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -140,26 +140,26 @@ func benchmarkSyncHistory(b *testing.B, n int) {
 	// for the first time.
 	s.restart()
 	ctx := context.Background()
-	warm := newPeer(s.client, collection, "warm-up", nil)
-	if err := warm.edit("x", 1); err != nil {
+	warm := NewPeer(s.client, collection, "warm-up", nil)
+	if _, _, err := warm.Set("x", int64(1)); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := warm.sync(ctx, true); err != nil {
+	if _, err := warm.Sync(ctx, true); err != nil {
 		b.Fatalf("warm-up: %v", err)
 	}
 	a, bb := peers[0], peers[1]
-	if err := a.edit("a", -1); err != nil {
+	if _, _, err := a.Set("a", int64(-1)); err != nil {
 		b.Fatal(err)
 	}
-	cold, err := a.sync(ctx, true)
+	cold, err := a.Sync(ctx, true)
 	if err != nil {
 		b.Fatalf("cold sync: %v", err)
 	}
-	if _, err := bb.sync(ctx, true); err != nil {
+	if _, err := bb.Sync(ctx, true); err != nil {
 		b.Fatalf("catch-up sync: %v", err)
 	}
 	b.Logf("history %d: pushed in %v (generation included), cold load %v, setup %v in all",
-		n, pushed.Round(time.Millisecond), cold.rtt.Round(time.Microsecond), time.Since(setup).Round(time.Millisecond))
+		n, pushed.Round(time.Millisecond), cold.RTT.Round(time.Microsecond), time.Since(setup).Round(time.Millisecond))
 
 	var lat Latencies
 	var pulled int
@@ -167,15 +167,15 @@ func benchmarkSyncHistory(b *testing.B, n int) {
 	before, boltBefore := s.counts.Counts(), s.bolt.Stats()
 	for b.Loop() {
 		p := peers[syncs%2]
-		if err := p.edit(fmt.Sprint("k", syncs%16), int64(syncs)); err != nil {
+		if _, _, err := p.Set(fmt.Sprint("k", syncs%16), int64(syncs)); err != nil {
 			b.Fatal(err)
 		}
-		st, err := p.sync(ctx, true)
+		st, err := p.Sync(ctx, true)
 		if err != nil {
 			b.Fatalf("sync %d: %v", syncs, err)
 		}
-		lat.Add(st.rtt)
-		pulled += st.pulled
+		lat.Add(st.RTT)
+		pulled += len(st.Pulled)
 		syncs++
 	}
 	s.reportStore(b, syncs, before, boltBefore)
@@ -183,15 +183,15 @@ func benchmarkSyncHistory(b *testing.B, n int) {
 
 	// Both peers pull what they lack, then must stand where the server does.
 	for _, p := range peers {
-		if _, err := p.sync(ctx, true); err != nil {
+		if _, err := p.Sync(ctx, true); err != nil {
 			b.Fatalf("final sync: %v", err)
 		}
 	}
-	checkConverged(b, s.client, []replicaState{peers[0].state(), peers[1].state(), warm.state()})
+	checkConverged(b, s.client, []replicaState{stateOf(peers[0]), stateOf(peers[1]), stateOf(warm)})
 
 	b.ReportMetric(Millis(lat.Percentile(50)), "p50-ms")
 	b.ReportMetric(Millis(lat.Percentile(99)), "p99-ms")
-	b.ReportMetric(Millis(cold.rtt), "cold-load-ms")
+	b.ReportMetric(Millis(cold.RTT), "cold-load-ms")
 	b.ReportMetric(float64(pulled)/float64(max(syncs, 1)), "pulled-B/sync")
 }
 

@@ -24,17 +24,17 @@ func benchmarkHotRecord(b *testing.B, noGroupCommit bool) {
 	ctx := context.Background()
 	const collection, id = "bench", "hot"
 
-	seed := newPeer(s.client, collection, id, nil)
-	if err := seed.edit("created", 1); err != nil {
+	seed := NewPeer(s.client, collection, id, nil)
+	if _, _, err := seed.Set("created", int64(1)); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := seed.sync(ctx, true); err != nil {
+	if _, err := seed.Sync(ctx, true); err != nil {
 		b.Fatalf("seed: %v", err)
 	}
-	peers := make([]*peer, clients)
+	peers := make([]*Peer, clients)
 	for i := range peers {
-		peers[i] = newPeer(s.newClient(), collection, id, nil)
-		if _, err := peers[i].sync(ctx, true); err != nil {
+		peers[i] = NewPeer(s.newClient(), collection, id, nil)
+		if _, err := peers[i].Sync(ctx, true); err != nil {
 			b.Fatalf("first pull: %v", err)
 		}
 	}
@@ -43,14 +43,14 @@ func benchmarkHotRecord(b *testing.B, noGroupCommit bool) {
 	before, boltBefore := s.counts.Counts(), s.bolt.Stats()
 	ops, elapsed := drive(b, func(ci, n int) error {
 		p := peers[ci]
-		if err := p.edit(fmt.Sprint("client", ci), int64(n)); err != nil {
+		if _, _, err := p.Set(fmt.Sprint("client", ci), int64(n)); err != nil {
 			return err
 		}
-		st, err := p.sync(ctx, *flagHotMerge)
+		st, err := p.Sync(ctx, *flagHotMerge)
 		if err != nil {
 			return err
 		}
-		lat.Add(st.rtt)
+		lat.Add(st.RTT)
 		return nil
 	})
 	s.reportStore(b, ops, before, boltBefore)
@@ -58,10 +58,10 @@ func benchmarkHotRecord(b *testing.B, noGroupCommit bool) {
 
 	states := []replicaState{}
 	for _, p := range append(peers, seed) {
-		if _, err := p.sync(ctx, true); err != nil {
+		if _, err := p.Sync(ctx, true); err != nil {
 			b.Fatalf("final sync: %v", err)
 		}
-		states = append(states, p.state())
+		states = append(states, stateOf(p))
 	}
 	checkConverged(b, s.client, states)
 	reportLoad(b, ops, elapsed, &lat)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynamerge/dynamerge/benchmarks"
 	"github.com/dynamerge/dynamerge/client"
 )
 
@@ -69,7 +70,7 @@ func breadth(ctx context.Context, e *env, st string, r *Result) error {
 	}
 	var (
 		mu   sync.Mutex
-		lat  latencies
+		lat  benchmarks.Latencies
 		done atomic.Int64
 		wg   sync.WaitGroup
 	)
@@ -124,7 +125,7 @@ func breadth(ctx context.Context, e *env, st string, r *Result) error {
 				d := time.Since(ts)
 				mu.Lock()
 				lastWrite[[2]int{c, rec}] = i
-				lat.add(d)
+				lat.Add(d)
 				mu.Unlock()
 				done.Add(1)
 				_ = bar.Add(1)
@@ -148,8 +149,8 @@ func breadth(ctx context.Context, e *env, st string, r *Result) error {
 	r.Metrics["changes"] = float64(n)
 	r.Metrics["changes_per_s"] = float64(n) / wall.Seconds()
 	r.Metrics["first_pull_s_total"] = time.Duration(untimed.Load()).Seconds()
-	r.Metrics["sync_p50_ms"] = lat.pct(50)
-	r.Metrics["sync_p99_ms"] = lat.pct(99)
+	r.Metrics["sync_p50_ms"] = pctMs(&lat, 50)
+	r.Metrics["sync_p99_ms"] = pctMs(&lat, 99)
 	storeDiff(r, srv, before, after, n)
 	peak := srv.PeakRSS()
 	r.Metrics["peak_rss_mb"] = float64(peak) / (1 << 20)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dynamerge/dynamerge/benchmarks"
 	"github.com/dynamerge/dynamerge/client"
 )
 
@@ -49,21 +50,21 @@ func history(ctx context.Context, e *env, st string, size int, r *Result) error 
 	}
 	bar := e.bar(size/100+e.p.HistorySyncs+1, fmt.Sprintf("long-history %s n=%d", st, size))
 	defer bar.Finish()
-	a := newPeer(newClient(), historyCollection, fmt.Sprintf("h%d-%d", size, e.seq.Add(1)), nil)
+	a := benchmarks.NewPeer(newClient(), historyCollection, fmt.Sprintf("h%d-%d", size, e.seq.Add(1)), nil)
 	// Build the history: one small change per edit, as a user typing makes
 	// them, pushed in batches.
 	t0 := time.Now()
 	var upload time.Duration
 	for i := range size {
-		if _, _, err := a.set(fmt.Sprintf("f%d", i%50), int64(i)); err != nil {
+		if _, _, err := a.Set(fmt.Sprintf("f%d", i%50), int64(i)); err != nil {
 			return err
 		}
-		if a.nPending == historyBatch || i == size-1 {
-			s, err := a.sync(ctx, false)
+		if a.Pending() == historyBatch || i == size-1 {
+			s, err := a.Sync(ctx, false)
 			if err != nil {
 				return fmt.Errorf("upload history: %w", err)
 			}
-			upload += s.rtt
+			upload += s.RTT
 		}
 		if i%100 == 99 {
 			_ = bar.Add(1)
@@ -71,13 +72,13 @@ func history(ctx context.Context, e *env, st string, size int, r *Result) error 
 	}
 	r.Metrics["build_and_upload_s"] = time.Since(t0).Seconds()
 	r.Metrics["upload_changes_per_s"] = float64(size) / upload.Seconds()
-	b, err := a.fork(newClient())
+	b, err := a.Fork(newClient())
 	if err != nil {
 		return err
 	}
 	// Settle both peers at the server's heads (a merge sync each).
-	for _, p := range []*peer{a, b} {
-		if _, err := p.sync(ctx, true); err != nil {
+	for _, p := range []*benchmarks.Peer{a, b} {
+		if _, err := p.Sync(ctx, true); err != nil {
 			return err
 		}
 	}
@@ -85,28 +86,28 @@ func history(ctx context.Context, e *env, st string, size int, r *Result) error 
 	if err != nil {
 		return err
 	}
-	var lat latencies
+	var lat benchmarks.Latencies
 	for i := range e.p.HistorySyncs {
 		p := a
 		if i%2 == 1 {
 			p = b
 		}
-		if _, _, err := p.set("typing", int64(i)); err != nil {
+		if _, _, err := p.Set("typing", int64(i)); err != nil {
 			return err
 		}
-		s, err := p.sync(ctx, true)
+		s, err := p.Sync(ctx, true)
 		if err != nil {
 			return err
 		}
-		lat.add(s.rtt)
+		lat.Add(s.RTT)
 		_ = bar.Add(1)
 	}
 	after, err := srv.usage(ctx)
 	if err != nil {
 		return err
 	}
-	r.Metrics["sync_p50_ms"] = lat.pct(50)
-	r.Metrics["sync_p99_ms"] = lat.pct(99)
+	r.Metrics["sync_p50_ms"] = pctMs(&lat, 50)
+	r.Metrics["sync_p99_ms"] = pctMs(&lat, 99)
 	storeDiff(r, srv, before, after, e.p.HistorySyncs)
 
 	// Cold load: restart the server on the same data; the first sync of
@@ -114,29 +115,29 @@ func history(ctx context.Context, e *env, st string, size int, r *Result) error 
 	if err := e.restart(ctx, srv); err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}
-	a.c.HTTP.CloseIdleConnections()
-	a.c.BaseURL, b.c.BaseURL = srv.URL, srv.URL
-	if _, _, err := a.set("typing", int64(-1)); err != nil {
+	a.Client().HTTP.CloseIdleConnections()
+	a.Client().BaseURL, b.Client().BaseURL = srv.URL, srv.URL
+	if _, _, err := a.Set("typing", int64(-1)); err != nil {
 		return err
 	}
-	s, err := a.sync(ctx, true)
+	s, err := a.Sync(ctx, true)
 	if err != nil {
 		return fmt.Errorf("cold sync: %w", err)
 	}
-	r.Metrics["cold_load_ms"] = float64(s.rtt) / float64(time.Millisecond)
+	r.Metrics["cold_load_ms"] = float64(s.RTT) / float64(time.Millisecond)
 	_ = bar.Add(1)
-	if _, err := b.sync(ctx, true); err != nil {
+	if _, err := b.Sync(ctx, true); err != nil {
 		return fmt.Errorf("final sync: %w", err)
 	}
-	if got, want := b.heads(), a.heads(); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got, want := b.Heads(), a.Heads(); fmt.Sprint(got) != fmt.Sprint(want) {
 		return fmt.Errorf("not converged: peers at %v and %v", got, want)
 	}
-	got, err := a.c.Get(ctx, historyCollection, a.id)
+	got, err := a.Client().Get(ctx, historyCollection, a.ID())
 	if err != nil {
 		return err
 	}
-	if fmt.Sprint(sortedStrings(got.Heads)) != fmt.Sprint(a.heads()) {
-		return fmt.Errorf("not converged: server at %v, peers at %v", got.Heads, a.heads())
+	if fmt.Sprint(sortedStrings(got.Heads)) != fmt.Sprint(a.Heads()) {
+		return fmt.Errorf("not converged: server at %v, peers at %v", got.Heads, a.Heads())
 	}
 	return nil
 }

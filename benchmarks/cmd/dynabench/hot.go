@@ -11,6 +11,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/dynamerge/dynamerge/benchmarks"
 	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/crdt"
 )
@@ -62,23 +63,23 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 	id := fmt.Sprintf("hot-%d", e.seq.Add(1))
 	// The record and its text object are made once, by one replica: two
 	// writers creating "text" concurrently would make two objects.
-	base := newPeer(newClient(), hotCollection, id, nil)
-	if err := base.doc.RootMap().Set("text", automerge.NewText("")); err != nil {
+	base := benchmarks.NewPeer(newClient(), hotCollection, id, nil)
+	if err := base.Doc.RootMap().Set("text", automerge.NewText("")); err != nil {
 		return err
 	}
-	if _, _, err := base.commit(); err != nil {
+	if _, _, err := base.Commit(); err != nil {
 		return err
 	}
-	if _, err := base.sync(ctx, true); err != nil {
+	if _, err := base.Sync(ctx, true); err != nil {
 		return err
 	}
-	ws := make([]*peer, writers)
+	ws := make([]*benchmarks.Peer, writers)
 	for i := range ws {
-		if ws[i], err = base.fork(newClient()); err != nil {
+		if ws[i], err = base.Fork(newClient()); err != nil {
 			return err
 		}
 	}
-	obs, err := base.fork(newClient())
+	obs, err := base.Fork(newClient())
 	if err != nil {
 		return err
 	}
@@ -87,13 +88,13 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 		mu      sync.Mutex
 		madeAt  = map[crdt.Hash]time.Time{}
 		seenAt  = map[crdt.Hash]time.Time{}
-		push    latencies
-		remote  latencies
+		push    benchmarks.Latencies
+		remote  benchmarks.Latencies
 		changes int
 	)
 	octx, stopObs := context.WithCancel(ctx)
 	defer stopObs()
-	events, err := obs.c.Events(octx, hotCollection)
+	events, err := obs.Client().Events(octx, hotCollection)
 	if err != nil {
 		return fmt.Errorf("observer: subscribe: %w", err)
 	}
@@ -120,7 +121,7 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 				for len(events) > 0 {
 					<-events
 				}
-				s, err := obs.sync(octx, true)
+				s, err := obs.Sync(octx, true)
 				if err != nil {
 					if octx.Err() != nil {
 						return nil
@@ -128,10 +129,10 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 					return fmt.Errorf("observer: %w", err)
 				}
 				now := time.Now()
-				if len(s.pulled) == 0 {
+				if len(s.Pulled) == 0 {
 					continue // the event's change came with an earlier pull
 				}
-				chs, err := crdt.Split(s.pulled)
+				chs, err := crdt.Split(s.Pulled)
 				if err != nil {
 					return fmt.Errorf("observer: split answer: %w", err)
 				}
@@ -163,12 +164,12 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 			t := time.NewTicker(period)
 			defer t.Stop()
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				txt := w.doc.Path("text").Text()
+				txt := w.Doc.Path("text").Text()
 				if err := txt.Insert(rng.IntN(txt.Len()+1), string(rune('a'+rng.IntN(26)))); err != nil {
 					errs[i] = err
 					return
 				}
-				h, _, err := w.commit()
+				h, _, err := w.Commit()
 				if err != nil {
 					errs[i] = err
 					return
@@ -177,13 +178,13 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 				mu.Lock()
 				madeAt[hash] = time.Now()
 				mu.Unlock()
-				s, err := w.sync(ctx, false)
+				s, err := w.Sync(ctx, false)
 				if err != nil {
 					errs[i] = err
 					return
 				}
 				mu.Lock()
-				push.add(s.rtt)
+				push.Add(s.RTT)
 				changes++
 				mu.Unlock()
 				<-t.C
@@ -212,7 +213,7 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 	mu.Lock()
 	for h, t := range seenAt {
 		if m, ok := madeAt[h]; ok {
-			remote.add(t.Sub(m))
+			remote.Add(t.Sub(m))
 		}
 	}
 	r.Metrics["changes"] = float64(changes)
@@ -222,12 +223,12 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 	if r.Metrics["changes_per_s"] < 0.9*offered {
 		r.Notes = append(r.Notes, fmt.Sprintf("only %.1f of the %.0f changes/s offered were made: each writer waits for its push to be acknowledged before typing again, so a slow server lowers the rate", r.Metrics["changes_per_s"], offered))
 	}
-	r.Metrics["observed"] = float64(remote.len())
+	r.Metrics["observed"] = float64(remote.Len())
 	mu.Unlock()
-	r.Metrics["remote_p50_ms"] = remote.pct(50)
-	r.Metrics["remote_p99_ms"] = remote.pct(99)
-	r.Metrics["push_p50_ms"] = push.pct(50)
-	r.Metrics["push_p99_ms"] = push.pct(99)
+	r.Metrics["remote_p50_ms"] = pctMs(&remote, 50)
+	r.Metrics["remote_p99_ms"] = pctMs(&remote, 99)
+	r.Metrics["push_p50_ms"] = pctMs(&push, 50)
+	r.Metrics["push_p99_ms"] = pctMs(&push, 99)
 	storeDiff(r, srv, before, after, changes)
 	r.Metrics["peak_rss_mb"] = float64(srv.PeakRSS()) / (1 << 20)
 
@@ -235,22 +236,21 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 	// server's heads, and every change made must be in the record.
 	all := append(slices.Clone(ws), obs)
 	for _, w := range all {
-		w.serverHeads = nil
-		if _, err := w.sync(ctx, true); err != nil {
+		if _, err := w.Sync(ctx, true); err != nil {
 			return fmt.Errorf("final sync: %w", err)
 		}
 	}
 	for _, w := range all {
-		if _, err := w.sync(ctx, true); err != nil {
+		if _, err := w.Sync(ctx, true); err != nil {
 			return fmt.Errorf("final sync: %w", err)
 		}
-		if !slices.Equal(w.heads(), all[0].heads()) {
-			return fmt.Errorf("not converged: %v vs %v", w.heads(), all[0].heads())
+		if !slices.Equal(w.Heads(), all[0].Heads()) {
+			return fmt.Errorf("not converged: %v vs %v", w.Heads(), all[0].Heads())
 		}
 	}
 	for h := range madeAt {
 		ah, _ := automerge.NewChangeHash(h.String())
-		if _, err := obs.doc.Change(ah); err != nil {
+		if _, err := obs.Doc.Change(ah); err != nil {
 			return fmt.Errorf("change %s made by a writer is not in the record", h)
 		}
 	}

@@ -8,10 +8,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/dynamerge/dynamerge/benchmarks"
 )
 
 // profile holds the sizes of one suite run.
@@ -312,3 +315,15 @@ var scenarios = map[string]scenarioFunc{
 	"offline-storm":   runStorm,
 	"peer-comparison": runCompare,
 }
+
+// pctMs returns l's p-th percentile in milliseconds, or NaN when l is
+// empty, which record() leaves out of the metrics (a 0 would pass for a
+// measurement).
+func pctMs(l *benchmarks.Latencies, p float64) float64 {
+	if l.Len() == 0 {
+		return math.NaN()
+	}
+	return benchmarks.Millis(l.Percentile(p))
+}
+
+func sortedStrings(s []string) []string { return slices.Sorted(slices.Values(s)) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/dynamerge/dynamerge/benchmarks"
 	"github.com/dynamerge/dynamerge/client"
 )
 
@@ -150,7 +151,7 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 		wg      sync.WaitGroup
 		retries atomic.Int64
 		mu      sync.Mutex
-		lat     latencies
+		lat     benchmarks.Latencies
 	)
 	errs := make([]error, len(reps))
 	t0 := time.Now()
@@ -165,7 +166,7 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 				return
 			}
 			mu.Lock()
-			lat.add(time.Since(ts))
+			lat.Add(time.Since(ts))
 			mu.Unlock()
 			_ = bar.Add(1)
 		})
@@ -203,8 +204,8 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 	r.Metrics["wire_bytes"] = float64(sent.Load() + got.Load())
 	r.Metrics["wire_ratio"] = float64(sent.Load()+got.Load()) / float64(raw)
 	r.Metrics["retries"] = float64(retries.Load())
-	r.Metrics["reconnect_sync_p50_ms"] = lat.pct(50)
-	r.Metrics["reconnect_sync_p99_ms"] = lat.pct(99)
+	r.Metrics["reconnect_sync_p50_ms"] = pctMs(&lat, 50)
+	r.Metrics["reconnect_sync_p99_ms"] = pctMs(&lat, 99)
 	r.Metrics["peak_rss_mb"] = float64(srv.PeakRSS()) / (1 << 20)
 	storeDiff(r, srv, before, after, changes)
 	r.Notes = append(r.Notes, "wire_bytes counts HTTP bodies both ways (JSON with base64 change bytes, and each client pulling the other clients' changes of its record); raw_change_bytes is each client's own changes once")
