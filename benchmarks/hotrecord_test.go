@@ -10,7 +10,7 @@ import (
 )
 
 // flagHotMerge makes the hot-record clients apply every answer (see
-// peer.sync): the realistic client, but in this one process its merging of
+// Peer.Sync): the realistic client, but in this one process its merging of
 // 63 other clients' changes per sync competes with the server for the cores.
 var flagHotMerge = flag.Bool("hotmerge", false, "hot-record clients merge every answer instead of only at the end")
 
