@@ -44,7 +44,7 @@ help: ## list the targets
 deps: deps-node deps-browser deps-dynamodb ## install everything the tests need (idempotent)
 	@$(GO) mod download
 
-deps-node: ## npm ci in tools/node (Automerge JS for golden data and the differential tests)
+deps-node: ## npm ci in tools/node (Automerge JS: golden data and the Go tests' oracle, internal/amjs)
 	@scripts/npm-install.sh tools/node
 
 deps-browser: ## npm ci in browser/ and browser/e2e/ (playwright-core), and Chromium

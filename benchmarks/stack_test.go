@@ -86,9 +86,6 @@ func (s *stack) start() {
 	opts := s.opts
 	opts.Store = s.counts
 	opts.Logger = quietLogger()
-	if *flagWorkerMem > 0 {
-		opts.Workers.MemoryBytes = *flagWorkerMem
-	}
 	if *flagCacheBytes > 0 {
 		opts.CacheBytes = *flagCacheBytes
 	}
@@ -133,7 +130,7 @@ func (s *stack) restart() {
 }
 
 // reportRSS reports the resident memory of this process (server and
-// clients: they share it) and of the engine's worker processes, in MB.
+// clients: they share it), in MB.
 func (s *stack) reportRSS(b *testing.B) {
 	b.Helper()
 	rss, err := ProcessRSS()
@@ -141,9 +138,7 @@ func (s *stack) reportRSS(b *testing.B) {
 		b.Logf("rss: %v", err)
 		return
 	}
-	workers := s.engine.Stats().WorkerRSS
-	b.ReportMetric(float64(rss+workers)/(1<<20), "rss-MB")
-	b.ReportMetric(float64(workers)/(1<<20), "worker-rss-MB")
+	b.ReportMetric(float64(rss)/(1<<20), "rss-MB")
 }
 
 // reportStore reports store calls per change moved by the measured part of a

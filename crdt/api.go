@@ -49,31 +49,3 @@ func HashStrings(hs []Hash) []string {
 	}
 	return ss
 }
-
-// Change is one validated Automerge change chunk.
-type Change struct {
-	Hash    Hash
-	Deps    []Hash
-	Actor   []byte
-	Seq     uint64 // the actor's sequence number, from 1
-	StartOp uint64
-	Time    int64 // milliseconds since the Unix epoch, 0 if unset
-	Message string
-	Ops     int    // number of operations in the change
-	Raw     []byte // the chunk exactly as received (header included)
-
-	refs []opRef // op IDs of other changes the ops refer to (set by Split)
-}
-
-// Join concatenates the raw chunks of changes.
-func Join(changes []Change) []byte {
-	n := 0
-	for _, c := range changes {
-		n += len(c.Raw)
-	}
-	out := make([]byte, 0, n)
-	for _, c := range changes {
-		out = append(out, c.Raw...)
-	}
-	return out
-}

@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"testing"
@@ -122,7 +123,7 @@ func TestSplitLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := SplitLimit(tt.in, tt.limit)
+			_, err := ParseChanges(tt.in, Limits{MaxChunkBytes: tt.limit})
 			if got := errors.Is(err, ErrChunkTooLarge); got != tt.tooBig {
 				t.Errorf("errors.Is(%v, ErrChunkTooLarge)=%v, want %v", err, got, tt.tooBig)
 			}
@@ -198,7 +199,7 @@ func FuzzSplit(f *testing.F) {
 		f.Add(goldenChanges(f, name))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cs, err := SplitLimit(b, 1<<20)
+		cs, err := ParseChanges(b, Limits{MaxChunkBytes: 1 << 20})
 		if err != nil {
 			if !errors.Is(err, ErrInvalidChange) {
 				t.Fatalf("error %v does not wrap ErrInvalidChange", err)
@@ -209,4 +210,41 @@ func FuzzSplit(f *testing.F) {
 			t.Fatalf("Join(Split(b)) != b")
 		}
 	})
+}
+
+// compressChunk turns an uncompressed change chunk into a compressed one
+// (chunk type 2) with the same hash.
+func compressChunk(chunk []byte) []byte {
+	typ, start, n, err := mutate.Header(chunk)
+	if err != nil || typ != chunkChange {
+		return chunk
+	}
+	var z bytes.Buffer
+	zw, _ := flate.NewWriter(&z, flate.BestCompression)
+	zw.Write(chunk[start : start+n])
+	zw.Close()
+	sum := sha256.Sum256(chunk[8 : start+n])
+	out := append([]byte(nil), chunkMagic...)
+	out = append(out, sum[:4]...)
+	out = append(out, chunkCompressedChange)
+	out = appendUleb(out, uint64(z.Len()))
+	return append(out, z.Bytes()...)
+}
+
+// uncompressed returns the uncompressed chunk of a change.
+func uncompressed(tb testing.TB, c Change) []byte {
+	tb.Helper()
+	if c.Raw[8] == chunkChange {
+		return c.Raw
+	}
+	_, start, n, err := mutate.Header(c.Raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	body, err := inflate(c.Raw[start:start+n], DefaultMaxChunkBytes)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, _ := frameChunk(chunkChange, body)
+	return out
 }

@@ -3,7 +3,10 @@ package crdt
 import (
 	"errors"
 	"fmt"
-	"reflect"
+	"github.com/automerge/automerge-go"
+
+	"github.com/dynamerge/dynamerge/internal/amjs"
+	"slices"
 	"testing"
 )
 
@@ -16,81 +19,38 @@ func mustSplit(tb testing.TB, b []byte) []Change {
 	return cs
 }
 
-func TestGoSavedDocLoadsInJS(t *testing.T) {
-	needNode(t)
-	for _, g := range loadGolden(t) {
-		t.Run(g.name, func(t *testing.T) {
-			d := NewDoc()
-			if err := d.Apply(mustSplit(t, g.changes)); err != nil {
-				t.Fatal(err)
-			}
-			heads, view := jsLoadDoc(t, d.Save())
-			if got, want := heads, HashStrings(g.heads); !reflect.DeepEqual(got, want) {
-				t.Fatalf("JS heads=%v, want %v", got, want)
-			}
-			if !sameJSON(t, view, g.view) {
-				t.Fatalf("JS view=%s, want %s", view, g.view)
-			}
-		})
-	}
-}
-
-func TestApply(t *testing.T) {
-	text := mustSplit(t, goldenChanges(t, "longtext"))
-	merge := mustSplit(t, goldenChanges(t, "merge"))
-	tests := []struct {
-		name    string
-		first   []Change // applied before, must succeed
-		apply   []Change
-		wantErr error
-	}{
-		{"all", nil, text, nil},
-		{"retry is idempotent", text, text, nil},
-		{"out of order in one batch", nil, []Change{merge[2], merge[1], merge[0]}, nil},
-		{"missing deps", nil, text[1:], ErrMissingDeps},
-		{"missing deps later", text[:3], text[4:], ErrMissingDeps},
-		{"empty", nil, nil, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := NewDoc()
-			if err := d.Apply(tt.first); err != nil {
-				t.Fatalf("Apply(first): %v", err)
-			}
-			err := d.Apply(tt.apply)
-			if !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil) {
-				t.Fatalf("Apply()=%v, want %v", err, tt.wantErr)
-			}
-		})
-	}
-}
-
-func TestApplyChecksHistory(t *testing.T) {
-	// A change of a loaded document checked against the history index
-	// built from the document's changes.
-	text := mustSplit(t, goldenChanges(t, "longtext"))
-	d := NewDoc()
-	if err := d.Apply(text[:10]); err != nil {
-		t.Fatal(err)
-	}
-	ld, err := LoadDoc(d.Save())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ld.Apply(text[10:]); err != nil {
-		t.Fatalf("Apply after LoadDoc: %v", err)
-	}
-	if got, want := ld.Heads(), []Hash{text[len(text)-1].Hash}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("Heads()=%v, want %v", got, want)
-	}
-}
-
-func TestJSONTimeTravel(t *testing.T) {
-	cs := mustSplit(t, goldenChanges(t, "text"))
+// docOf validates changes with an Index and applies them to a new Doc.
+func docOf(tb testing.TB, cs []Change) *Doc {
+	tb.Helper()
+	mustAdd(tb, NewIndex(), cs...)
 	d := NewDoc()
 	if err := d.Apply(cs); err != nil {
-		t.Fatal(err)
+		tb.Fatalf("Apply: %v", err)
 	}
+	return d
+}
+
+func TestDoc_Golden(t *testing.T) {
+	for _, g := range loadGolden(t) {
+		t.Run(g.name, func(t *testing.T) {
+			d := docOf(t, mustSplit(t, g.changes))
+			if got, want := d.Heads(), g.heads; !slices.Equal(got, want) {
+				t.Fatalf("Heads()=%v, want %v", got, want)
+			}
+			view, err := d.JSON(JSONOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameJSON(t, view, g.view) {
+				t.Fatalf("JSON()=%s\nwant %s", view, g.view)
+			}
+		})
+	}
+}
+
+func TestDoc_JSONTimeTravel(t *testing.T) {
+	cs := mustSplit(t, goldenChanges(t, "text"))
+	d := docOf(t, cs)
 	tests := []struct {
 		heads []Hash
 		want  string
@@ -101,7 +61,7 @@ func TestJSONTimeTravel(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			got, err := d.JSON(tt.heads)
+			got, err := d.JSON(JSONOptions{Heads: tt.heads})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,34 +70,108 @@ func TestJSONTimeTravel(t *testing.T) {
 			}
 		})
 	}
-	if _, err := d.JSON([]Hash{{1}}); !errors.Is(err, ErrMissingDeps) {
+	if _, err := d.JSON(JSONOptions{Heads: []Hash{{1}}}); !errors.Is(err, ErrMissingDeps) {
 		t.Fatalf("JSON(unknown head)=%v, want ErrMissingDeps", err)
 	}
 }
 
-// BenchmarkApply_History64 measures Apply of one small change (a text
-// deletion) to a document of 64 changes (Split and LoadDoc excluded).
-func BenchmarkApply_History64(b *testing.B) {
-	text := mustSplit(b, goldenChanges(b, "longtext"))
-	d := NewDoc()
-	if err := d.Apply(text[:len(text)-1]); err != nil {
-		b.Fatal(err)
+func TestDoc_LoadGolden(t *testing.T) {
+	for _, g := range loadGolden(t) {
+		t.Run(g.name, func(t *testing.T) {
+			// A document saved by Automerge JS.
+			d, rebuilt, err := LoadDoc(g.doc)
+			if err != nil {
+				t.Fatalf("LoadDoc: %v", err)
+			}
+			if got, want := d.Heads(), g.heads; !slices.Equal(got, want) {
+				t.Fatalf("Heads()=%v, want %v", got, want)
+			}
+			view, err := d.JSON(JSONOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameJSON(t, view, g.view) {
+				t.Fatalf("JSON()=%s\nwant %s", view, g.view)
+			}
+			want := map[Hash]bool{}
+			for _, c := range mustSplit(t, g.changes) {
+				want[c.Hash] = true
+			}
+			for _, c := range rebuilt {
+				if !want[c.Hash] {
+					t.Fatalf("rebuilt change %s is not among the JS changes", c.Hash)
+				}
+			}
+			if len(rebuilt) != len(want) {
+				t.Fatalf("rebuilt %d changes, want %d", len(rebuilt), len(want))
+			}
+			// The rebuilt changes pass the index (they are what a client
+			// would send).
+			mustAdd(t, NewIndex(), rebuilt...)
+
+			// Save in Go, load in Go.
+			saved := docOf(t, mustSplit(t, g.changes)).Save()
+			ld, _, err := LoadDoc(saved)
+			if err != nil {
+				t.Fatalf("LoadDoc(Save()): %v", err)
+			}
+			if got, want := ld.Heads(), g.heads; !slices.Equal(got, want) {
+				t.Fatalf("reloaded Heads()=%v, want %v", got, want)
+			}
+			lview, _ := ld.JSON(JSONOptions{})
+			if !sameJSON(t, lview, g.view) {
+				t.Fatalf("reloaded JSON()=%s\nwant %s", lview, g.view)
+			}
+		})
 	}
-	last := text[len(text)-1:]
-	snap := d.Save()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		dd, err := LoadDoc(snap)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := dd.history(); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		if err := dd.Apply(last); err != nil {
-			b.Fatal(err)
-		}
+}
+
+// TestDoc_SavedLoadsInJS: Automerge JS 3.5 loads what Save writes, with the
+// same heads and view.
+func TestDoc_SavedLoadsInJS(t *testing.T) {
+	for _, g := range loadGolden(t) {
+		t.Run(g.name, func(t *testing.T) {
+			saved := docOf(t, mustSplit(t, g.changes)).Save()
+			res, err := amjs.Start(t).Load(saved)
+			if err != nil {
+				t.Fatalf("JS load: %v", err)
+			}
+			if got, want := res.Heads, HashStrings(g.heads); !slices.Equal(got, want) {
+				t.Fatalf("JS heads %v, want %v", got, want)
+			}
+			if !sameJSON(t, res.View, g.view) {
+				t.Fatalf("JS view %s\nwant %s", res.View, g.view)
+			}
+		})
+	}
+}
+
+// TestDoc_SavedLoadsInAutomergeGo: automerge-go (Rust core 0.5, what the Go
+// client uses) loads what Save writes, also incrementally on top of an empty
+// document.
+func TestDoc_SavedLoadsInAutomergeGo(t *testing.T) {
+	for _, g := range loadGolden(t) {
+		t.Run(g.name, func(t *testing.T) {
+			saved := docOf(t, mustSplit(t, g.changes)).Save()
+			am, err := automerge.Load(saved)
+			if err != nil {
+				t.Fatalf("automerge.Load: %v", err)
+			}
+			var got []Hash
+			for _, h := range am.Heads() {
+				got = append(got, Hash(h))
+			}
+			slices.SortFunc(got, compareHashes)
+			if !slices.Equal(got, g.heads) {
+				t.Fatalf("heads %v, want %v", got, g.heads)
+			}
+			inc := automerge.New()
+			if err := inc.LoadIncremental(saved); err != nil {
+				t.Fatalf("LoadIncremental: %v", err)
+			}
+			if n := len(inc.Heads()); n != len(g.heads) {
+				t.Fatalf("LoadIncremental: %d heads, want %d", n, len(g.heads))
+			}
+		})
 	}
 }

@@ -17,8 +17,8 @@ func FuzzSplitLimits(f *testing.F) {
 	}
 	f.Add(deflateBomb(f, 1<<16), uint16(1000))
 	f.Fuzz(func(t *testing.T, b []byte, maxOps uint16) {
-		limit := int(maxOps)
-		cs, err := SplitLimits(b, 1<<20, limit)
+		limit := int(maxOps) + 1
+		cs, err := ParseChanges(b, Limits{MaxChunkBytes: 1 << 20, MaxOps: limit})
 		if err != nil {
 			if !errors.Is(err, ErrInvalidChange) {
 				t.Fatalf("error %v does not wrap ErrInvalidChange", err)

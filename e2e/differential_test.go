@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dynamerge/dynamerge/client"
+	"github.com/dynamerge/dynamerge/internal/amjs"
 	"github.com/dynamerge/dynamerge/internal/mutate"
 )
 
@@ -39,30 +37,6 @@ type diffCase struct {
 	base   []byte
 	change []byte
 	heads  []string // the server's heads, when it accepted the change
-}
-
-// nodeChecker returns the command line of tools/node/check-changes.mjs, or
-// skips or fails the test when Node is not set up.
-func nodeChecker(tb testing.TB) []string {
-	tb.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	script := filepath.Join(root, "tools", "node", "check-changes.mjs")
-	mods := filepath.Join(root, "tools", "node", "node_modules", "@automerge", "automerge")
-	node, lerr := exec.LookPath("node")
-	_, serr := os.Stat(script)
-	_, merr := os.Stat(mods)
-	if lerr == nil && serr == nil && merr == nil {
-		return []string{node, script}
-	}
-	if os.Getenv("DYNAMERGE_SKIP_NODE") == "1" {
-		tb.Skip("DYNAMERGE_SKIP_NODE=1: skipping the Automerge JS differential check")
-	}
-	tb.Fatalf("the differential test needs Node and Automerge JS (node: %v; %s: %v; %s: %v): run `make deps`, or set DYNAMERGE_SKIP_NODE=1 to skip",
-		lerr, script, serr, mods, merr)
-	return nil
 }
 
 // diffCorpus mutates changes of the golden histories made by Automerge JS in
@@ -179,58 +153,21 @@ func checkBatchTime(tb testing.TB, what string, lo, n int, d time.Duration) {
 
 // checkInJS loads each case in Automerge JS and returns, per case, whether
 // it loaded and the heads it got.
-func checkInJS(tb testing.TB, argv []string, cases []diffCase) (res []jsResult) {
+func checkInJS(tb testing.TB, js *amjs.Oracle, cases []diffCase) []jsResult {
 	tb.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %v: %v", argv, err)
-	}
-	go func() {
-		w := bufio.NewWriter(in)
-		enc := json.NewEncoder(w)
-		for _, dc := range cases {
-			// []byte marshals as standard base64.
-			_ = enc.Encode(struct {
-				Base    []byte `json:"base"`
-				Changes []byte `json:"changes"`
-			}{dc.base, dc.change})
+	res := make([]jsResult, len(cases))
+	for i, dc := range cases {
+		r, err := js.Check(dc.base, dc.change)
+		if err != nil {
+			tb.Fatalf("%s: %v", dc.name, err)
 		}
-		_ = w.Flush()
-		_ = in.Close()
-	}()
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var r struct {
-			OK    bool     `json:"ok"`
-			Heads []string `json:"heads"`
-			Error string   `json:"error"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			tb.Fatalf("check-changes.mjs answered %.200q: %v", sc.Bytes(), err)
-		}
-		res = append(res, jsResult{ok: r.OK, heads: sortedHeads(r.Heads), err: r.Error})
-	}
-	if err := cmd.Wait(); err != nil {
-		tb.Fatalf("check-changes.mjs: %v", err)
-	}
-	if len(res) != len(cases) {
-		tb.Fatalf("check-changes.mjs answered %d lines for %d cases", len(res), len(cases))
+		res[i] = jsResult{ok: r.OK, heads: sortedHeads(r.Heads), err: r.Error}
 	}
 	return res
 }
 
 func TestDifferentialServer(t *testing.T) {
-	argv := nodeChecker(t)
+	js := amjs.Start(t)
 	controls, mutated := diffCorpus(t, *flagLong)
 	if testing.Short() {
 		// A sample: every 7th mutation still covers every kind of column.
@@ -252,25 +189,25 @@ func TestDifferentialServer(t *testing.T) {
 	pushed := time.Since(start)
 
 	all := slices.Concat(ctlAccepted, accepted)
-	js := checkInJS(t, argv, all)
+	jsRes := checkInJS(t, js, all)
 	bad := 0
 	kinds := map[string]int{} // disagreements by Automerge JS's complaint
 	for i, dc := range all {
 		switch {
-		case !js[i].ok:
+		case !jsRes[i].ok:
 			bad++
-			kinds[complaintKind(js[i].err)]++
+			kinds[complaintKind(jsRes[i].err)]++
 			if bad <= diffReport {
 				t.Errorf("%s: accepted by the server (heads %v) but Automerge JS refuses it: %s\n\tbase (%d bytes) %s\n\tchange %x",
-					dc.name, dc.heads, js[i].err, len(dc.base), shortHex(dc.base), dc.change)
+					dc.name, dc.heads, jsRes[i].err, len(dc.base), shortHex(dc.base), dc.change)
 			} else if bad == diffReport+1 {
 				t.Errorf("(further disagreements counted, not shown)")
 			}
-		case !slices.Equal(js[i].heads, dc.heads):
+		case !slices.Equal(jsRes[i].heads, dc.heads):
 			bad++
 			kinds["different heads"]++
 			if bad <= diffReport {
-				t.Errorf("%s: server heads %v, Automerge JS heads %v\n\tchange %x", dc.name, dc.heads, js[i].heads, dc.change)
+				t.Errorf("%s: server heads %v, Automerge JS heads %v\n\tchange %x", dc.name, dc.heads, jsRes[i].heads, dc.change)
 			}
 		}
 	}

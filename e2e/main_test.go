@@ -4,8 +4,6 @@ import (
 	"flag"
 	"os"
 	"testing"
-
-	"github.com/dynamerge/dynamerge/crdt/worker"
 )
 
 // Flags of the end-to-end tests. They live here so that every test of the
@@ -18,9 +16,6 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	// The engine starts its Automerge workers by re-executing this test
-	// binary; in such a child this call never returns.
-	worker.Main()
 	// The poison finder runs candidate changes through automerge-go in a
 	// child process of this binary too (see poison_test.go).
 	if os.Getenv(envPoisonChild) != "" {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dynamerge/dynamerge/client"
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/server"
 	"github.com/dynamerge/dynamerge/store"
@@ -90,7 +89,7 @@ func (s *stack) start(ln net.Listener) {
 	if err != nil {
 		s.tb.Fatalf("open bolt %s: %v", s.path, err)
 	}
-	eng, err := engine.Open(engine.Options{Store: st, Logger: quietLogger(), Workers: worker.Options{Logger: quietLogger()}})
+	eng, err := engine.Open(engine.Options{Store: st, Logger: quietLogger()})
 	if err != nil {
 		st.Close()
 		s.tb.Fatalf("open engine: %v", err)

@@ -5,25 +5,25 @@ import (
 	"time"
 
 	"github.com/dynamerge/dynamerge/crdt"
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/store"
 )
 
 // Default engine settings.
 const (
-	DefaultCacheBytes     = 512 << 20
-	DefaultMaxChangeBytes = 4 << 20
-	DefaultMaxRecordBytes = 64 << 20
-	// DefaultMaxOpsPerChange bounds the operations of one change: a paste
-	// of 50k characters is one change of 50k ops. Run-length columns let a
-	// few hundred bytes describe a million ops, while a loaded op costs a
-	// worker about 1.3 KB of RSS (measured: a 200k-character text took
-	// +255 MB), so the bound is on ops, not bytes.
-	DefaultMaxOpsPerChange = 50_000
-	// DefaultMaxOpsPerRecord bounds the operations of a record's history,
-	// which its worker holds once loaded: ~330 MB at 1.3 KB an op, within
-	// DefaultCacheBytes.
-	DefaultMaxOpsPerRecord = 250_000
+	DefaultCacheBytes = 512 << 20
+	// DefaultMaxChangeBytes bounds one change chunk on the wire: 16 MiB
+	// holds a paste of a million characters of any script.
+	DefaultMaxChangeBytes = 16 << 20
+	// DefaultMaxRecordBytes bounds the change bytes of one record.
+	DefaultMaxRecordBytes = 1 << 30
+	// DefaultRecordOpFloor and the per-byte allowance of crdt.Limits make
+	// the allocation budget of a record: its operations other than
+	// deletions may number at most DefaultRecordOpFloor plus
+	// crdt.DefaultOpsPerByte per byte of its changes. Real edits (a pasted
+	// character costs a byte, a typed one a change of a hundred) never
+	// reach it; changes that describe millions of operations in a few
+	// bytes do, after a few of them.
+	DefaultRecordOpFloor = 1 << 20
 
 	DefaultCompactEvery = 1000 // changes in the log since the last snapshot
 	// DefaultStoreTimeout bounds every store call.
@@ -42,22 +42,24 @@ const (
 
 // Options configures an Engine. Zero values mean defaults.
 type Options struct {
-	Store   store.Store
-	Workers worker.Options
-	// Pool, when set, is used instead of starting one from Workers; the
-	// engine does not close it.
-	Pool *worker.Pool
-	// CacheBytes bounds the memory of hot records (Go side plus the workers'
-	// RSS).
+	Store store.Store
+	// CacheBytes bounds the memory of hot records: their indexes, the
+	// change bytes and snapshots they hold, and their materialized
+	// documents.
 	CacheBytes     int64
-	MaxChangeBytes int // one change chunk
-	MaxRecordBytes int // all change bytes of one record
-	// MaxOpsPerChange and MaxOpsPerRecord bound operations, which cost
-	// memory once loaded however few bytes they took on the wire. A push
-	// over them is refused ErrTooLarge; records already stored are still
-	// served. Defaults: DefaultMaxOpsPerChange, DefaultMaxOpsPerRecord.
-	MaxOpsPerChange int
-	MaxOpsPerRecord int64
+	MaxChangeBytes int   // one change chunk, as sent
+	MaxRecordBytes int64 // all change bytes of one record
+	// Limits bounds what one change may cost (crdt.Limits: its inflated
+	// size and an allocation budget of operations per byte). A push over
+	// them is refused ErrTooLarge; records already stored are still
+	// served.
+	Limits crdt.Limits
+	// RecordOpFloor is the allocation budget every record has beyond its
+	// bytes' (see DefaultRecordOpFloor).
+	RecordOpFloor int64
+	// MaxRecordOps, when positive, caps the operations of a record's
+	// history, deletions included, on top of the allocation budget.
+	MaxRecordOps int64
 
 	CompactEvery int
 	// NoGroupCommit writes every push separately (for benchmarks).
@@ -83,11 +85,12 @@ func (o *Options) setDefaults() {
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = DefaultMaxRecordBytes
 	}
-	if o.MaxOpsPerChange <= 0 {
-		o.MaxOpsPerChange = DefaultMaxOpsPerChange
+	if o.RecordOpFloor <= 0 {
+		o.RecordOpFloor = DefaultRecordOpFloor
 	}
-	if o.MaxOpsPerRecord <= 0 {
-		o.MaxOpsPerRecord = DefaultMaxOpsPerRecord
+	if o.Limits.MaxChunkBytes <= 0 {
+		// A change may inflate to what a client may send.
+		o.Limits.MaxChunkBytes = max(o.MaxChangeBytes, crdt.DefaultMaxChunkBytes)
 	}
 	if o.CompactEvery <= 0 {
 		o.CompactEvery = DefaultCompactEvery
@@ -132,8 +135,8 @@ type Event struct {
 // Stats are counters and gauges for metrics.
 type Stats struct {
 	CachedRecords  int
-	CacheBytes     int64 // Go-side bytes of hot records
-	WorkerRSS      int64
+	CacheBytes     int64 // bytes of hot records, documents included
+	CachedDocs     int   // hot records with a materialized document
 	ChangesMerged  uint64
 	BytesMerged    uint64
 	StoreWrites    uint64
@@ -141,6 +144,7 @@ type Stats struct {
 	StoreConflicts uint64
 	Compactions    uint64
 	Loads          uint64 // records loaded from the store (cold, or reloaded)
+	Materialized   uint64 // documents built (for JSON views and snapshots)
 	// Watch counts what the watch on other processes' writes saw (zero
 	// when the store is not a store.Watcher).
 	Watch WatchStats

@@ -2,13 +2,9 @@ package engine
 
 import (
 	"context"
-	"time"
 
 	"github.com/dynamerge/dynamerge/store"
 )
-
-// rssInterval is how often the workers' RSS is measured for the cache bound.
-const rssInterval = 250 * time.Millisecond
 
 // acquire returns the record, pinned (release it), loaded and up to date
 // with the store: a cold record is loaded once however many callers want it
@@ -66,19 +62,19 @@ func (e *Engine) pin(r *record) {
 // release unpins r, accounts for its new size and evicts cold records while
 // the cache is over budget.
 func (e *Engine) release(r *record) {
-	e.measureRSS()
 	e.mu.Lock()
 	r.refs--
+	e.chargeLocked(r)
+	e.evictLocked()
+	e.mu.Unlock()
+}
+
+// chargeLocked brings r's share of the cache up to date.
+func (e *Engine) chargeLocked(r *record) {
 	if !r.evicted {
 		c := r.cost.Load()
 		e.goBytes += c - r.charged
 		r.charged = c
-	}
-	evicted := e.evictLocked()
-	e.mu.Unlock()
-	// Outside e.mu: Evict talks to a worker.
-	for _, k := range evicted {
-		e.pool.Evict(k)
 	}
 }
 
@@ -102,34 +98,34 @@ func (e *Engine) removeLocked(r *record) {
 	r.charged = 0
 }
 
-// evictLocked evicts least recently used records that nobody holds (no
-// request, write or compaction in flight) while the Go-side bytes plus the
-// workers' RSS exceed CacheBytes. It always keeps the most recently used
-// record: worker RSS does not shrink at once when documents are dropped
-// (and one big record can exceed the budget alone: a 100k-change record
-// takes ~0.9 GB in a worker), so without that floor every request would
-// evict the record it just used and pay a full reload on the next one.
-func (e *Engine) evictLocked() (poolKeys []string) {
+// evictLocked frees memory while the cache is over CacheBytes, least
+// recently used records first: first their documents (cheap to build again
+// from the snapshot and the log), then whole records that nobody holds (no
+// request, write or compaction in flight). It always keeps the most
+// recently used record: one big record may exceed the budget alone, and
+// evicting the record a request just used would make the next request pay a
+// full reload.
+func (e *Engine) evictLocked() {
+	if e.goBytes <= e.opts.CacheBytes {
+		return
+	}
 	front := e.lru.Front()
-	for el := e.lru.Back(); el != nil && el != front && e.goBytes+max(e.rss.Load(), 0) > e.opts.CacheBytes; {
+	for el := e.lru.Back(); el != nil && el != front && e.goBytes > e.opts.CacheBytes; el = el.Prev() {
+		r := el.Value.(*record)
+		if r.refs > 0 || !r.hasDoc.Load() || !r.mu.TryLock() {
+			continue
+		}
+		r.doc, r.docBytes = nil, 0
+		r.updateCostLocked()
+		r.mu.Unlock()
+		e.chargeLocked(r)
+	}
+	for el := e.lru.Back(); el != nil && el != front && e.goBytes > e.opts.CacheBytes; {
 		r := el.Value.(*record)
 		el = el.Prev()
 		if r.refs > 0 {
 			continue
 		}
 		e.removeLocked(r)
-		poolKeys = append(poolKeys, r.poolKey)
-		e.rss.Add(-workerRecordRSS)
 	}
-	return poolKeys
-}
-
-// measureRSS refreshes the workers' RSS when the last measurement is old.
-func (e *Engine) measureRSS() {
-	now := time.Now().UnixNano()
-	last := e.rssAt.Load()
-	if now-last < int64(rssInterval) || !e.rssAt.CompareAndSwap(last, now) {
-		return
-	}
-	e.rss.Store(e.pool.RSS())
 }

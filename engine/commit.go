@@ -1,23 +1,20 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/dynamerge/dynamerge/crdt"
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/store"
 )
 
 // push is one client push waiting for the record's writer.
 type push struct {
-	changes []crdt.Change // validated by crdt.Split, deduplicated
+	changes []crdt.Change // parsed by crdt.ParseChanges, deduplicated
 	done    chan error    // buffered: the writer never blocks on it
 
 	// Per attempt, set by the writer.
@@ -80,20 +77,10 @@ func (e *Engine) writeLoop(r *record) {
 		}
 		r.qmu.Unlock()
 		if e.writeBatch(r, batch) {
-			// Still holding the writer slot: nothing else is applying to
-			// the record's document, so the worker's copy at r.seq is the
-			// durable one and can be saved as a snapshot.
 			e.maybeCompact(r)
 		}
 	}
 }
-
-// tmpLabel numbers intermediate documents of a group commit in the worker.
-// The high bit keeps them apart from real log seqs: a document left at such
-// a label is simply reloaded by the next write.
-var tmpLabel atomic.Uint64
-
-func nextTmpLabel() uint64 { return 1<<63 | tmpLabel.Add(1) }
 
 // writeBatch validates the pushes of one batch and writes every accepted
 // change as one log entry, retrying after losing the seq to another process.
@@ -101,7 +88,7 @@ func nextTmpLabel() uint64 { return 1<<63 | tmpLabel.Add(1) }
 func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 	answer := func(p *push, err error) { p.done <- err }
 	for attempt := 0; ; attempt++ {
-		entry, heads, size, live, seq := e.prepare(r, batch)
+		tx, entry, heads, size, live, seq := e.prepare(r, batch)
 		for _, p := range batch {
 			if p.err != nil {
 				answer(p, p.err)
@@ -126,13 +113,12 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 		cancel()
 		switch {
 		case err == nil:
-			e.commit(r, seq+1, entry, batch, heads)
+			e.commit(r, tx, seq+1, entry, batch, heads)
 			return true
 		case errors.Is(err, store.ErrConflict) && attempt < e.opts.AppendRetries:
-			// Another process took seq+1. The worker's document has our
-			// changes at seq+1, which is not what the log says: drop it.
+			// Another process took seq+1: merge what it wrote, and try
+			// again on top of it.
 			e.stats.storeConflicts.Add(1)
-			e.pool.Evict(r.poolKey)
 			ctx, cancel := context.WithTimeout(context.Background(), e.opts.StoreTimeout)
 			rerr := e.refresh(ctx, r)
 			cancel()
@@ -144,7 +130,6 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 		case errors.Is(err, store.ErrTooLarge) && len(batch) > 1:
 			// Together they are over what the backend holds in one entry;
 			// each alone may not be.
-			e.pool.Evict(r.poolKey)
 			for _, p := range batch {
 				if e.writeBatch(r, []*push{p}) {
 					wrote = true
@@ -177,186 +162,89 @@ func conflictBackoff(attempt int) time.Duration {
 }
 
 // fail answers every push of a batch with err after a failed write. The
-// worker holds changes that are not durable: drop its document. The
 // record's in-memory state was not touched.
 func (e *Engine) fail(r *record, batch []*push, err error) {
-	e.pool.Evict(r.poolKey)
 	e.log.Warn("engine: write failed", "key", r.key.String(), "pushes", len(batch), "err", err)
 	for _, p := range batch {
 		p.done <- err
 	}
 }
 
-// prepare checks each push of the batch against the record, in order, and
-// runs the survivors through the record's document in a worker (one Apply
-// per push, so that a bad push fails alone). Pushes refused for good get
-// p.err; the rest are returned in live. entry holds the new changes of the
-// live pushes, to be appended at seq+1, and heads and size the record's state
-// after it.
-func (e *Engine) prepare(r *record, batch []*push) (entry []byte, heads []crdt.Hash, size int64, live []*push, seq uint64) {
-	r.mu.Lock()
+// prepare checks each push of the batch against the record, in order, in
+// one crdt.Tx: each push's changes are validated against the record's index
+// and the pushes before it (a bad push fails alone), and the record's limits
+// are applied. Pushes refused for good get p.err; the rest are returned in
+// live. entry holds the new changes of the live pushes, to be appended at
+// seq+1, and heads and size the record's state after it. The Tx is
+// committed to the index once the entry is durable.
+//
+// Validation needs no document: it costs O(the changes), whatever the
+// record's size, and runs under the record's read lock, so pulls go on.
+func (e *Engine) prepare(r *record, batch []*push) (tx *crdt.Tx, entry []byte, heads []crdt.Hash, size int64, live []*push, seq uint64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	seq = r.seq
-	b := r.captureLocked()
-	headSet := make(map[crdt.Hash]bool)
-	for _, h := range r.graph.Heads() {
-		headSet[h] = true
-	}
-	size = r.graph.Bytes()
-	ops := r.graph.Ops()
-	r.mu.Unlock()
-
-	accepted := make(map[crdt.Hash]bool) // new changes of earlier live pushes
-	known := func(h crdt.Hash) bool {
-		if accepted[h] {
-			return true
-		}
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.graph.Has(h)
-	}
-
-	// Pure-Go checks first, for every push, so that the worker chain below
-	// knows which push is last and can label it seq+1.
-	var toApply []*push
+	tx = r.ix.Begin()
 	for _, p := range batch {
 		if p.err != nil {
 			continue
 		}
-		var fresh []crdt.Change
-		n := 0
-		nOps := int64(0)
+		var n, budget, nOps int64
 		for _, c := range p.changes {
-			if !known(c.Hash) {
-				fresh = append(fresh, c)
-				n += len(c.Raw)
+			if !tx.Has(c.Hash) {
+				n += int64(len(c.Raw))
+				budget += int64(c.Budget)
 				nOps += int64(c.Ops)
 			}
 		}
-		sorted, missing := sortPush(fresh, known)
+		bytes := r.ix.Bytes() + tx.Bytes() + n
+		ops := r.ix.Budget() + tx.Budget() + budget
+		all := r.ix.Ops() + tx.Ops() + nOps
 		switch {
-		case len(missing) > 0:
-			p.err = fmt.Errorf("%w: %s lacks %s", ErrMissingDeps, r.key, hashList(missing))
+		case e.opts.MaxRecordOps > 0 && all > e.opts.MaxRecordOps:
+			p.err = fmt.Errorf("%w: record %s would hold %d operations, limit %d", ErrTooLarge, r.key, all, e.opts.MaxRecordOps)
 			continue
-		case size+int64(n) > int64(e.opts.MaxRecordBytes):
-			p.err = fmt.Errorf("%w: record %s would hold %d bytes, limit %d", ErrTooLarge, r.key, size+int64(n), e.opts.MaxRecordBytes)
+		case bytes > e.opts.MaxRecordBytes:
+			p.err = fmt.Errorf("%w: record %s would hold %d bytes of changes, limit %d", ErrTooLarge, r.key, bytes, e.opts.MaxRecordBytes)
 			continue
-		case ops+nOps > e.opts.MaxOpsPerRecord:
-			p.err = fmt.Errorf("%w: record %s would hold %d ops, limit %d", ErrTooLarge, r.key, ops+nOps, e.opts.MaxOpsPerRecord)
-			continue
-		}
-		p.fresh = sorted
-		live = append(live, p)
-		if len(sorted) == 0 {
+		case ops > e.recordBudget(bytes):
+			p.err = fmt.Errorf("%w: record %s would hold %d operations in %d bytes, over its allocation budget of %d", ErrTooLarge, r.key, ops, bytes, e.recordBudget(bytes))
 			continue
 		}
-		for _, c := range sorted {
-			accepted[c.Hash] = true
-		}
-		size += int64(n)
-		ops += nOps
-		toApply = append(toApply, p)
-	}
-
-	// The worker checks what pure Go cannot: that automerge accepts every
-	// change. The document moves seq → tmp → … → seq+1 along the chain, so
-	// that after a successful append it sits at the record's new seq.
-	from := seq
-	var extra []byte // changes of the pushes already applied in this chain
-	kept := live[:0]
-	for _, p := range live {
-		if len(p.fresh) == 0 {
-			kept = append(kept, p)
-			continue
-		}
-		to := nextTmpLabel()
-		if p == toApply[len(toApply)-1] {
-			to = seq + 1
-		}
-		raw := crdt.Join(p.fresh)
-		ctx, cancel := context.WithTimeout(context.Background(), workerTimeout)
-		err := e.pool.Apply(ctx, r.poolKey, from, to, b.fn(from, extra), raw)
-		cancel()
+		fresh, err := tx.Add(p.changes)
 		if err != nil {
-			p.err = workerError(r, err)
-			size -= int64(len(raw))
+			p.err = fmt.Errorf("engine: %s: %w", r.key, err)
 			continue
 		}
-		from = to
-		extra = append(extra, raw...)
-		kept = append(kept, p)
+		p.fresh = fresh
+		live = append(live, p)
 	}
-	live = kept
-	if from != seq+1 && len(extra) > 0 {
-		// The last push failed: the worker dropped its document, or holds
-		// it at a temporary label. Either way the next write reloads it.
-		e.pool.Evict(r.poolKey)
-	}
-
-	// Heads after the entry: the new changes replace the heads they depend on.
-	for _, p := range live {
-		for _, c := range p.fresh {
-			for _, d := range c.Deps {
-				delete(headSet, d)
-			}
-			headSet[c.Hash] = true
-		}
-	}
-	heads = make([]crdt.Hash, 0, len(headSet))
-	for h := range headSet {
-		heads = append(heads, h)
-	}
-	slices.SortFunc(heads, func(a, b crdt.Hash) int { return bytes.Compare(a[:], b[:]) })
-	return extra, heads, size, live, seq
+	return tx, crdt.Join(tx.Changes()), tx.Heads(), r.ix.Bytes() + tx.Bytes(), live, seq
 }
 
-// workerError turns a refusal by the worker into the push's error.
-func workerError(r *record, err error) error {
-	switch {
-	case errors.Is(err, crdt.ErrInvalidChange), errors.Is(err, worker.ErrPoison):
-		return fmt.Errorf("engine: %s: %w", r.key, err)
-	case errors.Is(err, crdt.ErrMissingDeps):
-		return fmt.Errorf("engine: %s: %w", r.key, err)
-	default:
-		return fmt.Errorf("%w: worker: %s: %w", ErrUnavailable, r.key, err)
+// recordBudget is the allocation budget of a record of the given change
+// bytes (see DefaultRecordOpFloor).
+func (e *Engine) recordBudget(bytes int64) int64 {
+	perByte := int64(e.opts.Limits.OpsPerByte)
+	if perByte <= 0 {
+		perByte = crdt.DefaultOpsPerByte
 	}
+	return e.opts.RecordOpFloor + perByte*bytes
 }
 
 // commit merges a durable entry into the record, answers its pushes and
 // tells subscribers.
-func (e *Engine) commit(r *record, seq uint64, entry []byte, batch []*push, heads []crdt.Hash) {
-	n := 0
-	for _, p := range batch {
-		n += len(p.fresh)
-	}
-	var broken error
+func (e *Engine) commit(r *record, tx *crdt.Tx, seq uint64, entry []byte, batch []*push, heads []crdt.Hash) {
+	n := len(tx.Changes())
 	r.mu.Lock()
 	if r.seq == seq-1 {
 		// r.seq may already be seq: a concurrent refresh read our entry
-		// from the log before we got here.
-	add:
-		for _, p := range batch {
-			for _, c := range p.fresh {
-				if err := r.graph.Add(c); err != nil {
-					// prepare checked the deps at this very seq, so this
-					// means the in-memory record is wrong.
-					broken = err
-					break add
-				}
-			}
-		}
-		r.tail = append(r.tail, logEntry{seq: seq, changes: entry, n: n})
-		r.tailN += n
-		r.seq = seq
+		// from the log before we got here, and the index has it.
+		tx.Commit()
+		r.appendTailLocked(logEntry{seq: seq, changes: entry, n: n})
 		r.updateCostLocked()
 	}
 	r.mu.Unlock()
-	if broken != nil {
-		// The entry is durable; the store is the truth. Forget the record
-		// so that the next request loads it afresh.
-		e.log.Error("engine: record out of step with its log, dropping it from the cache", "key", r.key.String(), "seq", seq, "err", broken)
-		e.drop(r)
-		e.pool.Evict(r.poolKey)
-	}
 	e.stats.storeWrites.Add(1)
 	e.stats.changesMerged.Add(uint64(n))
 	e.stats.bytesMerged.Add(uint64(len(entry)))

@@ -111,8 +111,10 @@ func TestConcurrent_Pushes(t *testing.T) {
 	}
 }
 
-// TestRecordCost measures what a hot record of 100 small changes costs on
-// the Go side (the figure behind perChangeOverhead) and in worker RSS.
+// TestRecordCost measures what a hot record of 100 small changes costs (its
+// index and raw changes, then its materialized document) and checks that
+// the cache's estimates (Index.MemoryBytes, Doc.MemoryBytes) do not
+// undercount it.
 func TestRecordCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measurement")
@@ -125,9 +127,7 @@ func TestRecordCost(t *testing.T) {
 			chunks[i] = append(chunks[i], r.edit(t, fmt.Sprint("k", j%10), fmt.Sprint("value ", j))...)
 		}
 	}
-	pool := testPool(t)
-	rss0 := pool.RSS()
-	var m0, m1 runtime.MemStats
+	var m0, m1, m2 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	recs := make([]*record, records)
@@ -139,7 +139,7 @@ func TestRecordCost(t *testing.T) {
 		}
 		r := newRecord(todo(fmt.Sprint(i)))
 		r.mu.Lock()
-		if err := r.addLocked(cs); err != nil {
+		if err := r.ix.AddAll(cs); err != nil {
 			t.Fatal(err)
 		}
 		r.updateCostLocked()
@@ -147,27 +147,35 @@ func TestRecordCost(t *testing.T) {
 		recs[i] = r
 		raw += len(chunks[i])
 	}
-	chunks = [records][]byte{} // the records hold their own copies now
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
 	perRecord := int64(m1.HeapAlloc-m0.HeapAlloc) / records
-	overhead := (perRecord - int64(raw/records)) / changes
-	t.Logf("Go side: %d B per record of %d changes (%d B raw): %d B per change beyond the raw bytes; charged %d",
-		perRecord, changes, raw/records, overhead, recs[0].cost.Load())
+	t.Logf("index: %d B per record of %d changes (%d B raw); charged %d", perRecord, changes, raw/records, recs[0].cost.Load())
 	// Heap measurements are noisy (the race detector and background GC add
 	// tens of bytes per change): only a gross undercount fails.
-	if overhead > perChangeOverhead*3/2 {
-		t.Errorf("measured %d B per change, perChangeOverhead=%d undercounts", overhead, perChangeOverhead)
+	if perRecord > recs[0].cost.Load()*3/2 {
+		t.Errorf("measured %d B per record, Index.MemoryBytes says %d", perRecord, recs[0].cost.Load())
 	}
 
-	// Worker side: load the same records into the workers.
-	e, _ := newEngine(t, newBolt(t), Options{Pool: pool})
-	for i, r := range recs {
-		if res := sync1(t, e, DocRequest{Key: todo(fmt.Sprint("cost", i)), Changes: crdt.Join(r.graph.All())}); res.Err != nil {
-			t.Fatal(res.Err)
+	docs := make([]*crdt.Doc, records)
+	for i := range records {
+		cs, err := crdt.Split(chunks[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[i] = crdt.NewDoc()
+		if err := docs[i].Apply(cs); err != nil {
+			t.Fatal(err)
 		}
 	}
-	t.Logf("worker RSS: %d KB before, %d KB after loading %d records (%d KB per record)",
-		rss0>>10, pool.RSS()>>10, records, (pool.RSS()-rss0)/records>>10)
+	runtime.GC()
+	runtime.ReadMemStats(&m2)
+	perDoc := int64(m2.HeapAlloc-m1.HeapAlloc) / records
+	t.Logf("document: %d B per record; estimated %d", perDoc, docs[0].MemoryBytes())
+	if perDoc > docs[0].MemoryBytes()*3/2 {
+		t.Errorf("measured %d B per document, Doc.MemoryBytes says %d", perDoc, docs[0].MemoryBytes())
+	}
 	runtime.KeepAlive(recs)
+	runtime.KeepAlive(docs)
+	runtime.KeepAlive(chunks)
 }

@@ -8,23 +8,15 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/store"
 )
 
-// workerTimeout bounds one Pool call. Loading a 100k-change record into a
-// worker takes ~1.5 s (DESIGN.md); a minute means the worker is stuck.
-const workerTimeout = time.Minute
-
 // Engine merges and persists records. It is safe for concurrent use.
 type Engine struct {
-	opts    Options
-	store   store.Store
-	pool    *worker.Pool
-	ownPool bool
-	log     *slog.Logger
+	opts  Options
+	store store.Store
+	log   *slog.Logger
 
 	mu       sync.Mutex // guards the cache and closed
 	records  map[store.Key]*record
@@ -32,8 +24,6 @@ type Engine struct {
 	goBytes  int64      // sum of record.charged
 	closed   bool
 	wg       sync.WaitGroup // Syncs, writers and compactions in flight
-	rss      atomic.Int64   // last Pool.RSS(), minus estimates of what evictions freed
-	rssAt    atomic.Int64   // unix nanos of the last measurement
 	compacts chan struct{}  // semaphore bounding compactions
 
 	subs  subscribers
@@ -42,7 +32,7 @@ type Engine struct {
 	stats struct {
 		changesMerged, bytesMerged               atomic.Uint64
 		storeWrites, storeErrors, storeConflicts atomic.Uint64
-		compactions, loads                       atomic.Uint64
+		compactions, loads, materialized         atomic.Uint64
 	}
 }
 
@@ -55,18 +45,10 @@ func Open(opts Options) (*Engine, error) {
 	e := &Engine{
 		opts:     opts,
 		store:    opts.Store,
-		pool:     opts.Pool,
 		log:      opts.Logger,
 		records:  make(map[store.Key]*record),
 		lru:      list.New(),
 		compacts: make(chan struct{}, opts.MaxCompactions),
-	}
-	if e.pool == nil {
-		p, err := worker.NewPool(opts.Workers)
-		if err != nil {
-			return nil, fmt.Errorf("engine: start workers: %w", err)
-		}
-		e.pool, e.ownPool = p, true
 	}
 	e.startWatch()
 	return e, nil
@@ -145,11 +127,18 @@ func (e *Engine) Ready(ctx context.Context) error {
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	n, b := len(e.records), e.goBytes
+	docs := 0
+	for _, r := range e.records {
+		if r.hasDoc.Load() {
+			docs++
+		}
+	}
 	e.mu.Unlock()
 	return Stats{
 		CachedRecords:  n,
 		CacheBytes:     b,
-		WorkerRSS:      e.pool.RSS(),
+		CachedDocs:     docs,
+		Materialized:   e.stats.materialized.Load(),
 		ChangesMerged:  e.stats.changesMerged.Load(),
 		BytesMerged:    e.stats.bytesMerged.Load(),
 		StoreWrites:    e.stats.storeWrites.Load(),
@@ -163,9 +152,8 @@ func (e *Engine) Stats() Stats {
 
 // Close stops accepting calls (they get ErrClosed), stops watching the store
 // for other processes' writes (watch.go), waits for in-flight syncs, writes,
-// compactions and background refreshes until ctx is done, closes every
-// subscription, then stops the workers (when the engine started them). It
-// does not close the store.
+// compactions and background refreshes until ctx is done, then closes every
+// subscription. It does not close the store.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
 	already := e.closed
@@ -184,10 +172,5 @@ func (e *Engine) Close(ctx context.Context) error {
 		err = fmt.Errorf("engine: close: writes still in flight: %w", ctx.Err())
 	}
 	e.subs.closeAll()
-	if e.ownPool {
-		if perr := e.pool.Close(); perr != nil && err == nil {
-			err = fmt.Errorf("engine: close workers: %w", perr)
-		}
-	}
 	return err
 }

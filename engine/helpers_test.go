@@ -5,10 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,33 +14,12 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/dynamerge/dynamerge/crdt"
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/bolt"
 )
 
-func TestMain(m *testing.M) {
-	worker.Main()
-	os.Exit(m.Run())
-}
-
-// sharedPool is one worker pool for the whole test binary: starting worker
-// processes per test would dominate the run time.
-var sharedPool = sync.OnceValues(func() (*worker.Pool, error) {
-	return worker.NewPool(worker.Options{Procs: 2, Logger: quietLogger()})
-})
-
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-func testPool(tb testing.TB) *worker.Pool {
-	tb.Helper()
-	p, err := sharedPool()
-	if err != nil {
-		tb.Fatalf("worker.NewPool: %v", err)
-	}
-	return p
 }
 
 // newBolt opens a bolt store on a temporary file.
@@ -56,15 +33,12 @@ func newBolt(tb testing.TB) store.Store {
 	return s
 }
 
-// newEngine opens an engine on st (wrapped in a faultStore) with the shared
-// pool, closed at the end of the test.
+// newEngine opens an engine on st (wrapped in a faultStore), closed at the
+// end of the test.
 func newEngine(tb testing.TB, st store.Store, opts Options) (*Engine, *faultStore) {
 	tb.Helper()
 	fs := &faultStore{Store: st}
 	opts.Store = fs
-	if opts.Pool == nil {
-		opts.Pool = testPool(tb)
-	}
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}
@@ -197,9 +171,10 @@ func storedHashes(tb testing.TB, e *Engine, key store.Key) map[crdt.Hash]bool {
 		tb.Fatalf("load %s: %v", key, err)
 	}
 	out := map[crdt.Hash]bool{}
-	for _, c := range r.graph.All() {
+	r.ix.Walk(0, func(c crdt.ChangeInfo) bool {
 		out[c.Hash] = true
-	}
+		return true
+	})
 	return out
 }
 

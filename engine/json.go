@@ -10,8 +10,9 @@ import (
 )
 
 // JSON returns the record as plain JSON at heads (nil for the current
-// heads), and the heads it reflects. ErrNotFound if never written;
-// ErrUnknownHeads when heads names a change the record does not have.
+// heads), and the heads it reflects. Root keys reserved by the protocol
+// ("$…") are left out. ErrNotFound if never written; ErrUnknownHeads when
+// heads names a change the record does not have.
 func (e *Engine) JSON(ctx context.Context, key store.Key, heads []crdt.Hash) (doc []byte, at []crdt.Hash, err error) {
 	if err := e.begin(); err != nil {
 		return nil, nil, err
@@ -26,37 +27,98 @@ func (e *Engine) JSON(ctx context.Context, key store.Key, heads []crdt.Hash) (do
 	}
 	defer e.release(r)
 
-	r.mu.Lock()
+	r.mu.RLock()
 	seq := r.seq
+	missing := r.ix.Missing(heads)
+	r.mu.RUnlock()
 	if seq == 0 {
-		r.mu.Unlock()
 		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
-	if missing := r.graph.Missing(heads); len(missing) > 0 {
-		r.mu.Unlock()
+	if len(missing) > 0 {
 		return nil, nil, fmt.Errorf("%w: %s has no change %s", ErrUnknownHeads, key, hashList(missing))
 	}
-	if len(heads) == 0 {
-		// Always ask for explicit heads: the worker's document may be ahead
-		// of r.seq with a write in flight, and must never show changes that
-		// are not durable yet.
-		heads = r.graph.Heads()
-	}
-	b := r.captureLocked()
-	r.mu.Unlock()
-
-	wctx, cancel := context.WithTimeout(ctx, workerTimeout)
-	defer cancel()
-	doc, atStr, err := e.pool.JSON(wctx, r.poolKey, seq, b.fn(seq, nil), crdt.HashStrings(heads))
-	if err != nil {
-		if errors.Is(err, crdt.ErrMissingDeps) {
-			return nil, nil, fmt.Errorf("%w: %s: %w", ErrUnknownHeads, key, err)
+	err = e.withDoc(ctx, r, seq, func(d *crdt.Doc) error {
+		doc, err = d.JSON(crdt.JSONOptions{Heads: heads, HideReserved: true})
+		if err != nil {
+			return err
 		}
-		return nil, nil, fmt.Errorf("engine: json %s: %w", key, err)
+		at = heads
+		if at == nil {
+			at = d.Heads()
+		}
+		return nil
+	})
+	if errors.Is(err, crdt.ErrMissingDeps) {
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrUnknownHeads, key, err)
 	}
-	at, err = crdt.ParseHashes(atStr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("engine: json %s: worker heads: %w", key, err)
+		return nil, nil, err
 	}
 	return doc, at, nil
+}
+
+// withDoc calls fn with the record's document, materialized up to at least
+// log seq atLeast (its current state, for the caller), holding the record's
+// document lock: one request builds or advances the document while the
+// others wait for it. The document is built from the snapshot and the log
+// tail, or advanced from where it stood by the entries since; it stays with
+// the record until the cache needs the room.
+func (e *Engine) withDoc(ctx context.Context, r *record, atLeast uint64, fn func(*crdt.Doc) error) error {
+	r.docMu.Lock()
+	defer r.docMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.mu.RLock()
+	d, docSeq := r.doc, r.docSeq
+	snap, snapSeq, tail, seq := r.snap, r.snapSeq, r.tail, r.seq
+	r.mu.RUnlock()
+	if d == nil || docSeq < snapSeq && !covers(tail, docSeq) {
+		// Build it: from the snapshot, then the log after it.
+		d, docSeq = crdt.NewDoc(), 0
+		if snap != nil {
+			var err error
+			if d, _, err = crdt.LoadDoc(snap); err != nil {
+				return fmt.Errorf("engine: %s: snapshot %d: %w", r.key, snapSeq, err)
+			}
+			docSeq = snapSeq
+		}
+		e.stats.materialized.Add(1)
+	}
+	if docSeq < seq {
+		for _, le := range tail {
+			if le.seq <= docSeq {
+				continue
+			}
+			cs, err := crdt.ParseChanges(le.changes, storedLimits)
+			if err == nil {
+				err = d.Apply(cs)
+			}
+			if err != nil {
+				// The document may hold part of the entry: drop it.
+				r.mu.Lock()
+				r.doc = nil
+				r.updateCostLocked()
+				r.mu.Unlock()
+				return fmt.Errorf("engine: %s: log entry %d: %w", r.key, le.seq, err)
+			}
+			docSeq = le.seq
+		}
+	}
+	if docSeq < atLeast {
+		return fmt.Errorf("%w: %s: document at seq %d, want %d", ErrUnavailable, r.key, docSeq, atLeast)
+	}
+	r.mu.Lock()
+	if docSeq >= r.docSeq || r.doc == nil {
+		r.doc, r.docSeq, r.docBytes = d, docSeq, d.MemoryBytes()
+		r.updateCostLocked()
+	}
+	r.mu.Unlock()
+	return fn(d)
+}
+
+// covers reports whether the tail holds every entry after seq, so that a
+// document at seq can be advanced from it.
+func covers(tail []logEntry, seq uint64) bool {
+	return len(tail) > 0 && tail[0].seq <= seq+1
 }

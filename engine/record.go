@@ -5,46 +5,56 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
 	"github.com/dynamerge/dynamerge/crdt"
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/store"
 )
 
-// record is one hot record: its change graph and where its log stands.
+// record is one hot record: its index, where its log stands, and (when
+// something needed it lately) its materialized document.
 type record struct {
 	key store.Key
-	// poolKey names the record's document in the worker pool.
-	poolKey string
 
 	// Cache bookkeeping, guarded by Engine.mu.
 	refs    int           // pins: a record with refs > 0 is never evicted
 	elem    *list.Element // position in Engine.lru
-	charged int64         // Go-side bytes counted in Engine.goBytes
+	charged int64         // bytes counted in Engine.goBytes
 	evicted bool          // removed from the cache; must not be reused
 
 	// ready is closed when the first load finished; loadErr says how.
 	ready   chan struct{}
 	loadErr error
 
-	// cost is the record's current Go-side size, updated under mu and read
-	// under Engine.mu (hence atomic).
+	// cost is the record's current size, updated under mu and read under
+	// Engine.mu (hence atomic).
 	cost atomic.Int64
+	// hasDoc tells the cache that the record holds a document it may drop.
+	hasDoc atomic.Bool
 
-	mu      sync.Mutex // guards the fields below
-	graph   *crdt.Graph
-	seq     uint64     // highest log seq merged into graph
-	snap    []byte     // newest snapshot known, nil for none
-	snapSeq uint64     // seq the snapshot covers
-	tail    []logEntry // entries after snapSeq, ascending, gap-free
-	tailN   int        // changes in tail (what compaction would fold)
+	// mu guards the fields below. The writer validates a push under the
+	// read lock (so pulls go on meanwhile); what changes the record takes
+	// the write lock.
+	mu        sync.RWMutex
+	ix        *crdt.Index
+	seq       uint64     // highest log seq merged into ix
+	snap      []byte     // newest snapshot known (an Automerge document), nil for none
+	snapSeq   uint64     // seq the snapshot covers
+	tail      []logEntry // entries after snapSeq, ascending, gap-free
+	tailN     int        // changes in tail (what compaction would fold)
+	tailBytes int64
+	doc       *crdt.Doc // the materialized document at docSeq, or nil
+	docSeq    uint64
+	docBytes  int64 // doc.MemoryBytes() when it was last updated
+
+	// docMu serialises building and advancing the document: one request
+	// materializes it, the others wait for it. Taken before mu.
+	docMu sync.Mutex
 
 	// Group commit: pushes waiting for the record's writer, guarded by qmu.
-	// writing is true while a goroutine holds the record's writer slot; only
-	// the holder runs Pool.Apply or Pool.Save for the record, so the worker's
-	// document at the record's seq is always the durable one.
+	// writing is true while a goroutine holds the record's writer slot.
 	qmu     sync.Mutex
 	queue   []*push
 	writing bool
@@ -52,7 +62,7 @@ type record struct {
 	compacting atomic.Bool
 }
 
-// logEntry is a log entry merged into the graph.
+// logEntry is a log entry merged into the index.
 type logEntry struct {
 	seq     uint64
 	changes []byte
@@ -60,77 +70,33 @@ type logEntry struct {
 }
 
 func newRecord(key store.Key) *record {
-	return &record{
-		key:     key,
-		poolKey: key.String(),
-		ready:   make(chan struct{}),
-		graph:   crdt.NewGraph(),
-	}
+	return &record{key: key, ready: make(chan struct{}), ix: crdt.NewIndex()}
 }
 
-// perChangeOverhead is the Go heap a change costs beyond its raw bytes: the
-// crdt.Change (hash, deps, actor, …), the graph's dependency indices, and its
-// entry in the hash index. Measured by TestRecordCost (Go 1.26, amd64, 20
-// records of 100 small changes, ~117 B raw each): 31–37 KB of Go heap per
-// record, i.e. 190–255 B per change beyond the raw bytes (~310 under
-// -race); we charge 300. The same record loaded in a worker costs 0.66–1.4
-// MB of worker RSS (DESIGN.md measured ~1.5 MB with more text), which is why
-// the cache counts Pool.RSS() as well.
-const perChangeOverhead = 300
-
-// workerRecordRSS is the worker RSS a small record is assumed to free when
-// evicted, until the next RSS measurement (see perChangeOverhead).
-const workerRecordRSS = 1 << 20
-
-// updateCostLocked recomputes the record's Go-side size; r.mu is held.
+// updateCostLocked recomputes the record's size; r.mu is held.
 func (r *record) updateCostLocked() {
-	c := r.graph.Bytes() + int64(r.graph.Len())*perChangeOverhead + int64(len(r.snap))
-	r.cost.Store(c)
-}
-
-// base is an immutable view of the record's state, captured under mu, from
-// which a worker can rebuild the document without taking any lock. It must
-// not lock: the worker calls it in the middle of a Pool call, and a lock held
-// across a Pool call could deadlock with it.
-type base struct {
-	snap    []byte
-	snapSeq uint64
-	tail    []logEntry // entries never change once appended; the slice is capped
-}
-
-func (r *record) captureLocked() base {
-	return base{snap: r.snap, snapSeq: r.snapSeq, tail: r.tail[:len(r.tail):len(r.tail)]}
-}
-
-// fn returns a BaseFunc giving the captured state plus extra change chunks,
-// labelled seq (the label the caller passes to the pool as fromSeq).
-func (b base) fn(seq uint64, extra []byte) worker.BaseFunc {
-	return func() (worker.Base, error) {
-		n := len(extra)
-		for _, e := range b.tail {
-			n += len(e.changes)
-		}
-		changes := make([]byte, 0, n)
-		for _, e := range b.tail {
-			changes = append(changes, e.changes...)
-		}
-		changes = append(changes, extra...)
-		return worker.Base{Seq: seq, Snapshot: b.snap, Changes: changes}, nil
+	c := r.ix.MemoryBytes() + int64(len(r.snap))
+	if r.doc != nil {
+		c += r.docBytes
 	}
+	r.cost.Store(c)
+	r.hasDoc.Store(r.doc != nil)
 }
+
+// storedLimits parse changes read back from the store: they were checked
+// when they were accepted (perhaps under other limits), so only what guards
+// the parse itself applies.
+var storedLimits = crdt.Limits{MaxChunkBytes: math.MaxInt32, MaxOps: math.MaxInt32, OpFloor: math.MaxInt32}
 
 // absorbLocked merges log entries read from the store into the record.
 // Entries at or below r.seq are skipped (a refresh may race with our own
 // writer committing the same entry). It validates every entry before
 // changing anything, so on error the record is unchanged; an entry that
-// parses but does not fit the graph means the store and the record disagree,
-// and the caller must drop the record.
+// does not fit the index means the store and the record disagree, and the
+// caller must drop the record.
 func (r *record) absorbLocked(entries []store.Entry) error {
-	type parsed struct {
-		e  store.Entry
-		cs []crdt.Change
-	}
-	var todo []parsed
+	tx := r.ix.Begin()
+	var added []logEntry
 	next := r.seq + 1
 	for _, e := range entries {
 		if e.Seq < next {
@@ -139,37 +105,35 @@ func (r *record) absorbLocked(entries []store.Entry) error {
 		if e.Seq != next {
 			return fmt.Errorf("engine: %s: log gap: want seq %d, got %d", r.key, next, e.Seq)
 		}
-		cs, err := crdt.Split(e.Changes)
+		cs, err := crdt.ParseChanges(e.Changes, storedLimits)
 		if err != nil {
 			return fmt.Errorf("engine: %s: log entry %d: %w", r.key, e.Seq, err)
 		}
-		todo = append(todo, parsed{e, cs})
+		if _, err := tx.Add(cs); err != nil {
+			return fmt.Errorf("engine: %s: log entry %d: %w", r.key, e.Seq, err)
+		}
+		added = append(added, logEntry{seq: e.Seq, changes: e.Changes, n: len(cs)})
 		next++
 	}
-	for _, p := range todo {
-		if err := r.addLocked(p.cs); err != nil {
-			return fmt.Errorf("engine: %s: log entry %d: %w", r.key, p.e.Seq, err)
-		}
-		r.tail = append(r.tail, logEntry{seq: p.e.Seq, changes: p.e.Changes, n: len(p.cs)})
-		r.tailN += len(p.cs)
-		r.seq = p.e.Seq
+	tx.Commit()
+	for _, le := range added {
+		r.appendTailLocked(le)
 	}
 	r.updateCostLocked()
 	return nil
 }
 
-func (r *record) addLocked(cs []crdt.Change) error {
-	for _, c := range cs {
-		if err := r.graph.Add(c); err != nil {
-			return err
-		}
-	}
-	return nil
+func (r *record) appendTailLocked(le logEntry) {
+	r.tail = append(r.tail, le)
+	r.tailN += le.n
+	r.tailBytes += int64(len(le.changes))
+	r.seq = le.seq
 }
 
-// load fills a fresh record from the store: the snapshot's changes (split
-// out of the saved document by a worker: trusted bytes we wrote, but still
-// automerge-go work, which stays out of this process) plus the log after it.
+// load fills a fresh record from the store: the snapshot (an Automerge
+// document, whose changes are rebuilt and indexed) plus the log after it.
+// The document built from the snapshot is kept: the record is likely to
+// need it (a JSON view, the next compaction).
 func (e *Engine) load(ctx context.Context, r *record) error {
 	e.stats.loads.Add(1)
 	sctx, cancel := context.WithTimeout(ctx, e.opts.StoreTimeout)
@@ -182,33 +146,27 @@ func (e *Engine) load(ctx context.Context, r *record) error {
 		e.stats.storeErrors.Add(1)
 		return fmt.Errorf("%w: load %s: %w", ErrUnavailable, r.key, err)
 	}
-	g := crdt.NewGraph()
+	ix := crdt.NewIndex()
+	var doc *crdt.Doc
 	var snap []byte
 	var snapSeq uint64
 	if rec.Snapshot != nil {
-		wctx, cancel := context.WithTimeout(ctx, workerTimeout)
-		raw, err := e.pool.Changes(wctx, rec.Snapshot.Data)
-		cancel()
+		d, six, err := crdt.LoadRecord(rec.Snapshot.Data)
 		if err != nil {
-			return fmt.Errorf("%w: load %s: changes of snapshot %d: %w", ErrUnavailable, r.key, rec.Snapshot.Seq, err)
+			return fmt.Errorf("engine: load %s: snapshot %d: %w", r.key, rec.Snapshot.Seq, err)
 		}
-		var cs []crdt.Change
-		if len(raw) > 0 { // an empty document has no change
-			if cs, err = crdt.Split(raw); err != nil {
-				return fmt.Errorf("engine: load %s: snapshot %d: %w", r.key, rec.Snapshot.Seq, err)
-			}
-		}
-		for _, c := range cs {
-			if err := g.Add(c); err != nil {
-				return fmt.Errorf("engine: load %s: snapshot %d: %w", r.key, rec.Snapshot.Seq, err)
-			}
-		}
-		snap, snapSeq = rec.Snapshot.Data, rec.Snapshot.Seq
+		ix = six
+		ix.Fold(ix.Len(), e.opts.CompactEvery) // the snapshot holds them
+		e.stats.materialized.Add(1)
+		doc, snap, snapSeq = d, rec.Snapshot.Data, rec.Snapshot.Seq
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.graph, r.snap, r.snapSeq, r.seq = g, snap, snapSeq, snapSeq
-	r.tail, r.tailN = nil, 0
+	r.ix, r.snap, r.snapSeq, r.seq = ix, snap, snapSeq, snapSeq
+	r.tail, r.tailN, r.tailBytes = nil, 0, 0
+	if doc != nil {
+		r.doc, r.docSeq, r.docBytes = doc, snapSeq, doc.MemoryBytes()
+	}
 	if err := r.absorbLocked(rec.Entries); err != nil {
 		return err
 	}
@@ -223,9 +181,9 @@ func (e *Engine) load(ctx context.Context, r *record) error {
 // none (one ReadLog). When the store compacted them away, the record is
 // reloaded.
 func (e *Engine) refresh(ctx context.Context, r *record) error {
-	r.mu.Lock()
+	r.mu.RLock()
 	seq := r.seq
-	r.mu.Unlock()
+	r.mu.RUnlock()
 	sctx, cancel := context.WithTimeout(ctx, e.opts.StoreTimeout)
 	entries, err := e.store.ReadLog(sctx, r.key, seq)
 	cancel()
@@ -261,7 +219,9 @@ func (e *Engine) reload(ctx context.Context, r *record) error {
 	if fresh.seq < r.seq {
 		return nil // someone else already moved further
 	}
-	r.graph, r.seq, r.snap, r.snapSeq, r.tail, r.tailN = fresh.graph, fresh.seq, fresh.snap, fresh.snapSeq, fresh.tail, fresh.tailN
+	r.ix, r.seq, r.snap, r.snapSeq = fresh.ix, fresh.seq, fresh.snap, fresh.snapSeq
+	r.tail, r.tailN, r.tailBytes = fresh.tail, fresh.tailN, fresh.tailBytes
+	r.doc, r.docSeq, r.docBytes = fresh.doc, fresh.docSeq, fresh.docBytes
 	r.updateCostLocked()
 	return nil
 }

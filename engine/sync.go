@@ -28,15 +28,15 @@ func (e *Engine) syncDoc(ctx context.Context, req DocRequest) DocResult {
 	defer e.release(r)
 
 	if len(pushed) > 0 {
-		r.mu.Lock()
+		r.mu.RLock()
 		fresh := false
 		for _, c := range pushed {
-			if !r.graph.Has(c.Hash) {
+			if !r.ix.Has(c.Hash) {
 				fresh = true
 				break
 			}
 		}
-		r.mu.Unlock()
+		r.mu.RUnlock()
 		// A retry of changes the record already has is answered without
 		// touching the write path (retries are free).
 		if fresh {
@@ -54,20 +54,47 @@ func (e *Engine) syncDoc(ctx context.Context, req DocRequest) DocResult {
 			have = append(have, c.Hash)
 		}
 	}
-	r.mu.Lock()
-	res.Heads = r.graph.Heads()
-	res.Changes = crdt.Join(r.graph.Since(have))
-	r.mu.Unlock()
+	r.mu.RLock()
+	res.Heads = r.ix.Heads()
+	raw, needSnap := r.ix.Since(have)
+	snap := r.snap
+	r.mu.RUnlock()
+	res.Changes = joinDelta(snap, needSnap, raw)
 	return res
 }
 
-// split validates pushed bytes in pure Go, enforces MaxChangeBytes, and
-// drops duplicates within the push.
+// joinDelta concatenates a delta: the snapshot first when some of the
+// changes the client lacks are held only there (a first pull of a record
+// with a long history gets one compact Automerge document, which
+// loadIncremental accepts, instead of every change), then the changes.
+func joinDelta(snap []byte, needSnap bool, raw [][]byte) []byte {
+	n := 0
+	if needSnap {
+		n += len(snap)
+	}
+	for _, c := range raw {
+		n += len(c)
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]byte, 0, n)
+	if needSnap {
+		out = append(out, snap...)
+	}
+	for _, c := range raw {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// split parses pushed bytes in pure Go, enforces MaxChangeBytes and the
+// allocation budget of a change, and drops duplicates within the push.
 func (e *Engine) split(b []byte) ([]crdt.Change, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	cs, err := crdt.SplitLimits(b, crdt.DefaultMaxChunkBytes, e.opts.MaxOpsPerChange)
+	cs, err := crdt.ParseChanges(b, e.opts.Limits)
 	if errors.Is(err, crdt.ErrChunkTooLarge) {
 		return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
 	}
@@ -86,45 +113,4 @@ func (e *Engine) split(b []byte) ([]crdt.Change, error) {
 		}
 	}
 	return out, nil
-}
-
-// sortPush orders a push's changes so that each comes after its
-// dependencies within the push (clients may send them in any order), and
-// returns the dependencies found neither in the push nor by known.
-func sortPush(cs []crdt.Change, known func(crdt.Hash) bool) (sorted []crdt.Change, missing []crdt.Hash) {
-	inPush := make(map[crdt.Hash]int, len(cs))
-	for i, c := range cs {
-		inPush[c.Hash] = i
-	}
-	// Depth-first post-order; change hashes cover their deps, so there are
-	// no cycles, but guard anyway against a crafted duplicate.
-	const (
-		unvisited = iota
-		visiting
-		done
-	)
-	state := make([]uint8, len(cs))
-	sorted = make([]crdt.Change, 0, len(cs))
-	missingSet := map[crdt.Hash]bool{}
-	var visit func(i int)
-	visit = func(i int) {
-		if state[i] != unvisited {
-			return
-		}
-		state[i] = visiting
-		for _, d := range cs[i].Deps {
-			if j, ok := inPush[d]; ok {
-				visit(j)
-			} else if !known(d) && !missingSet[d] {
-				missingSet[d] = true
-				missing = append(missing, d)
-			}
-		}
-		state[i] = done
-		sorted = append(sorted, cs[i])
-	}
-	for i := range cs {
-		visit(i)
-	}
-	return sorted, missing
 }

@@ -94,7 +94,7 @@ func (s *watchStore) Watch(ctx context.Context) (<-chan store.Change, error) {
 // would hide the Watcher), closed at the end of the test.
 func openWatchEngine(tb testing.TB, st store.Store) *Engine {
 	tb.Helper()
-	e, err := Open(Options{Store: st, Pool: testPool(tb), Logger: quietLogger(), StoreTimeout: 5 * time.Second})
+	e, err := Open(Options{Store: st, Logger: quietLogger(), StoreTimeout: 5 * time.Second})
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -197,7 +197,7 @@ func TestWatchRefreshesCachedRecord(t *testing.T) {
 	r := other.records[key]
 	other.mu.Unlock()
 	r.mu.Lock()
-	heads := r.graph.Heads()
+	heads := r.ix.Heads()
 	r.mu.Unlock()
 	if got, want := crdt.HashStrings(heads), crdt.HashStrings(res.Heads); !slices.Equal(got, want) {
 		t.Errorf("refreshed heads %v, want %v", got, want)
@@ -335,7 +335,7 @@ func TestWatchOpenDoesNotHangOnStore(t *testing.T) {
 	// past StoreTimeout, nor Close from finishing.
 	st := &blockingWatcher{Store: newBolt(t)}
 	start := time.Now()
-	e, err := Open(Options{Store: st, Pool: testPool(t), Logger: quietLogger(), StoreTimeout: 200 * time.Millisecond})
+	e, err := Open(Options{Store: st, Logger: quietLogger(), StoreTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

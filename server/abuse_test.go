@@ -41,7 +41,7 @@ func counterBomb(tb testing.TB, n int) (setup, bomb []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cs, err := crdt.SplitLimits(b, crdt.DefaultMaxChunkBytes, crdt.MaxOps)
+	cs, err := crdt.ParseChanges(b, crdt.Limits{})
 	if err != nil || len(cs) != 2 || cs[1].Ops != n {
 		tb.Fatalf("fixture: %v (%d changes)", err, len(cs))
 	}
@@ -85,10 +85,10 @@ func compressedBomb(n int) []byte {
 // input is stored.
 func TestLimits(t *testing.T) {
 	rs := newRealServer(t, Options{MaxBodyBytes: 64 << 10, MaxDocsPerSync: 5}, engine.Options{
-		MaxChangeBytes:  8 << 10,
-		MaxRecordBytes:  20 << 10,
-		MaxOpsPerChange: 1000,
-		MaxOpsPerRecord: 2500,
+		MaxChangeBytes: 8 << 10,
+		MaxRecordBytes: 20 << 10,
+		Limits:         crdt.Limits{MaxOps: 1000},
+		MaxRecordOps:   2500,
 	})
 	base := rs.http.URL
 	c := client.New(base)
@@ -200,7 +200,7 @@ func TestLimits(t *testing.T) {
 // default) while the server allocates little: the op bound is checked as
 // run-length columns expand, before they take memory.
 func TestDecompressionBombMemory(t *testing.T) {
-	rs := newRealServer(t, Options{}, engine.Options{MaxOpsPerChange: 10_000})
+	rs := newRealServer(t, Options{}, engine.Options{Limits: crdt.Limits{MaxOps: 10_000}})
 	setup, bomb := counterBomb(t, 20000)
 	body := syncBody(docJSON("bomb", "b", b64(append(append([]byte{}, setup...), bomb...))))
 	var m0, m1 runtime.MemStats
@@ -219,8 +219,8 @@ func TestDecompressionBombMemory(t *testing.T) {
 	if got := headsOf(t, rs.http.URL, "bomb", "b"); got != "not_found" {
 		t.Fatalf("bomb stored: %s", got)
 	}
-	if _, err := crdt.SplitLimits(bomb, crdt.DefaultMaxChunkBytes, 10_000); !errors.Is(err, crdt.ErrChunkTooLarge) {
-		t.Fatalf("SplitLimits: %v", err)
+	if _, err := crdt.ParseChanges(bomb, crdt.Limits{MaxOps: 10_000}); !errors.Is(err, crdt.ErrChunkTooLarge) {
+		t.Fatalf("ParseChanges: %v", err)
 	}
 }
 
@@ -382,7 +382,7 @@ func TestCORS(t *testing.T) {
 // crafted requests, honest clients keep syncing and converge; the server
 // never answers a hostile request 5xx.
 func TestHostileClient(t *testing.T) {
-	rs := newRealServer(t, Options{Authorizer: newTestAuth(t), MaxBodyBytes: 256 << 10}, engine.Options{MaxOpsPerChange: 1000})
+	rs := newRealServer(t, Options{Authorizer: newTestAuth(t), MaxBodyBytes: 256 << 10}, engine.Options{Limits: crdt.Limits{MaxOps: 1000}})
 	base := rs.http.URL
 	mallory := signHS(t, claimsFor("mallory", map[string]any{"mallory": "rw", "public": "r"}))
 	setup, bomb := counterBomb(t, 2000)

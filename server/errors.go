@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/dynamerge/dynamerge/crdt"
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/store"
 )
@@ -143,14 +143,14 @@ func classify(err error) (ae *apiError, internal bool) {
 		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "record not found"}, false
 	case errors.Is(err, engine.ErrTooLarge), errors.Is(err, store.ErrTooLarge), errors.Is(err, crdt.ErrChunkTooLarge):
 		return tooLarge("over the server's size limits"), false
-	case errors.Is(err, crdt.ErrInvalidChange), errors.Is(err, worker.ErrPoison):
+	case errors.Is(err, crdt.ErrInvalidChange):
 		// Reaches here only from the JSON view's heads; sync reports it per doc.
 		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidChange, Message: "invalid change"}, false
 	case errors.Is(err, crdt.ErrMissingDeps):
 		return &apiError{Status: http.StatusBadRequest, Code: CodeMissingDeps, Message: "changes depend on changes the server does not have"}, false
 	case errors.Is(err, engine.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "storage unavailable, retry later", RetryAfter: DefaultRetryAfter}, false
-	case errors.Is(err, engine.ErrClosed), errors.Is(err, worker.ErrClosed), errors.Is(err, errShuttingDown):
+	case errors.Is(err, engine.ErrClosed), errors.Is(err, errShuttingDown):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "server shutting down, retry later", RetryAfter: DefaultRetryAfter}, false
 	case errors.Is(err, context.Canceled):
 		// The client went away (or Shutdown gave up); whatever we answer is
@@ -165,14 +165,29 @@ func classify(err error) (ae *apiError, internal bool) {
 // docError maps a per-document engine error to the error of its entry in a
 // sync answer. ok is false for errors that are not per-document answers
 // (store failures, bugs): those fail the whole request.
+// invalidReason returns what crdt says is wrong with a change, without the
+// engine's wrapping, bounded in length.
+func invalidReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "crdt: invalid change: "); i >= 0 {
+		msg = msg[i+len("crdt: invalid change: "):]
+	}
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	return msg
+}
+
 func docError(err error) (d errorDetail, ok bool) {
 	switch {
 	case errors.Is(err, crdt.ErrChunkTooLarge):
 		// Before ErrInvalidChange, which it also wraps: the bytes are valid
 		// but over the limits (too many ops, too large inflated).
 		return errorDetail{CodeTooLarge, "change or record over the server's size limits"}, true
-	case errors.Is(err, crdt.ErrInvalidChange), errors.Is(err, worker.ErrPoison):
-		return errorDetail{CodeInvalidChange, "bytes are not valid Automerge change chunks"}, true
+	case errors.Is(err, crdt.ErrInvalidChange):
+		// The reason describes the client's own bytes (which change, which
+		// op, what is wrong with it), which is what its developer needs.
+		return errorDetail{CodeInvalidChange, "bytes are not valid Automerge change chunks: " + invalidReason(err)}, true
 	case errors.Is(err, crdt.ErrMissingDeps):
 		return errorDetail{CodeMissingDeps, "changes depend on changes the server does not have; resend from heads"}, true
 	case errors.Is(err, engine.ErrTooLarge), errors.Is(err, store.ErrTooLarge):

@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dynamerge/dynamerge/crdt"
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/store"
 )
@@ -40,12 +39,10 @@ func TestClassify(t *testing.T) {
 		{"store too large", wrap(store.ErrTooLarge), 413, CodeTooLarge, false, false},
 		{"body too large", wrap(&http.MaxBytesError{Limit: 10}), 413, CodeTooLarge, false, false},
 		{"invalid change", wrap(crdt.ErrInvalidChange), 400, CodeInvalidChange, false, false},
-		{"poison", wrap(worker.ErrPoison), 400, CodeInvalidChange, false, false},
 		{"missing deps", wrap(crdt.ErrMissingDeps), 400, CodeMissingDeps, false, false},
 		{"engine unavailable", wrap(engine.ErrUnavailable), 503, CodeUnavailable, false, true},
 		{"store unavailable", wrap(store.ErrUnavailable), 503, CodeUnavailable, false, true},
 		{"engine closed", wrap(engine.ErrClosed), 503, CodeUnavailable, false, true},
-		{"worker closed", wrap(worker.ErrClosed), 503, CodeUnavailable, false, true},
 		{"shutting down", errShuttingDown, 503, CodeUnavailable, false, true},
 		{"deadline", wrap(context.DeadlineExceeded), 503, CodeUnavailable, false, true},
 		{"cancelled", wrap(context.Canceled), 503, CodeUnavailable, false, true},
@@ -84,7 +81,6 @@ func TestDocError(t *testing.T) {
 		ok   bool
 	}{
 		{"invalid change", fmt.Errorf("apply: %w", crdt.ErrInvalidChange), CodeInvalidChange, true},
-		{"poison", fmt.Errorf("apply: %w", worker.ErrPoison), CodeInvalidChange, true},
 		{"missing deps", fmt.Errorf("apply: %w", engine.ErrMissingDeps), CodeMissingDeps, true},
 		{"too large", fmt.Errorf("apply: %w", engine.ErrTooLarge), CodeTooLarge, true},
 		{"forbidden", ErrForbidden, CodeForbidden, true},

@@ -30,7 +30,7 @@ func (v validatingEngine) Sync(ctx context.Context, reqs []engine.DocRequest) ([
 	for i, r := range reqs {
 		out[i].Key = r.Key
 		if len(r.Changes) > 0 {
-			if _, err := crdt.SplitLimits(r.Changes, crdt.DefaultMaxChunkBytes, 1000); err != nil {
+			if _, err := crdt.ParseChanges(r.Changes, crdt.Limits{MaxOps: 1000}); err != nil {
 				if errors.Is(err, crdt.ErrChunkTooLarge) {
 					err = fmt.Errorf("%w: %w", engine.ErrTooLarge, err)
 				}

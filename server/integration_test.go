@@ -23,17 +23,10 @@ import (
 
 	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/crdt"
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/bolt"
 )
-
-// sharedPool is one worker pool for the test binary: starting worker
-// processes per test would dominate the run time.
-var sharedPool = sync.OnceValues(func() (*worker.Pool, error) {
-	return worker.NewPool(worker.Options{Procs: 2, Logger: (&syncLog{}).logger()})
-})
 
 // flakyStore wraps a store; while failing is set every call that touches
 // records fails with store.ErrUnavailable.
@@ -89,10 +82,6 @@ type realServer struct {
 
 func newRealServer(tb testing.TB, opts Options, eopts engine.Options) *realServer {
 	tb.Helper()
-	pool, err := sharedPool()
-	if err != nil {
-		tb.Fatalf("worker.NewPool: %v", err)
-	}
 	bs, err := bolt.Open(filepath.Join(tb.TempDir(), "dynamerge.db"), nil)
 	if err != nil {
 		tb.Fatalf("bolt.Open: %v", err)
@@ -100,7 +89,6 @@ func newRealServer(tb testing.TB, opts Options, eopts engine.Options) *realServe
 	fs := &flakyStore{Store: bs}
 	logs := &syncLog{}
 	eopts.Store = fs
-	eopts.Pool = pool
 	eopts.Logger = logs.logger()
 	eng, err := engine.Open(eopts)
 	if err != nil {
@@ -277,7 +265,7 @@ func TestScenariosReal(t *testing.T) {
 		{name: "readyz", url: "/readyz", status: 200},
 		{name: "metrics", url: "/metrics", status: 200, contains: []string{
 			"dynamerge_http_requests_total", "dynamerge_http_request_duration_seconds", "dynamerge_changes_merged_total",
-			"dynamerge_bytes_merged_total", "dynamerge_cache_bytes", "dynamerge_cache_records", "dynamerge_worker_rss_bytes",
+			"dynamerge_bytes_merged_total", "dynamerge_cache_bytes", "dynamerge_cache_records", "dynamerge_cache_documents",
 			"dynamerge_store_writes_total", "dynamerge_store_errors_total", "dynamerge_store_conflicts_total", "dynamerge_sse_connections"}},
 	}
 	for _, sc := range scenarios {
@@ -550,10 +538,10 @@ func TestShutdownReal(t *testing.T) {
 }
 
 // TestPoisonReal pushes a change that aborts any process applying it with
-// automerge-go (crdt/worker/testdata/poison): the doc is refused as
-// invalid_change, the other doc of the batch lands, and the server lives on.
+// automerge-go (e2e/testdata/poison): the doc is refused as invalid_change,
+// the other doc of the batch lands, and the server lives on.
 func TestPoisonReal(t *testing.T) {
-	dir := filepath.Join("..", "crdt", "worker", "testdata", "poison")
+	dir := filepath.Join("..", "e2e", "testdata", "poison")
 	baseBytes, err := os.ReadFile(filepath.Join(dir, "base.bin"))
 	if err != nil {
 		t.Skipf("no poison corpus: %v", err)

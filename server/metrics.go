@@ -79,7 +79,8 @@ var (
 	descBytesMerged    = prometheus.NewDesc("dynamerge_bytes_merged_total", "Bytes of Automerge changes merged into records.", nil, nil)
 	descCacheBytes     = prometheus.NewDesc("dynamerge_cache_bytes", "Go-side bytes of hot records in the engine cache.", nil, nil)
 	descCacheRecords   = prometheus.NewDesc("dynamerge_cache_records", "Hot records in the engine cache.", nil, nil)
-	descWorkerRSS      = prometheus.NewDesc("dynamerge_worker_rss_bytes", "Resident memory of all Automerge worker processes.", nil, nil)
+	descCachedDocs     = prometheus.NewDesc("dynamerge_cache_documents", "Hot records holding a materialized document.", nil, nil)
+	descMaterialized   = prometheus.NewDesc("dynamerge_documents_materialized_total", "Documents built from a snapshot and log (JSON views, snapshots).", nil, nil)
 	descStoreWrites    = prometheus.NewDesc("dynamerge_store_writes_total", "Writes to the store.", nil, nil)
 	descStoreErrors    = prometheus.NewDesc("dynamerge_store_errors_total", "Failed store calls.", nil, nil)
 	descStoreConflicts = prometheus.NewDesc("dynamerge_store_conflicts_total", "Appends that lost a race for a log sequence number.", nil, nil)
@@ -92,7 +93,7 @@ var (
 
 func (ec *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descChangesMerged, descBytesMerged, descCacheBytes, descCacheRecords,
-		descWorkerRSS, descStoreWrites, descStoreErrors, descStoreConflicts, descCompactions,
+		descCachedDocs, descMaterialized, descStoreWrites, descStoreErrors, descStoreConflicts, descCompactions,
 		descWatchChanges, descWatchPublished, descWatchGaps, descWatchRefreshed} {
 		ch <- d
 	}
@@ -110,7 +111,8 @@ func (ec *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descBytesMerged, st.BytesMerged)
 	gauge(descCacheBytes, float64(st.CacheBytes))
 	gauge(descCacheRecords, float64(st.CachedRecords))
-	gauge(descWorkerRSS, float64(st.WorkerRSS))
+	gauge(descCachedDocs, float64(st.CachedDocs))
+	counter(descMaterialized, st.Materialized)
 	counter(descStoreWrites, st.StoreWrites)
 	counter(descStoreErrors, st.StoreErrors)
 	counter(descStoreConflicts, st.StoreConflicts)

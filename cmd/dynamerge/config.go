@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/dynamerge/dynamerge/crdt"
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/server"
 )
@@ -33,7 +32,8 @@ const (
 // Limits on configuration values. They exist to turn typos (a missing
 // suffix, an extra zero) into start-up errors rather than surprises later.
 const (
-	maxWorkers = 256
+	maxWorkers      = 256
+	maxOpsPerChange = 1 << 30
 )
 
 // errUsage marks configuration errors: they map to exit code 2, the
@@ -104,7 +104,6 @@ func DefaultConfig() Config {
 		MaxChangeBytes:  engine.DefaultMaxChangeBytes,
 		MaxRecordBytes:  engine.DefaultMaxRecordBytes,
 		CacheBytes:      engine.DefaultCacheBytes,
-		Workers:         worker.DefaultProcs,
 		CompactEvery:    engine.DefaultCompactEvery,
 		LogLevel:        DefaultLogLevel,
 		LogFormat:       DefaultLogFormat,
@@ -117,8 +116,7 @@ func DefaultConfig() Config {
 		IPRateLimit:      server.DefaultRatePerSecond,
 		IPRateBurst:      server.DefaultRateBurst,
 		MaxSSEPerSubject: server.DefaultMaxSSEPerSubject,
-		MaxOpsPerChange:  engine.DefaultMaxOpsPerChange,
-		MaxOpsPerRecord:  engine.DefaultMaxOpsPerRecord,
+		MaxOpsPerChange:  crdt.DefaultMaxOps,
 	}
 }
 
@@ -178,9 +176,9 @@ var options = []option{
 		func(c *Config) *int64 { return &c.MaxChangeBytes }),
 	sizeOpt("max-record-bytes", "largest record (sum of its change bytes)",
 		func(c *Config) *int64 { return &c.MaxRecordBytes }),
-	sizeOpt("cache-bytes", "memory bound for hot records, workers' RSS included",
+	sizeOpt("cache-bytes", "memory bound for hot records: their indexes, the changes and snapshots they hold, and their materialized documents",
 		func(c *Config) *int64 { return &c.CacheBytes }),
-	intOpt("workers", "number of Automerge worker processes",
+	intOpt("workers", "deprecated, no effect: dynamerge no longer starts worker processes",
 		func(c *Config) *int { return &c.Workers }),
 	intOpt("compact-every", "changes in a record's log before a new snapshot is written",
 		func(c *Config) *int { return &c.CompactEvery }),
@@ -231,10 +229,10 @@ var authOptions = []option{
 		func(c *Config) *int { return &c.MaxSSEPerSubject }),
 	stringOpt("cors-origins", "origins allowed to call the API from a browser, comma-separated (* for any); empty: CORS off",
 		func(c *Config) *string { return &c.CORSOrigins }),
-	intOpt("max-ops-per-change", "most operations in one change (run-length encoding makes ops cheap on the wire, not in memory)",
+	intOpt("max-ops-per-change", "most operations in one change, deletions included (the allocation budget bounds the others by the change's bytes)",
 		func(c *Config) *int { return &c.MaxOpsPerChange }),
 	{flag: "max-ops-per-record", env: envName("max-ops-per-record"),
-		usage: "most operations in one record's history",
+		usage: "most operations in one record's history, beyond its allocation budget (0: no cap but the budget)",
 		bind: func(fs *flag.FlagSet, c *Config, n, u string) {
 			fs.Int64Var(&c.MaxOpsPerRecord, n, c.MaxOpsPerRecord, u)
 		}},
@@ -302,11 +300,11 @@ func (c Config) validateSecurity(bad func(flagName, format string, args ...any))
 			bad("cors-origins", "%q is not an origin like https://app.example.com", o)
 		}
 	}
-	if c.MaxOpsPerChange <= 0 || c.MaxOpsPerChange > crdt.MaxOps {
-		bad("max-ops-per-change", "must be between 1 and %d, got %d", crdt.MaxOps, c.MaxOpsPerChange)
+	if c.MaxOpsPerChange <= 0 || c.MaxOpsPerChange > maxOpsPerChange {
+		bad("max-ops-per-change", "must be between 1 and %d, got %d", maxOpsPerChange, c.MaxOpsPerChange)
 	}
-	if c.MaxOpsPerRecord <= 0 {
-		bad("max-ops-per-record", "must be positive, got %d", c.MaxOpsPerRecord)
+	if c.MaxOpsPerRecord < 0 {
+		bad("max-ops-per-record", "must be 0 (no cap) or positive, got %d", c.MaxOpsPerRecord)
 	}
 }
 
@@ -426,8 +424,8 @@ func (c Config) Validate() error {
 	if c.MaxChangeBytes > 0 && c.MaxRecordBytes > 0 && c.MaxChangeBytes > c.MaxRecordBytes {
 		bad("max-change-bytes", "%d exceeds --max-record-bytes %d: no such change could ever be stored", c.MaxChangeBytes, c.MaxRecordBytes)
 	}
-	if c.Workers < 1 || c.Workers > maxWorkers {
-		bad("workers", "must be between 1 and %d, got %d", maxWorkers, c.Workers)
+	if c.Workers < 0 || c.Workers > maxWorkers {
+		bad("workers", "must be between 0 and %d, got %d", maxWorkers, c.Workers)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("log-level", "%v", err)

@@ -78,7 +78,7 @@ func startBinary(tb testing.TB, dbPath string, extra ...string) *proc {
 		tb.Fatal(err)
 	}
 	args := append([]string{"--addr", "127.0.0.1:0", "--store", "bolt:" + dbPath,
-		"--log-format", "json", "--workers", "1", "--shutdown-timeout", "10s"}, extra...)
+		"--log-format", "json", "--shutdown-timeout", "10s"}, extra...)
 	cmd := exec.Command(bin, args...)
 	// The parent's DYNAMERGE_* variables must not leak into the child.
 	for _, kv := range os.Environ() {

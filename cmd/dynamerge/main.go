@@ -1,9 +1,5 @@
 // Command dynamerge is the dynamerge sync server: flags and environment
 // variables → store → engine → HTTP server.
-//
-// The same binary is also the Automerge worker process: the engine starts
-// copies of it with worker.EnvWorker set, and worker.Main turns those into
-// workers before anything else runs.
 package main
 
 import (
@@ -15,8 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/dynamerge/dynamerge/crdt/worker"
 )
 
 // Exit codes.
@@ -27,8 +21,6 @@ const (
 )
 
 func main() {
-	worker.Main()
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamerge/dynamerge/browser"
-	"github.com/dynamerge/dynamerge/crdt/worker"
+	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/server"
 )
@@ -30,7 +30,7 @@ const (
 	maxHeaderBytes    = 1 << 20
 )
 
-// run is the whole program after worker.Main: it parses the configuration,
+// run is the whole program: it parses the configuration,
 // opens the store, the engine and the HTTP server, serves until ctx is
 // cancelled (SIGINT/SIGTERM), then shuts down in reverse order within
 // --shutdown-timeout. stdout is unused today (logs go to stderr) but kept
@@ -58,21 +58,19 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		}
 	}()
 
+	if cfg.Workers > 0 {
+		logger.Warn("--workers (DYNAMERGE_WORKERS) has no effect any more: changes are validated and documents built in pure Go, in this process", "workers", cfg.Workers)
+	}
 	eng, err := engine.Open(engine.Options{
-		Store: st,
-		Workers: worker.Options{
-			Procs:  cfg.Workers,
-			Logger: logger.With("component", "worker"),
-		},
+		Store:          st,
 		CacheBytes:     cfg.CacheBytes,
 		MaxChangeBytes: int(cfg.MaxChangeBytes),
-		MaxRecordBytes: int(cfg.MaxRecordBytes),
+		MaxRecordBytes: cfg.MaxRecordBytes,
+		Limits:         crdt.Limits{MaxOps: cfg.MaxOpsPerChange},
+		MaxRecordOps:   cfg.MaxOpsPerRecord,
 		CompactEvery:   cfg.CompactEvery,
 		NoGroupCommit:  cfg.NoGroupCommit,
 		Logger:         logger.With("component", "engine"),
-
-		MaxOpsPerChange: cfg.MaxOpsPerChange,
-		MaxOpsPerRecord: cfg.MaxOpsPerRecord,
 	})
 	if err != nil {
 		return fmt.Errorf("open engine: %w", err)
@@ -149,7 +147,6 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		"addr", ln.Addr().String(),
 		"url", "http://"+ln.Addr().String()+"/",
 		"store", storeDesc,
-		"workers", cfg.Workers,
 		"max_body_bytes", cfg.MaxBodyBytes,
 		"cache_bytes", cfg.CacheBytes)
 	if authz == nil {

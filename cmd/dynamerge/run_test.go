@@ -13,16 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/dynamerge/dynamerge/crdt/worker"
 )
-
-// TestMain lets the test binary double as the Automerge worker process, as
-// the real binary does: run starts an engine whose workers re-execute it.
-func TestMain(m *testing.M) {
-	worker.Main()
-	os.Exit(m.Run())
-}
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
@@ -58,7 +49,7 @@ func startRun(t *testing.T, args []string, env map[string]string) *inProcess {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &inProcess{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	args = append([]string{"--addr", "127.0.0.1:0", "--log-format", "json", "--workers", "1"}, args...)
+	args = append([]string{"--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	done := p.done // stop clears p.done before run returns
 	go func() { done <- run(ctx, args, envMap(env), io.Discard, p.logs) }()
 	t.Cleanup(func() {
@@ -152,7 +143,7 @@ func TestRunStartupFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"--addr", "127.0.0.1:0", "--store", "bolt:" + filepath.Join(t.TempDir(), "db"), "--workers", "1"}, tt.args...)
+			args := append([]string{"--addr", "127.0.0.1:0", "--store", "bolt:" + filepath.Join(t.TempDir(), "db")}, tt.args...)
 			err := run(context.Background(), args, envMap(nil), io.Discard, io.Discard)
 			if err == nil {
 				t.Fatal("run succeeded, want an error")

@@ -16,6 +16,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { deflateRawSync } from "node:zlib"
 import { join, dirname } from "node:path"
 import { fileURLToPath } from "node:url"
+import { uleb } from "./chunks.mjs"
 import { view } from "./plain.mjs"
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -27,18 +28,6 @@ const C = "cc".repeat(16)
 let clock = Date.UTC(2024, 0, 2, 3, 4, 5, 678)
 // opts gives every change a fixed, increasing time so the output is stable.
 const opts = (message) => ({ message, time: (clock += 1000) })
-
-// uleb encodes n as unsigned LEB128.
-function uleb(n) {
-  const out = []
-  do {
-    let b = n & 0x7f
-    n = Math.floor(n / 128)
-    if (n > 0) b |= 0x80
-    out.push(b)
-  } while (n > 0)
-  return Buffer.from(out)
-}
 
 // compress turns a change chunk into a compressed change chunk: same magic
 // and checksum (that of the uncompressed chunk), type 2, raw DEFLATE body.

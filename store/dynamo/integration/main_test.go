@@ -16,26 +16,14 @@ import (
 
 	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/crdt"
-	"github.com/dynamerge/dynamerge/crdt/worker"
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/server"
 	"github.com/dynamerge/dynamerge/store"
 )
 
 func TestMain(m *testing.M) {
-	// The engines start this binary as their worker processes.
-	worker.Main()
-	// Under -race every process sleeps a second at exit; workers need not.
-	if os.Getenv("GORACE") == "" {
-		os.Setenv("GORACE", "atexit_sleep_ms=0")
-	}
 	os.Exit(m.Run())
 }
-
-// sharedPool is one worker pool for the test binary.
-var sharedPool = sync.OnceValues(func() (*worker.Pool, error) {
-	return worker.NewPool(worker.Options{Procs: 2, Logger: quiet()})
-})
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -50,11 +38,7 @@ type stack struct {
 // open) at the end of the test or at stop.
 func newStack(tb testing.TB, st store.Store, eopts engine.Options) *stack {
 	tb.Helper()
-	pool, err := sharedPool()
-	if err != nil {
-		tb.Fatalf("worker.NewPool: %v", err)
-	}
-	eopts.Store, eopts.Pool, eopts.Logger = st, pool, quiet()
+	eopts.Store, eopts.Logger = st, quiet()
 	eng, err := engine.Open(eopts)
 	if err != nil {
 		tb.Fatalf("engine.Open: %v", err)

@@ -1,0 +1,438 @@
+package crdt
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Index is the compact record of one Automerge document that the write path
+// validates changes against, without the document itself: every change (hash,
+// dependencies, actor, seq, op counters), and what every operation is (its
+// object, key and kind) as runs of operations, not one entry per operation.
+// A paste of a million characters by one actor is one run; a document of
+// typing changes costs a run per change at most (16 bytes), and one per
+// actor's uninterrupted stretch of typing at best.
+//
+// An Index holds the raw bytes of the changes added since the last call to
+// Fold (those a snapshot does not hold) and serves deltas from them (Since).
+//
+// Reads of an Index may run concurrently with each other and with a Tx's
+// validation; Tx.Commit, AddTrusted and Fold need exclusive access.
+type Index struct {
+	actors   [][]byte
+	actorIdx map[string]uint32
+
+	// Changes, in insertion order, which is a topological order: a change's
+	// index is higher than every one of its ancestors'.
+	hash    []Hash
+	actor   []uint32
+	seq     []uint64
+	startOp []uint64
+	nOps    []uint32
+	maxOp   []uint64 // highest op counter of the change's causal past, itself included
+	depOff  []uint32 // deps of change i: deps[depOff[i]:depOff[i+1]]
+	deps    []int32
+	byHash  map[Hash]int32
+	bySeq   [][]int32 // per actor: change index by seq-1
+	heads   map[int32]struct{}
+	raw     [][]byte // raw chunks of changes rawFrom, rawFrom+1, …
+	rawFrom int
+	snapLen int // changes (a prefix) that the record's snapshot holds
+
+	bytes, ops, budget int64
+
+	runs   [][]opRun // per actor, ascending counters
+	infos  []opInfo
+	infoOf map[opInfo]uint32
+}
+
+// opRun is a run of consecutive operations of one actor (counters ctr …
+// ctr+n-1) that are alike: same kind, object and key.
+type opRun struct {
+	ctr  uint64
+	n    uint32
+	info uint32
+}
+
+// opInfo is what later operations need to know of an operation. Actor
+// indices are the Index's.
+type opInfo struct {
+	obj  OpID
+	key  string // map key
+	elem OpID   // list element (non-insert ops)
+	kind opKind
+}
+
+type opKind uint8
+
+const (
+	kindMakeMap   opKind = iota + 1 // a map or table, in a map or at a list element
+	kindMakeSeq                     // a list or text
+	kindScalar                      // a value (or mark) set at a map key or list element
+	kindInc                         // a counter increment
+	kindDel                         // a deletion: never an object, element or predecessor
+	kindInsScalar                   // an inserted list element holding a value
+	kindInsMap                      // an inserted element that is a map
+	kindInsSeq                      // an inserted element that is a list or text
+	kindInsMark                     // an inserted mark boundary
+)
+
+func (k opKind) insert() bool { return k >= kindInsScalar }
+func (k opKind) isMap() bool  { return k == kindMakeMap || k == kindInsMap }
+func (k opKind) isSeq() bool  { return k == kindMakeSeq || k == kindInsSeq }
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{
+		actorIdx: map[string]uint32{},
+		depOff:   []uint32{0},
+		byHash:   map[Hash]int32{},
+		heads:    map[int32]struct{}{},
+		infoOf:   map[opInfo]uint32{},
+	}
+}
+
+// Len returns the number of changes.
+func (ix *Index) Len() int { return len(ix.hash) }
+
+// Bytes returns the total size of the changes' raw chunks.
+func (ix *Index) Bytes() int64 { return ix.bytes }
+
+// Ops returns the total number of operations.
+func (ix *Index) Ops() int64 { return ix.ops }
+
+// Budget returns the operations other than deletions (see Limits).
+func (ix *Index) Budget() int64 { return ix.budget }
+
+// Has reports whether the record holds the change with hash h.
+func (ix *Index) Has(h Hash) bool {
+	_, ok := ix.byHash[h]
+	return ok
+}
+
+// Heads returns the hashes of the changes no other change depends on, sorted.
+func (ix *Index) Heads() []Hash {
+	hs := make([]Hash, 0, len(ix.heads))
+	for i := range ix.heads {
+		hs = append(hs, ix.hash[i])
+	}
+	slices.SortFunc(hs, compareHashes)
+	return hs
+}
+
+// Missing returns the hashes among hs that the record does not hold, in the
+// order given, without duplicates.
+func (ix *Index) Missing(hs []Hash) []Hash {
+	var missing []Hash
+	for _, h := range hs {
+		if !ix.Has(h) && !slices.Contains(missing, h) {
+			missing = append(missing, h)
+		}
+	}
+	return missing
+}
+
+// MemoryBytes estimates the Go heap the index takes: what the cache counts.
+// Measured by TestIndexMemory.
+func (ix *Index) MemoryBytes() int64 {
+	n := int64(len(ix.hash))
+	b := n * (32 + 4 + 8 + 8 + 4 + 8 + 4 + 4) // per-change arrays
+	b += int64(len(ix.deps)) * 4
+	b += n * 56 // byHash entry (key, value, map overhead)
+	b += int64(len(ix.heads)) * 16
+	for _, r := range ix.raw {
+		b += int64(len(r)) + 24
+	}
+	for _, rs := range ix.runs {
+		b += int64(cap(rs)) * 16
+	}
+	for _, s := range ix.bySeq {
+		b += int64(cap(s)) * 4
+	}
+	b += int64(len(ix.infos)) * (2*80 + 16)
+	for _, a := range ix.actors {
+		b += int64(len(a)) * 3
+	}
+	return b
+}
+
+// actorOf returns the index of actor a, or false.
+func (ix *Index) actorOf(a []byte) (uint32, bool) {
+	i, ok := ix.actorIdx[string(a)]
+	return i, ok
+}
+
+// run returns the info of op (actor, ctr), if the record holds it.
+func (ix *Index) run(actor uint32, ctr uint64) (opInfo, bool) {
+	if int(actor) >= len(ix.runs) {
+		return opInfo{}, false
+	}
+	return findRun(ix.runs[actor], ctr, ix.infos)
+}
+
+func findRun(rs []opRun, ctr uint64, infos []opInfo) (opInfo, bool) {
+	i, _ := slices.BinarySearchFunc(rs, ctr, func(r opRun, c uint64) int {
+		switch {
+		case r.ctr+uint64(r.n) <= c:
+			return -1
+		case r.ctr > c:
+			return 1
+		}
+		return 0
+	})
+	if i < len(rs) && rs[i].ctr <= ctr && ctr < rs[i].ctr+uint64(rs[i].n) {
+		return infos[rs[i].info], true
+	}
+	return opInfo{}, false
+}
+
+// ChangeOf returns the hash of the change that made op (actor, ctr), where
+// actor is the actor's ID.
+func (ix *Index) ChangeOf(actor []byte, ctr uint64) (Hash, bool) {
+	a, ok := ix.actorOf(actor)
+	if !ok {
+		return Hash{}, false
+	}
+	i, ok := ix.changeOfOp(a, ctr)
+	if !ok {
+		return Hash{}, false
+	}
+	return ix.hash[i], true
+}
+
+func (ix *Index) changeOfOp(a uint32, ctr uint64) (int32, bool) {
+	if int(a) >= len(ix.bySeq) {
+		return 0, false
+	}
+	cs := ix.bySeq[a]
+	// The actor's changes have ascending start ops: the last one that starts
+	// at or before ctr holds it, if it is long enough.
+	j, _ := slices.BinarySearchFunc(cs, ctr, func(c int32, ctr uint64) int {
+		if ix.startOp[c] <= ctr {
+			return -1
+		}
+		return 1
+	})
+	if j == 0 {
+		return 0, false
+	}
+	c := cs[j-1]
+	if ctr >= ix.startOp[c]+uint64(ix.nOps[c]) {
+		return 0, false
+	}
+	return c, true
+}
+
+// Raw returns the raw chunk of the change with hash h, if the index still
+// holds it (changes folded into a snapshot are not held).
+func (ix *Index) Raw(h Hash) ([]byte, bool) {
+	i, ok := ix.byHash[h]
+	if !ok || int(i) < ix.rawFrom {
+		return nil, false
+	}
+	return ix.raw[int(i)-ix.rawFrom], true
+}
+
+// Fold records that the record's snapshot now holds its first covered
+// changes, and drops the raw bytes of all but the last window of them: a
+// client a little behind the snapshot still gets exactly the changes it
+// lacks, one further behind gets the snapshot (see Since).
+func (ix *Index) Fold(covered, window int) {
+	covered = min(covered, len(ix.hash))
+	ix.snapLen = max(ix.snapLen, covered)
+	from := max(ix.snapLen-window, ix.rawFrom)
+	drop := from - ix.rawFrom
+	ix.raw = slices.Clone(ix.raw[drop:])
+	ix.rawFrom = from
+}
+
+// Held returns how many changes at the end the index holds raw bytes of.
+func (ix *Index) Held() int { return len(ix.hash) - ix.rawFrom }
+
+// Since returns the raw chunks of every change that is not an ancestor of
+// (or equal to) one of have, dependencies first. Hashes in have that the
+// record does not hold are ignored. When some of those changes are no longer
+// held (folded into the snapshot), it returns needSnapshot true and only the
+// changes after the snapshot: the caller sends the snapshot with them.
+//
+// Its cost follows the delta, not the history: it walks back from the heads
+// in descending insertion index, marking what is reachable from have, and
+// stops as soon as every change still queued is an ancestor of have. Because
+// every change's index is higher than its ancestors', a change popped from
+// the queue has already been reached from every queued descendant, so its
+// mark is final when it is popped.
+func (ix *Index) Since(have []Hash) (raw [][]byte, needSnapshot bool) {
+	idx := ix.since(have)
+	if len(idx) > 0 && int(idx[0]) < ix.rawFrom {
+		needSnapshot = true
+	}
+	for _, i := range idx {
+		if needSnapshot && int(i) < ix.snapLen {
+			continue
+		}
+		raw = append(raw, ix.raw[int(i)-ix.rawFrom])
+	}
+	return raw, needSnapshot
+}
+
+// since returns the indices of the changes that are not ancestors of have,
+// ascending.
+func (ix *Index) since(have []Hash) []int32 {
+	if len(ix.hash) == 0 {
+		return nil
+	}
+	known := 0
+	for _, h := range have {
+		if ix.Has(h) {
+			known++
+		}
+	}
+	if known == 0 {
+		out := make([]int32, len(ix.hash))
+		for i := range out {
+			out[i] = int32(i)
+		}
+		return out
+	}
+
+	// reached maps a queued or popped index to whether it is an ancestor of
+	// have (or in have).
+	reached := make(map[int32]bool, 2*len(ix.heads)+2*len(have))
+	q := make(indexHeap, 0, len(ix.heads)+len(have))
+	pending := 0 // queued entries not (yet) known to be ancestors of have
+	visit := func(i int32, inHave bool) {
+		was, seen := reached[i]
+		switch {
+		case !seen:
+			reached[i] = inHave
+			q.push(i)
+			if !inHave {
+				pending++
+			}
+		case inHave && !was:
+			// Still queued: a node's mark can only change before it is
+			// popped, because everything pointing to it has a higher index.
+			reached[i] = true
+			pending--
+		}
+	}
+	for _, h := range have {
+		if i, ok := ix.byHash[h]; ok {
+			visit(i, true)
+		}
+	}
+	for i := range ix.heads {
+		visit(i, false)
+	}
+
+	var out []int32
+	for pending > 0 {
+		i := q.pop()
+		inHave := reached[i]
+		if !inHave {
+			pending--
+			out = append(out, i)
+		}
+		for _, d := range ix.deps[ix.depOff[i]:ix.depOff[i+1]] {
+			visit(d, inHave)
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// indexHeap is a binary max-heap of change indices. Hand-written rather than
+// container/heap so that Since does not box every index into an interface.
+type indexHeap []int32
+
+func (h *indexHeap) push(x int32) {
+	*h = append(*h, x)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if s[p] >= s[i] {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (h *indexHeap) pop() int32 {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && s[l] > s[m] {
+			m = l
+		}
+		if r < n && s[r] > s[m] {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+// ChangeInfo is what the index knows of one change.
+type ChangeInfo struct {
+	Hash    Hash
+	Deps    []Hash
+	Actor   []byte
+	Seq     uint64
+	StartOp uint64
+	Ops     int
+}
+
+// Change returns what the index knows of the change with hash h.
+func (ix *Index) Change(h Hash) (ChangeInfo, bool) {
+	i, ok := ix.byHash[h]
+	if !ok {
+		return ChangeInfo{}, false
+	}
+	return ix.info(i), true
+}
+
+func (ix *Index) info(i int32) ChangeInfo {
+	deps := make([]Hash, 0, ix.depOff[i+1]-ix.depOff[i])
+	for _, d := range ix.deps[ix.depOff[i]:ix.depOff[i+1]] {
+		deps = append(deps, ix.hash[d])
+	}
+	slices.SortFunc(deps, compareHashes)
+	return ChangeInfo{
+		Hash: ix.hash[i], Deps: deps, Actor: ix.actors[ix.actor[i]], Seq: ix.seq[i],
+		StartOp: ix.startOp[i], Ops: int(ix.nOps[i]),
+	}
+}
+
+// ChangesBySeq returns what the index knows of the changes of actor, in seq
+// order, from seq from (1-based) on.
+func (ix *Index) actorChanges(actor []byte) []int32 {
+	a, ok := ix.actorOf(actor)
+	if !ok {
+		return nil
+	}
+	return ix.bySeq[a]
+}
+
+// Walk calls fn for every change in insertion (dependency) order, from
+// change number from on.
+func (ix *Index) Walk(from int, fn func(ChangeInfo) bool) {
+	for i := from; i < len(ix.hash); i++ {
+		if !fn(ix.info(int32(i))) {
+			return
+		}
+	}
+}
+
+func (ix *Index) String() string {
+	return fmt.Sprintf("Index{%d changes, %d ops, %d actors}", len(ix.hash), ix.ops, len(ix.actors))
+}
