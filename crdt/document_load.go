@@ -624,3 +624,20 @@ func ParseDelta(b []byte) ([]Change, error) {
 	}
 	return append(out, cs...), nil
 }
+
+// DeltaChanges rewrites what a sync answer carries as change chunks only,
+// for a client that forwards it where only changes are accepted (a push).
+func DeltaChanges(b []byte) ([]byte, error) {
+	if !IsDocument(b) {
+		return b, nil
+	}
+	cs, err := ParseDelta(b)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for _, c := range cs {
+		out = append(out, c.Raw...)
+	}
+	return out, nil
+}

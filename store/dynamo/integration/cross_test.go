@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dynamerge/dynamerge/client"
+	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/bolt"
@@ -70,7 +71,12 @@ func TestAcrossStores(t *testing.T) {
 		if err != nil || res[0].Err != nil {
 			t.Fatalf("pull %s from %s: %v %v", w.d.key, w.from, err, res[0].Err)
 		}
-		mustPush(t, write[to].client, w.d, [][]byte{res[0].Changes})
+		// The answer may start with a document chunk; a push is changes.
+		changes, err := crdt.DeltaChanges(res[0].Changes)
+		if err != nil {
+			t.Fatalf("pull %s from %s: %v", w.d.key, w.from, err)
+		}
+		mustPush(t, write[to].client, w.d, [][]byte{changes})
 	}
 
 	// Read back through fresh engines on both stores.

@@ -1,0 +1,32 @@
+package integration
+
+import (
+	"testing"
+
+	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/internal/amjs"
+	"github.com/dynamerge/dynamerge/internal/largetest"
+	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
+)
+
+// TestLargeRecords runs e2e's large-record scenarios on DynamoDB Local: a
+// million-character paste in one change (1.4 MB, chunked over several
+// items), read back by a fresh engine, and two writers typing into one
+// text record.
+func TestLargeRecords(t *testing.T) {
+	dynamotest.Endpoint(t)
+	st := dynamotest.NewStore(t, nil, nil, dynamotest.WithoutStream)
+	js := amjs.Start(t)
+	a := newStack(t, st, engine.Options{})
+	largetest.Paste(t, a.client, js, "notes", "article", 1_000_000)
+
+	// Another process loads it cold from the table.
+	b := newStack(t, st, engine.Options{})
+	rec, err := b.client.Get(t.Context(), "notes", "article")
+	if err != nil {
+		t.Fatalf("Get from a fresh engine: %v", err)
+	}
+	largetest.FreshClient(t, b.client, js, "notes", "article", rec)
+
+	largetest.Typing(t, a.client, js, "notes", "typed", largetest.TypingOptions{Changes: 10_000})
+}
