@@ -135,10 +135,12 @@ func (ix *Index) Missing(hs []Hash) []Hash {
 // MemoryBytes estimates the Go heap the index takes: what the cache counts.
 // Measured by TestIndexMemory.
 func (ix *Index) MemoryBytes() int64 {
-	n := int64(len(ix.hash))
-	b := n * (32 + 4 + 8 + 8 + 4 + 8 + 4 + 4) // per-change arrays
-	b += int64(len(ix.deps)) * 4
-	b += n * 56 // byHash entry (key, value, map overhead)
+	// Capacities, not lengths: append's slack is memory held too.
+	n := int64(cap(ix.hash))
+	b := int64(4 << 10)                   // the maps' and slices' fixed cost
+	b += n * (32 + 4 + 8 + 8 + 4 + 8 + 4) // per-change arrays
+	b += int64(cap(ix.depOff)+cap(ix.deps)) * 4
+	b += int64(len(ix.hash)) * 56 // byHash entry (key, value, map overhead)
 	b += int64(len(ix.heads)) * 16
 	for _, r := range ix.raw {
 		b += int64(len(r)) + 24
@@ -149,7 +151,7 @@ func (ix *Index) MemoryBytes() int64 {
 	for _, s := range ix.bySeq {
 		b += int64(cap(s)) * 4
 	}
-	b += int64(len(ix.infos)) * (2*80 + 16)
+	b += int64(len(ix.infos)) * 256 // the info, its key, and its infoOf entry
 	for _, a := range ix.actors {
 		b += int64(len(a)) * 3
 	}
