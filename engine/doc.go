@@ -3,19 +3,20 @@
 //
 // # Hot records
 //
-// A record the engine has touched recently is kept in memory as pure Go: its
-// change graph (crdt.Graph: every change by hash, with its raw bytes), its log
-// seq, its snapshot and the log entries after it. Deltas are computed from the
-// graph in O(delta), never by automerge-go, whose Changes(heads) walks the
-// whole history. Hot records live in an LRU bounded by CacheBytes, counting
-// Go-side bytes plus the workers' RSS.
+// A record the engine has touched recently is kept in memory as its
+// crdt.Index (every change by hash, runs of ops, the raw bytes of the
+// changes after its snapshot), its log seq and its snapshot. Deltas are
+// computed from the index in O(delta). A crdt.Doc, the materialized
+// document, is built only for what needs one (the JSON view, a snapshot),
+// once per record at a time, and dropped first when memory is short. Hot
+// records and documents live in an LRU bounded by CacheBytes.
 //
 // # Writes
 //
-// The serving process never runs automerge-go on client bytes: pushes are
-// split and checked in pure Go (crdt.Split, dependencies against the graph),
-// then validated against the record's real document in an isolated worker
-// process (crdt/worker). Each record has at most one writer at a time; pushes
+// Pushes are parsed within the change limits (crdt.ParseChanges) and
+// validated by a crdt.Tx against the record's index under a read lock, so
+// validation of one record never waits for another's and no document is
+// needed. Each record has at most one writer at a time; pushes
 // that arrive while a write is in flight are group-committed together in the
 // next store.Append. A push is answered only once its Append returned nil, so
 // every acknowledged change is durable. When another process took the next
@@ -25,8 +26,8 @@
 // # Background work
 //
 // After a write, a record whose log holds more than CompactEvery changes since
-// its snapshot is compacted in the background: the worker saves the document
-// and the engine stores it as the new snapshot. Subscribers get an Event after
+// its snapshot is compacted in the background: the record's document is
+// materialized and saved as an Automerge document chunk, the new snapshot. Subscribers get an Event after
 // every durable write.
 //
 // # Other processes
