@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"slices"
 )
@@ -21,15 +22,53 @@ type ChangeHeader struct {
 // The ops' actor indices are into actors, and own is the index of the
 // change's author; ops are given in order, IDs StartOp, StartOp+1, ….
 func EncodeChange(h ChangeHeader, actors [][]byte, own uint32, ops []Op) (Change, error) {
+	var e changeEncoder
+	c, err := e.encode(h, actors, own, ops)
+	c.Actor = bytes.Clone(c.Actor) // the caller's actors stay the caller's
+	return c, err
+}
+
+// changeEncoder encodes changes one after another, reusing its buffers:
+// loading a document rebuilds every change it holds, and allocation is
+// most of that cost.
+type changeEncoder struct {
+	objActor, objCtr, keyActor, action, predGroup, predActor ulebEncoder
+	keyCtr, predCtr                                          deltaEncoder
+	keyStr, markName                                         strEncoder
+	insert, expand                                           boolEncoder
+	value                                                    valueEncoder
+
+	local  []int32 // local[a]: actor a's index in the change's table, -1 if absent
+	others []uint32
+	pred   []OpID
+	body   []byte
+	cols   []column
+}
+
+func (e *changeEncoder) encode(h ChangeHeader, actors [][]byte, own uint32, ops []Op) (Change, error) {
 	// The change's actor table: its author, then every other actor the ops
 	// refer to, ascending.
-	local := map[uint32]uint64{own: 0}
-	var others []uint32
-	use := func(id OpID) {
-		if _, ok := local[id.Actor]; !ok {
-			local[id.Actor] = 0
-			others = append(others, id.Actor)
+	if cap(e.local) < len(actors) {
+		e.local = make([]int32, len(actors))
+	}
+	e.local = e.local[:len(actors)]
+	for i := range e.local {
+		e.local[i] = -1
+	}
+	if int(own) >= len(actors) {
+		return Change{}, fmt.Errorf("crdt: encode change: author %d of %d actors", own, len(actors))
+	}
+	e.local[own] = 0
+	e.others = e.others[:0]
+	use := func(id OpID) error {
+		if int(id.Actor) >= len(actors) {
+			return fmt.Errorf("crdt: encode change: actor %d of %d", id.Actor, len(actors))
 		}
+		if e.local[id.Actor] < 0 {
+			e.local[id.Actor] = 0
+			e.others = append(e.others, id.Actor)
+		}
+		return nil
 	}
 	for i := range ops {
 		op := &ops[i]
@@ -37,68 +76,78 @@ func EncodeChange(h ChangeHeader, actors [][]byte, own uint32, ops []Op) (Change
 			return Change{}, fmt.Errorf("crdt: encode change: op %d has ID %d@%d, want %d@%d", i, op.ID.Ctr, op.ID.Actor, h.StartOp+uint64(i), own)
 		}
 		if !op.Obj.IsZero() {
-			use(op.Obj)
+			if err := use(op.Obj); err != nil {
+				return Change{}, err
+			}
 		}
 		if !op.Key.IsMap && !op.Key.Elem.IsZero() {
-			use(op.Key.Elem)
+			if err := use(op.Key.Elem); err != nil {
+				return Change{}, err
+			}
 		}
 		for _, p := range op.Pred {
-			use(p)
+			if err := use(p); err != nil {
+				return Change{}, err
+			}
 		}
 	}
-	slices.SortFunc(others, func(a, b uint32) int { return bytes.Compare(actors[a], actors[b]) })
-	for i, a := range others {
-		local[a] = uint64(i + 1)
+	slices.SortFunc(e.others, func(a, b uint32) int { return bytes.Compare(actors[a], actors[b]) })
+	for i, a := range e.others {
+		e.local[a] = int32(i + 1)
 	}
+	local := func(a uint32) uint64 { return uint64(e.local[a]) }
 
-	var (
-		objActor, objCtr, keyActor, action, predGroup, predActor ulebEncoder
-		keyCtr, predCtr                                          deltaEncoder
-		keyStr, markName                                         strEncoder
-		insert                                                   boolEncoder
-		expand                                                   = boolEncoder{maybe: true}
-		value                                                    valueEncoder
-	)
+	for _, c := range []*ulebEncoder{&e.objActor, &e.objCtr, &e.keyActor, &e.action, &e.predGroup, &e.predActor} {
+		c.reset()
+	}
+	e.keyCtr.reset()
+	e.predCtr.reset()
+	e.keyStr.reset()
+	e.markName.reset()
+	e.insert.reset(false)
+	e.expand.reset(true)
+	e.value.reset()
 	for i := range ops {
 		op := &ops[i]
 		if op.Obj.IsZero() {
-			objActor.appendNull()
-			objCtr.appendNull()
+			e.objActor.appendNull()
+			e.objCtr.appendNull()
 		} else {
-			objActor.append(local[op.Obj.Actor])
-			objCtr.append(op.Obj.Ctr)
+			e.objActor.append(local(op.Obj.Actor))
+			e.objCtr.append(op.Obj.Ctr)
 		}
 		switch {
 		case op.Key.IsMap:
-			keyActor.appendNull()
-			keyCtr.appendNull()
-			keyStr.append(op.Key.Map)
+			e.keyActor.appendNull()
+			e.keyCtr.appendNull()
+			e.keyStr.append(op.Key.Map)
 		case op.Key.Elem.IsZero():
-			keyActor.appendNull()
-			keyCtr.append(0)
-			keyStr.appendNull()
+			e.keyActor.appendNull()
+			e.keyCtr.append(0)
+			e.keyStr.appendNull()
 		default:
-			keyActor.append(local[op.Key.Elem.Actor])
-			keyCtr.append(op.Key.Elem.Ctr)
-			keyStr.appendNull()
+			e.keyActor.append(local(op.Key.Elem.Actor))
+			e.keyCtr.append(op.Key.Elem.Ctr)
+			e.keyStr.appendNull()
 		}
-		insert.append(op.Insert)
-		action.append(uint64(op.Action))
-		value.append(uint64(op.Value.Type), op.Value.Raw)
-		pred := slices.Clone(op.Pred)
+		e.insert.append(op.Insert)
+		e.action.append(uint64(op.Action))
+		e.value.append(uint64(op.Value.Type), op.Value.Raw)
+		pred := append(e.pred[:0], op.Pred...)
 		slices.SortFunc(pred, func(a, b OpID) int { return lamportCmp(a, b, actors) })
-		predGroup.append(uint64(len(pred)))
+		e.pred = pred
+		e.predGroup.append(uint64(len(pred)))
 		for _, p := range pred {
-			predActor.append(local[p.Actor])
-			predCtr.append(p.Ctr)
+			e.predActor.append(local(p.Actor))
+			e.predCtr.append(p.Ctr)
 		}
-		expand.append(op.Expand)
-		markName.appendOpt(op.MarkName, op.HasMarkName)
+		e.expand.append(op.Expand)
+		e.markName.appendOpt(op.MarkName, op.HasMarkName)
 	}
 
 	deps := slices.Clone(h.Deps)
 	slices.SortFunc(deps, compareHashes)
-	body := appendUleb(nil, uint64(len(deps)))
+	body := appendUleb(e.body[:0], uint64(len(deps)))
 	for _, d := range deps {
 		body = append(body, d[:]...)
 	}
@@ -107,21 +156,23 @@ func EncodeChange(h ChangeHeader, actors [][]byte, own uint32, ops []Op) (Change
 	body = appendUleb(body, h.StartOp)
 	body = appendSleb(body, h.Time)
 	body = appendBytes(body, []byte(h.Message))
-	body = appendUleb(body, uint64(len(others)))
-	for _, a := range others {
+	body = appendUleb(body, uint64(len(e.others)))
+	for _, a := range e.others {
 		body = appendBytes(body, actors[a])
 	}
-	body = appendColumns(body, []column{
-		{colObjActor, objActor.finish()}, {colObjCtr, objCtr.finish()},
-		{colKeyActor, keyActor.finish()}, {colKeyCtr, keyCtr.finish()}, {colKeyStr, keyStr.finish()},
-		{colInsert, insert.finish()}, {colAction, action.finish()},
-		{colValMeta, value.meta.finish()}, {colValRaw, value.raw},
-		{colPredGroup, predGroup.finish()}, {colPredActor, predActor.finish()}, {colPredCtr, predCtr.finish()},
-		{colExpand, expand.finish()}, {colMarkName, markName.finish()},
-	})
+	e.cols = append(e.cols[:0],
+		column{colObjActor, e.objActor.finish()}, column{colObjCtr, e.objCtr.finish()},
+		column{colKeyActor, e.keyActor.finish()}, column{colKeyCtr, e.keyCtr.finish()}, column{colKeyStr, e.keyStr.finish()},
+		column{colInsert, e.insert.finish()}, column{colAction, e.action.finish()},
+		column{colValMeta, e.value.meta.finish()}, column{colValRaw, e.value.raw},
+		column{colPredGroup, e.predGroup.finish()}, column{colPredActor, e.predActor.finish()}, column{colPredCtr, e.predCtr.finish()},
+		column{colExpand, e.expand.finish()}, column{colMarkName, e.markName.finish()},
+	)
+	body = appendColumns(body, e.cols)
+	e.body = body
 	raw, hash := frameChunk(chunkChange, body)
 	return Change{
-		Hash: hash, Deps: deps, Actor: bytes.Clone(actors[own]), Seq: h.Seq, StartOp: h.StartOp,
+		Hash: hash, Deps: deps, Actor: actors[own], Seq: h.Seq, StartOp: h.StartOp,
 		Time: h.Time, Message: h.Message, Ops: len(ops), Raw: raw, Budget: budgetOf(ops),
 	}, nil
 }
@@ -168,13 +219,14 @@ func appendBytes(b, v []byte) []byte { return append(appendUleb(b, uint64(len(v)
 // frameChunk wraps a body into a chunk and returns it with the SHA-256 of
 // type, length and body (a change's hash).
 func frameChunk(typ byte, body []byte) ([]byte, Hash) {
-	hashed := appendUleb([]byte{typ}, uint64(len(body)))
-	hashed = append(hashed, body...)
-	hash := Hash(sha256.Sum256(hashed))
-	out := make([]byte, 0, 8+len(hashed))
-	out = append(out, chunkMagic...)
-	out = append(out, hash[:4]...)
-	out = append(out, hashed...)
+	// One allocation: magic, checksum (filled in last), type, length, body.
+	out := make([]byte, 8, 8+1+binary.MaxVarintLen64+len(body))
+	copy(out, chunkMagic)
+	out = append(out, typ)
+	out = appendUleb(out, uint64(len(body)))
+	out = append(out, body...)
+	hash := Hash(sha256.Sum256(out[8:]))
+	copy(out[4:8], hash[:4])
 	return out, hash
 }
 

@@ -306,6 +306,11 @@ func (e *rleEncoder[T, C]) writeLiteral(vals []T) {
 }
 
 // finish flushes the pending run; a column of nulls only stays empty.
+// reset empties e for reuse, keeping its buffers.
+func (e *rleEncoder[T, C]) reset() {
+	*e = rleEncoder[T, C]{out: e.out[:0], lit: e.lit[:0]}
+}
+
 func (e *rleEncoder[T, C]) finish() []byte {
 	if e.state != rleInitialNulls {
 		e.flush()
@@ -370,6 +375,7 @@ func (e *deltaEncoder) append(v uint64) {
 }
 
 func (e *deltaEncoder) appendNull()    { e.e.appendNull() }
+func (e *deltaEncoder) reset()         { e.e.reset(); e.abs = 0 }
 func (e *deltaEncoder) finish() []byte { return e.e.finish() }
 
 // boolDecoder streams a boolean column. Automerge writes a column of false
@@ -440,6 +446,9 @@ type boolEncoder struct {
 	maybe bool
 	any   bool
 }
+
+// reset empties e for reuse, keeping its buffer.
+func (e *boolEncoder) reset(maybe bool) { *e = boolEncoder{out: e.out[:0], maybe: maybe} }
 
 func (e *boolEncoder) append(v bool) {
 	e.any = e.any || v
@@ -528,6 +537,8 @@ type valueEncoder struct {
 	meta ulebEncoder
 	raw  []byte
 }
+
+func (e *valueEncoder) reset() { e.meta.reset(); e.raw = e.raw[:0] }
 
 func (e *valueEncoder) append(typ uint64, raw []byte) {
 	e.meta.append(uint64(len(raw))<<4 | typ)

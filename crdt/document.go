@@ -197,6 +197,24 @@ func (d *Doc) value(o *mop) Value {
 	return v
 }
 
+// valueIn is value, with small values' bytes cut from *arena instead of one
+// allocation each (rebuilding a document's changes decodes every value).
+func (d *Doc) valueIn(o *mop, arena *[]byte) Value {
+	if o.flags&flagBlob != 0 || o.vlen == 0 {
+		return d.value(o)
+	}
+	if cap(*arena)-len(*arena) < int(o.vlen) {
+		*arena = make([]byte, 0, 64<<10)
+	}
+	a := *arena
+	start := len(a)
+	for i := range o.vlen {
+		a = append(a, byte(o.val>>(8*i)))
+	}
+	*arena = a
+	return Value{Type: o.vtype, Raw: a[start:len(a):len(a)]}
+}
+
 // newOp stores an op (not a deletion) and returns its index.
 func (d *Doc) newOp(id OpID, op *Op) int32 {
 	m := mop{id: id, action: op.Action, vtype: op.Value.Type, vlen: uint32(len(op.Value.Raw))}

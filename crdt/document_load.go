@@ -44,14 +44,42 @@ func LoadRecord(data []byte) (*Doc, *Index, error) {
 	ix := NewIndex()
 	tx := ix.Begin()
 	d, _, err := loadDoc(data, tx.reserve, func(c *Change) error {
-		_, err := tx.Add([]Change{*c})
-		return err
+		// In dependency order, each once, checked in full; no savepoint,
+		// as an error fails the whole load.
+		if tx.Has(c.Hash) {
+			return fmt.Errorf("change %s twice", c.Hash)
+		}
+		return tx.add(c)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("crdt: load document: %w", err)
 	}
 	tx.Commit()
 	return d, ix, nil
+}
+
+// maxPresize bounds what countOps may reserve: a few crafted bytes can
+// claim billions of ops, and only real ones should cost memory.
+const maxPresize = 1 << 22
+
+// countOps counts the values of a document's action column and the true
+// values of its insert column, stopping at the first error.
+func countOps(action, insert []byte) (ops, inserts int) {
+	for a := newUlebDecoder(action, docLimit, false); !a.done(); ops++ {
+		if _, _, err := a.next(); err != nil {
+			break
+		}
+	}
+	for b := newBoolDecoder(insert, docLimit, false); !b.done() && inserts <= ops; {
+		v, err := b.next()
+		if err != nil {
+			break
+		}
+		if v {
+			inserts++
+		}
+	}
+	return ops, min(inserts, ops)
 }
 
 // IsDocument reports whether b starts with a document chunk.
@@ -291,7 +319,14 @@ func (d *Doc) readOps(cols map[uint64][]byte, actorOf func(uint64) (uint32, erro
 	expand := newBoolDecoder(cols[colExpand], docLimit, false)
 	markName := newStrDecoder(cols[colMarkName], docLimit, false)
 
-	var out []loadOp
+	// Size what grows per op once: appending a million ops one by one
+	// would copy them over and over. Counting is a cheap pass over two
+	// run-length columns; a malformed one fails below, in the real pass.
+	ops, inserts := countOps(cols[colAction], cols[colInsert])
+	ops, inserts = min(ops, maxPresize), min(inserts, maxPresize)
+	out := make([]loadOp, 0, ops)
+	d.ops = slices.Grow(d.ops, ops)
+	d.elems = slices.Grow(d.elems, inserts)
 	var obj *object
 	var cur int32 = -1 // the current element of a list
 	for n := 0; !action.done(); n++ {
@@ -482,11 +517,12 @@ func (d *Doc) rebuildChanges(metas []changeMeta, loaded []loadOp, reserve func(i
 	// no op), becomes an Op with its predecessors, in ID order.
 	ordered := make([]Op, 0, len(loaded)+len(links)/2)
 	li := 0
+	var arena []byte
 	emit := func(k int32) {
 		l := &loaded[k]
 		o := &d.ops[l.op]
 		op := Op{ID: o.id, Obj: l.obj, Key: l.key, Insert: o.insert(), Action: o.action,
-			Value: d.value(o), Expand: o.flags&flagExpand != 0}
+			Value: d.valueIn(o, &arena), Expand: o.flags&flagExpand != 0}
 		if o.flags&flagMark != 0 {
 			op.MarkName, op.HasMarkName = d.marks[l.op], true
 		}
@@ -557,6 +593,7 @@ func (d *Doc) rebuildChanges(metas []changeMeta, loaded []loadOp, reserve func(i
 	}
 
 	out := make([]Change, len(metas))
+	var enc changeEncoder
 	d.changes = slices.Grow(d.changes, len(metas))
 	if reserve != nil {
 		reserve(len(metas))
@@ -576,7 +613,7 @@ func (d *Doc) rebuildChanges(metas []changeMeta, loaded []loadOp, reserve func(i
 				return nil, fmt.Errorf("change %d of actor %x misses op %d", m.seq, d.actors[m.actor], start+uint64(k))
 			}
 		}
-		c, err := EncodeChange(ChangeHeader{Deps: deps, Seq: m.seq, StartOp: start, Time: m.time, Message: m.message}, d.actors, m.actor, cops)
+		c, err := enc.encode(ChangeHeader{Deps: deps, Seq: m.seq, StartOp: start, Time: m.time, Message: m.message}, d.actors, m.actor, cops)
 		if err != nil {
 			return nil, err
 		}

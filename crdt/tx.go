@@ -55,6 +55,12 @@ func (tx *Tx) reserve(n int) {
 	tx.changes = slices.Grow(tx.changes, n)
 	tx.maxOp = slices.Grow(tx.maxOp, n)
 	tx.deps = slices.Grow(tx.deps, n)
+	if len(tx.pos) == 0 {
+		tx.pos = make(map[Hash]int32, n)
+	}
+	if ix := tx.ix; len(ix.byHash) == 0 {
+		ix.byHash = make(map[Hash]int32, n)
+	}
 }
 
 // Changes returns the changes added, in dependency order.
@@ -165,6 +171,29 @@ func (tx *Tx) rollback(m txMark) {
 // nothing of them is added, and the Tx is as before. It returns the changes
 // added.
 func (tx *Tx) Add(changes []Change) ([]Change, error) {
+	if len(changes) == 1 {
+		// One change (a typical push, and every change of a snapshot
+		// being loaded): no sorting, no copies.
+		c := &changes[0]
+		if tx.Has(c.Hash) {
+			return nil, nil
+		}
+		var missing []Hash
+		for _, d := range c.Deps {
+			if !tx.Has(d) {
+				missing = append(missing, d)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%w: %s", ErrMissingDeps, hashList(missing))
+		}
+		m := tx.mark()
+		if err := tx.add(c); err != nil {
+			tx.rollback(m)
+			return nil, err
+		}
+		return changes, nil
+	}
 	var fresh []Change
 	seen := map[Hash]bool{}
 	for _, c := range changes {
@@ -629,6 +658,15 @@ func (tx *Tx) Commit() {
 	for a, s := range tx.seqs {
 		ix.bySeq[a] = append(ix.bySeq[a], s...)
 	}
+	n := len(tx.changes)
+	ix.hash = slices.Grow(ix.hash, n)
+	ix.actor = slices.Grow(ix.actor, n)
+	ix.seq = slices.Grow(ix.seq, n)
+	ix.startOp = slices.Grow(ix.startOp, n)
+	ix.nOps = slices.Grow(ix.nOps, n)
+	ix.maxOp = slices.Grow(ix.maxOp, n)
+	ix.depOff = slices.Grow(ix.depOff, n)
+	ix.raw = slices.Grow(ix.raw, n)
 	for j, c := range tx.changes {
 		i := int32(len(ix.hash))
 		a := ix.actorIdx[string(c.Actor)]
