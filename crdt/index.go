@@ -11,7 +11,8 @@ import (
 // object, key and kind) as runs of operations, not one entry per operation.
 // A paste of a million characters by one actor is one run; a document of
 // typing changes costs a run per change at most (16 bytes), and one per
-// actor's uninterrupted stretch of typing at best.
+// actor's uninterrupted stretch of typing at best; unlike ops in a row (a
+// change that sets many keys) share a mixed run, at 4 bytes per op.
 //
 // An Index holds the raw bytes of the changes added since the last call to
 // Fold (those a snapshot does not hold) and serves deltas from them (Since).
@@ -44,14 +45,31 @@ type Index struct {
 	runs   [][]opRun // per actor, ascending counters
 	infos  []opInfo
 	infoOf map[opInfo]uint32
+	// opInfos holds, for a mixed run, the info of each of its ops: a change
+	// that sets many keys of a map is one run of 4 bytes per op instead of
+	// a 16-byte run per op.
+	opInfos []uint32
 }
 
 // opRun is a run of consecutive operations of one actor (counters ctr …
-// ctr+n-1) that are alike: same kind, object and key.
+// ctr+n-1) that are alike: same kind, object and key (info is their
+// opInfo), or a mixed run: info has mixedRun set, and the rest of it is
+// where the infos of the run's ops start in opInfos.
 type opRun struct {
 	ctr  uint64
 	n    uint32
 	info uint32
+}
+
+// mixedRun marks the info of a mixed run.
+const mixedRun = 1 << 31
+
+// infoOf returns the info index of op ctr of run r.
+func (r opRun) infoOf(ctr uint64, opInfos func(uint32) uint32) uint32 {
+	if r.info&mixedRun == 0 {
+		return r.info
+	}
+	return opInfos(r.info&^mixedRun + uint32(ctr-r.ctr))
 }
 
 // opInfo is what later operations need to know of an operation. Actor
@@ -148,6 +166,7 @@ func (ix *Index) MemoryBytes() int64 {
 	for _, rs := range ix.runs {
 		b += int64(cap(rs)) * 16
 	}
+	b += int64(cap(ix.opInfos)) * 4
 	for _, s := range ix.bySeq {
 		b += int64(cap(s)) * 4
 	}
@@ -169,10 +188,12 @@ func (ix *Index) run(actor uint32, ctr uint64) (opInfo, bool) {
 	if int(actor) >= len(ix.runs) {
 		return opInfo{}, false
 	}
-	return findRun(ix.runs[actor], ctr, ix.infos)
+	return ix.findRun(ix.runs[actor], ctr)
 }
 
-func findRun(rs []opRun, ctr uint64, infos []opInfo) (opInfo, bool) {
+func (ix *Index) opInfoAt(i uint32) uint32 { return ix.opInfos[i] }
+
+func (ix *Index) findRun(rs []opRun, ctr uint64) (opInfo, bool) {
 	i, _ := slices.BinarySearchFunc(rs, ctr, func(r opRun, c uint64) int {
 		switch {
 		case r.ctr+uint64(r.n) <= c:
@@ -183,7 +204,7 @@ func findRun(rs []opRun, ctr uint64, infos []opInfo) (opInfo, bool) {
 		return 0
 	})
 	if i < len(rs) && rs[i].ctr <= ctr && ctr < rs[i].ctr+uint64(rs[i].n) {
-		return infos[rs[i].info], true
+		return ix.infos[rs[i].infoOf(ctr, ix.opInfoAt)], true
 	}
 	return opInfo{}, false
 }

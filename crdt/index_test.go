@@ -235,3 +235,55 @@ func TestIndex_Golden(t *testing.T) {
 		})
 	}
 }
+
+// TestIndex_MixedRuns: ops of one change on random keys (runs of equal
+// keys among them) are found with their keys, also after a refused change
+// rolled back what it had added to the same runs.
+func TestIndex_MixedRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	b := newBuilder(t, "aaaa")
+	var ops []Op
+	var want []string
+	last := map[string]OpID{}
+	for i := range 3000 {
+		k := fmt.Sprintf("k%d", rng.IntN(6))
+		if rng.IntN(3) == 0 && i > 0 {
+			k = want[i-1] // a stretch of one key
+		}
+		var pred []OpID
+		if p, ok := last[k]; ok {
+			pred = []OpID{p}
+		}
+		ops = append(ops, set(k, IntValue(int64(i)), pred...))
+		want = append(want, k)
+		last[k] = OpID{Ctr: uint64(i + 1)}
+	}
+	c1 := b.change(0, 1, 1, nil, ops...)
+	ix := NewIndex()
+	tx := ix.Begin()
+	if _, err := tx.Add([]Change{c1}); err != nil {
+		t.Fatal(err)
+	}
+	// A change that extends the runs, then fails: rolled back.
+	bad := b.change(0, 2, 3001, []Hash{c1.Hash}, set("k0", IntValue(1), last["k0"]), set("k9", IntValue(1)), set(want[0]+"x", IntValue(2), OpID{Ctr: 1}))
+	if _, err := tx.Add([]Change{bad}); err == nil {
+		t.Fatal("a change whose predecessor is at another key was accepted")
+	}
+	check := func(what string, get func(ctr uint64) (opInfo, bool)) {
+		for i, k := range want {
+			in, ok := get(uint64(i + 1))
+			if !ok || in.key != k {
+				t.Fatalf("%s: op %d: key %q (found %v), want %q", what, i+1, in.key, ok, k)
+			}
+		}
+		if _, ok := get(3001); ok {
+			t.Fatalf("%s: op 3001 of the refused change is there", what)
+		}
+	}
+	check("in the Tx", func(ctr uint64) (opInfo, bool) { return tx.op(0, ctr) })
+	tx.Commit()
+	check("in the Index", func(ctr uint64) (opInfo, bool) { return ix.run(0, ctr) })
+	if n := len(ix.runs[0]); n > 2000 {
+		t.Errorf("%d runs for 3,000 ops", n)
+	}
+}

@@ -36,6 +36,7 @@ type Tx struct {
 	runs    map[uint32][]opRun
 	infos   []opInfo // global index len(ix.infos)+i
 	infoOf  map[opInfo]uint32
+	opInfos []uint32 // op infos of mixed runs, global index len(ix.opInfos)+i
 
 	bytes, ops, budget int64
 }
@@ -106,9 +107,9 @@ func (tx *Tx) Heads() []Hash {
 
 // txMark is what rollback needs to undo an Add.
 type txMark struct {
-	changes, actors, infos int
-	runs                   map[uint32]runMark
-	bytes, ops, budget     int64
+	changes, actors, infos, opInfos int
+	runs                            map[uint32]runMark
+	bytes, ops, budget              int64
 }
 
 type runMark struct {
@@ -117,7 +118,7 @@ type runMark struct {
 }
 
 func (tx *Tx) mark() txMark {
-	m := txMark{changes: len(tx.changes), actors: len(tx.actors), infos: len(tx.infos),
+	m := txMark{changes: len(tx.changes), actors: len(tx.actors), infos: len(tx.infos), opInfos: len(tx.opInfos),
 		runs: make(map[uint32]runMark, len(tx.runs)), bytes: tx.bytes, ops: tx.ops, budget: tx.budget}
 	for a, rs := range tx.runs {
 		rm := runMark{n: len(rs)}
@@ -145,6 +146,7 @@ func (tx *Tx) rollback(m txMark) {
 		}
 	}
 	tx.changes, tx.maxOp, tx.deps = tx.changes[:m.changes], tx.maxOp[:m.changes], tx.deps[:m.changes]
+	tx.opInfos = tx.opInfos[:m.opInfos]
 	for _, a := range tx.actors[m.actors:] {
 		delete(tx.actorOf, string(a))
 	}
@@ -333,7 +335,14 @@ func (tx *Tx) op(a uint32, ctr uint64) (opInfo, bool) {
 	if !ok {
 		return opInfo{}, false
 	}
-	return tx.infoAt(rs[i].info), true
+	return tx.infoAt(rs[i].infoOf(ctr, tx.opInfoAt)), true
+}
+
+func (tx *Tx) opInfoAt(i uint32) uint32 {
+	if n := uint32(len(tx.ix.opInfos)); i >= n {
+		return tx.opInfos[i-n]
+	}
+	return tx.ix.opInfos[i]
 }
 
 func findRunIndex(rs []opRun, ctr uint64) (int, bool) {
@@ -370,13 +379,43 @@ func (tx *Tx) intern(in opInfo) uint32 {
 }
 
 // addRun records op (a, ctr), extending the actor's last run when alike.
+// Ops unlike their neighbours (a change setting many keys) share a mixed
+// run whose op infos are in opInfos.
 func (tx *Tx) addRun(a uint32, ctr uint64, info uint32) {
 	rs := tx.runs[a]
-	if k := len(rs) - 1; k >= 0 && rs[k].info == info && rs[k].ctr+uint64(rs[k].n) == ctr && rs[k].n < 1<<32-1 {
-		rs[k].n++
+	k := len(rs) - 1
+	if k < 0 || rs[k].ctr+uint64(rs[k].n) != ctr || rs[k].n == 1<<32-1 {
+		tx.runs[a] = append(rs, opRun{ctr: ctr, n: 1, info: info})
 		return
 	}
-	tx.runs[a] = append(rs, opRun{ctr: ctr, n: 1, info: info})
+	last := &rs[k]
+	next := uint32(len(tx.ix.opInfos) + len(tx.opInfos)) // where an op info would go
+	switch {
+	case last.info == info:
+		last.n++
+	case last.info&mixedRun != 0 && last.info&^mixedRun+last.n == next:
+		// The actor's last run is mixed and ends opInfos.
+		end := len(tx.opInfos)
+		if tx.opInfos[end-1] != info {
+			tx.opInfos = append(tx.opInfos, info)
+			last.n++
+			return
+		}
+		// Two alike ops in a row start a plain run: a paste after a few
+		// unlike ops costs no op infos.
+		tx.opInfos = tx.opInfos[:end-1]
+		if last.n--; last.n == 1 {
+			last.info = tx.opInfos[end-2]
+			tx.opInfos = tx.opInfos[:end-2]
+		}
+		tx.runs[a] = append(rs, opRun{ctr: ctr - 1, n: 2, info: info})
+	case last.info&mixedRun == 0 && last.n == 1 && next < mixedRun-1:
+		// Two unlike ops: make a mixed run of them.
+		tx.opInfos = append(tx.opInfos, last.info, info)
+		last.info, last.n = mixedRun|next, 2
+	default:
+		tx.runs[a] = append(rs, opRun{ctr: ctr, n: 1, info: info})
+	}
 }
 
 // reaches reports whether target is one of from or their ancestors. A change
@@ -643,6 +682,7 @@ func (tx *Tx) Commit() {
 		ix.runs = append(ix.runs, nil)
 	}
 	ix.infos = append(ix.infos, tx.infos...)
+	ix.opInfos = append(ix.opInfos, tx.opInfos...)
 	for k, v := range tx.infoOf {
 		ix.infoOf[k] = v
 	}
