@@ -49,6 +49,11 @@ type Index struct {
 	// that sets many keys of a map is one run of 4 bytes per op instead of
 	// a 16-byte run per op.
 	opInfos []uint32
+
+	// reserved holds, per reserved root key ("$deleted"), the ops that
+	// hold a value there now: what the record's lifecycle needs to know
+	// without a document.
+	reserved map[string][]regOp
 }
 
 // opRun is a run of consecutive operations of one actor (counters ctr …

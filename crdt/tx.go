@@ -37,6 +37,9 @@ type Tx struct {
 	infos   []opInfo // global index len(ix.infos)+i
 	infoOf  map[opInfo]uint32
 	opInfos []uint32 // op infos of mixed runs, global index len(ix.opInfos)+i
+	// reserved holds the registers of reserved root keys the Tx touched
+	// (see reserved.go); the others are the Index's.
+	reserved map[string][]regOp
 
 	bytes, ops, budget int64
 }
@@ -109,6 +112,7 @@ func (tx *Tx) Heads() []Hash {
 type txMark struct {
 	changes, actors, infos, opInfos int
 	runs                            map[uint32]runMark
+	reserved                        map[string][]regOp
 	bytes, ops, budget              int64
 }
 
@@ -118,7 +122,7 @@ type runMark struct {
 }
 
 func (tx *Tx) mark() txMark {
-	m := txMark{changes: len(tx.changes), actors: len(tx.actors), infos: len(tx.infos), opInfos: len(tx.opInfos),
+	m := txMark{changes: len(tx.changes), actors: len(tx.actors), infos: len(tx.infos), opInfos: len(tx.opInfos), reserved: cloneReserved(tx.reserved),
 		runs: make(map[uint32]runMark, len(tx.runs)), bytes: tx.bytes, ops: tx.ops, budget: tx.budget}
 	for a, rs := range tx.runs {
 		rm := runMark{n: len(rs)}
@@ -147,6 +151,7 @@ func (tx *Tx) rollback(m txMark) {
 	}
 	tx.changes, tx.maxOp, tx.deps = tx.changes[:m.changes], tx.maxOp[:m.changes], tx.deps[:m.changes]
 	tx.opInfos = tx.opInfos[:m.opInfos]
+	tx.reserved = m.reserved
 	for _, a := range tx.actors[m.actors:] {
 		delete(tx.actorOf, string(a))
 	}
@@ -606,6 +611,14 @@ func (tx *Tx) addOps(c *Change, a uint32, depMax uint64) error {
 			}
 		}
 
+		if isReservedRoot(op.Obj, op.Key) {
+			preds := make([]OpID, len(op.Pred))
+			for j, p := range op.Pred {
+				preds[j] = global(p)
+			}
+			tx.setReserved(op.Key.Map, OpID{Ctr: op.ID.Ctr, Actor: a}, op, preds)
+		}
+
 		in := opInfo{kind: kindOfOp(op)}
 		if in.kind != kindDel {
 			in.obj = obj
@@ -683,6 +696,12 @@ func (tx *Tx) Commit() {
 	}
 	ix.infos = append(ix.infos, tx.infos...)
 	ix.opInfos = append(ix.opInfos, tx.opInfos...)
+	for k, v := range tx.reserved {
+		if ix.reserved == nil {
+			ix.reserved = map[string][]regOp{}
+		}
+		ix.reserved[k] = v
+	}
 	for k, v := range tx.infoOf {
 		ix.infoOf[k] = v
 	}
