@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -102,4 +103,46 @@ func cloneReserved(m map[string][]regOp) map[string][]regOp {
 		out[k] = slices.Clone(v)
 	}
 	return out
+}
+
+// ReservedChange makes the change that puts v at reserved root key k (or
+// removes the key when v is nil), as actor at time t (Unix seconds), on top
+// of the record's heads: the change a server makes for a plain delete or
+// undelete. Like an Automerge transaction, it names every value at the key
+// as a predecessor. It returns false when the record already shows that
+// (v is the only value there, or the key is absent and v is nil).
+func (ix *Index) ReservedChange(actor []byte, k string, v *Value, t int64) (Change, bool, error) {
+	if !strings.HasPrefix(k, ReservedPrefix) {
+		return Change{}, false, fmt.Errorf("crdt: %q is not a reserved key", k)
+	}
+	cur := ix.reserved[k]
+	switch {
+	case v == nil && len(cur) == 0:
+		return Change{}, false, nil
+	case v != nil && len(cur) == 1 && cur[0].action == ActSet && cur[0].value.Equal(*v):
+		return Change{}, false, nil
+	}
+	actors := ix.actors
+	own, ok := ix.actorOf(actor)
+	if !ok {
+		actors = append(slices.Clip(actors), actor)
+		own = uint32(len(actors) - 1)
+	}
+	var seq uint64 = 1
+	if int(own) < len(ix.bySeq) {
+		seq = uint64(len(ix.bySeq[own])) + 1
+	}
+	var maxOp uint64
+	for _, h := range ix.Heads() {
+		maxOp = max(maxOp, ix.maxOp[ix.byHash[h]])
+	}
+	op := Op{ID: OpID{Ctr: maxOp + 1, Actor: own}, Key: Key{Map: k, IsMap: true}, Action: ActDel}
+	if v != nil {
+		op.Action, op.Value = ActSet, *v
+	}
+	for _, r := range cur {
+		op.Pred = append(op.Pred, r.id)
+	}
+	c, err := EncodeChange(ChangeHeader{Deps: ix.Heads(), Seq: seq, StartOp: maxOp + 1, Time: t}, actors, own, []Op{op})
+	return c, err == nil, err
 }

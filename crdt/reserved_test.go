@@ -3,6 +3,8 @@ package crdt
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/dynamerge/dynamerge/internal/amjs"
 )
 
 // TestDeleted: the Index knows whether a record is deleted (root
@@ -69,5 +71,61 @@ func TestDeleted(t *testing.T) {
 				t.Errorf("after LoadRecord, Deleted() = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestReservedChange: the changes a server makes to delete and undelete
+// are valid on top of any history (here one with two concurrent marks) and
+// do what they say; a change that would change nothing is not made.
+func TestReservedChange(t *testing.T) {
+	b := newBuilder(t, "aaaa", "bbbb")
+	c1 := b.change(0, 1, 1, nil, set("title", StringValue("x")))
+	delA := b.change(0, 2, 2, []Hash{c1.Hash}, set(DeletedKey, BoolValue(true)))
+	delB := b.change(1, 1, 2, []Hash{c1.Hash}, set(DeletedKey, BoolValue(true)))
+	ix := NewIndex()
+	mustAdd(t, ix, c1, delA, delB)
+	server := []byte("5e7e75e75e7e75e75e7e75e75e7e75e7")
+	yes := BoolValue(true)
+	if _, ok, err := ix.ReservedChange(server, DeletedKey, &yes, 0); err != nil || !ok {
+		// Two values at the key: putting true again resolves the conflict.
+		t.Fatalf("delete over two marks: made=%v err=%v", ok, err)
+	}
+	undel, ok, err := ix.ReservedChange(server, DeletedKey, nil, 1700000000)
+	if err != nil || !ok {
+		t.Fatalf("undelete: made=%v err=%v", ok, err)
+	}
+	mustAdd(t, ix, undel)
+	if ix.Deleted() {
+		t.Fatal("still deleted after the undelete change")
+	}
+	if _, ok, _ := ix.ReservedChange(server, DeletedKey, nil, 0); ok {
+		t.Fatal("an undelete of a record that is not deleted made a change")
+	}
+	del, ok, err := ix.ReservedChange(server, DeletedKey, &yes, 0)
+	if err != nil || !ok {
+		t.Fatalf("delete: made=%v err=%v", ok, err)
+	}
+	mustAdd(t, ix, del)
+	if !ix.Deleted() || del.Seq != 2 {
+		t.Fatalf("deleted=%v, seq %d (want true, 2)", ix.Deleted(), del.Seq)
+	}
+	if _, ok, _ := ix.ReservedChange(server, DeletedKey, &yes, 0); ok {
+		t.Fatal("deleting a deleted record made a change")
+	}
+	if _, _, err := ix.ReservedChange(server, "title", nil, 0); err == nil {
+		t.Fatal("a change of a non-reserved key was made")
+	}
+	// Automerge JS takes them, and sees the record deleted.
+	var all []byte
+	for _, c := range []Change{c1, delA, delB, undel, del} {
+		all = append(all, c.Raw...)
+	}
+	res, err := amjs.Start(t).Load(all)
+	if err != nil {
+		t.Fatalf("Automerge JS: %v", err)
+	}
+	var root map[string]any
+	if err := json.Unmarshal(res.View, &root); err != nil || root[DeletedKey] != true {
+		t.Fatalf("Automerge JS view %s (%v), want $deleted true", res.View, err)
 	}
 }
