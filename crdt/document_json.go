@@ -124,6 +124,21 @@ func (d *Doc) JSON(opts JSONOptions) ([]byte, error) {
 	return w.b, nil
 }
 
+// Deleted reports whether the record is deleted at heads (nil: now): its
+// root "$deleted" shows true. An unknown head gives ErrMissingDeps.
+func (d *Doc) Deleted(heads []Hash) (bool, error) {
+	cl, err := d.clockAt(heads)
+	if err != nil {
+		return false, err
+	}
+	vis := d.visible(d.objs[OpID{}].keys[DeletedKey], cl)
+	if len(vis) == 0 {
+		return false, nil
+	}
+	o := &d.ops[vis[len(vis)-1]]
+	return o.action == ActSet && o.vtype == valTrue, nil
+}
+
 type jsonWriter struct {
 	d            *Doc
 	cl           clock
@@ -170,7 +185,7 @@ func (w *jsonWriter) object(obj *object, root bool) {
 	default:
 		keys := make([]string, 0, len(obj.keys))
 		for k := range obj.keys {
-			if root && w.hideReserved && strings.HasPrefix(k, "$") {
+			if root && w.hideReserved && strings.HasPrefix(k, ReservedPrefix) {
 				continue
 			}
 			keys = append(keys, k)

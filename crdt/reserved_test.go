@@ -62,6 +62,12 @@ func TestDeleted(t *testing.T) {
 			if got := ix.Deleted(); got != tc.want {
 				t.Errorf("Index.Deleted() = %v, want %v", got, tc.want)
 			}
+			if got, err := d.Deleted(nil); err != nil || got != tc.want {
+				t.Errorf("Doc.Deleted(nil) = %v, %v; want %v", got, err, tc.want)
+			}
+			if got, err := d.Deleted([]Hash{c1.Hash}); err != nil || got {
+				t.Errorf("Doc.Deleted at the first change = %v, %v; want false", got, err)
+			}
 			// Loading the saved document rebuilds the same state.
 			_, lix, err := LoadRecord(d.Save())
 			if err != nil {

@@ -9,21 +9,35 @@ import (
 	"github.com/dynamerge/dynamerge/store"
 )
 
+// View is a record's JSON view.
+type View struct {
+	Doc     []byte      // the record as plain JSON, reserved root keys ("$…") left out
+	Heads   []crdt.Hash // the heads it reflects
+	Deleted bool        // root "$deleted" shows true at Heads
+}
+
 // JSON returns the record as plain JSON at heads (nil for the current
 // heads), and the heads it reflects. Root keys reserved by the protocol
 // ("$…") are left out. ErrNotFound if never written; ErrUnknownHeads when
-// heads names a change the record does not have.
+// heads names a change the record does not have. A deleted record is shown
+// all the same: View says whether it is.
 func (e *Engine) JSON(ctx context.Context, key store.Key, heads []crdt.Hash) (doc []byte, at []crdt.Hash, err error) {
+	v, err := e.View(ctx, key, heads)
+	return v.Doc, v.Heads, err
+}
+
+// View is JSON, with whether the record is deleted at those heads.
+func (e *Engine) View(ctx context.Context, key store.Key, heads []crdt.Hash) (View, error) {
 	if err := e.begin(); err != nil {
-		return nil, nil, err
+		return View{}, err
 	}
 	defer e.wg.Done()
 	if err := key.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("engine: %w", err)
+		return View{}, fmt.Errorf("engine: %w", err)
 	}
 	r, err := e.acquire(ctx, key)
 	if err != nil {
-		return nil, nil, err
+		return View{}, err
 	}
 	defer e.release(r)
 
@@ -32,29 +46,34 @@ func (e *Engine) JSON(ctx context.Context, key store.Key, heads []crdt.Hash) (do
 	missing := r.ix.Missing(heads)
 	r.mu.RUnlock()
 	if seq == 0 {
-		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+		return View{}, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
 	if len(missing) > 0 {
-		return nil, nil, fmt.Errorf("%w: %s has no change %s", ErrUnknownHeads, key, hashList(missing))
+		return View{}, fmt.Errorf("%w: %s has no change %s", ErrUnknownHeads, key, hashList(missing))
 	}
+	var v View
 	err = e.withDoc(ctx, r, seq, func(d *crdt.Doc) error {
-		doc, err = d.JSON(crdt.JSONOptions{Heads: heads, HideReserved: true})
+		doc, err := d.JSON(crdt.JSONOptions{Heads: heads, HideReserved: true})
 		if err != nil {
 			return err
 		}
-		at = heads
-		if at == nil {
-			at = d.Heads()
+		deleted, err := d.Deleted(heads)
+		if err != nil {
+			return err
+		}
+		v = View{Doc: doc, Heads: heads, Deleted: deleted}
+		if v.Heads == nil {
+			v.Heads = d.Heads()
 		}
 		return nil
 	})
 	if errors.Is(err, crdt.ErrMissingDeps) {
-		return nil, nil, fmt.Errorf("%w: %s: %w", ErrUnknownHeads, key, err)
+		return View{}, fmt.Errorf("%w: %s: %w", ErrUnknownHeads, key, err)
 	}
 	if err != nil {
-		return nil, nil, err
+		return View{}, err
 	}
-	return doc, at, nil
+	return v, nil
 }
 
 // withDoc calls fn with the record's document, materialized up to at least
