@@ -434,35 +434,15 @@ func TestHostileClient(t *testing.T) {
 		}()
 	}
 	// Honest clients: three users each editing their own record.
-	var honest atomic.Int64
-	for _, u := range []string{"u1", "u2", "u3"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := client.New(base)
-			c.Token = signHS(t, claimsFor(u, map[string]any{"notes-{sub}": "rw"}))
-			hist := newHistory()
-			for i := 0; ctx.Err() == nil; i++ {
-				ch := hist.edit(t, "n", i)
-				sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-				res, err := c.Sync(sctx, []client.Doc{{Collection: "notes-" + u, ID: "doc", Changes: ch}})
-				scancel()
-				if err != nil || res[0].Err != nil {
-					t.Errorf("honest %s sync %d: %v %v", u, i, err, res)
-					return
-				}
-				honest.Add(1)
-			}
-		}()
-	}
+	honest, _ := honestSyncs(ctx, t, base, "u1", "u2", "u3")
 	wg.Wait()
 	if st, _, _ := httpCall(t, "GET", base+"/healthz", "", ""); st != 200 {
 		t.Fatalf("healthz %d after the attack", st)
 	}
-	if honest.Load() < 3 {
-		t.Fatalf("honest clients made %d syncs", honest.Load())
+	if honest < 3 {
+		t.Fatalf("honest clients made %d syncs", honest)
 	}
-	t.Logf("%d hostile requests (%d 5xx), %d honest syncs, all served", hostileN.Load(), fiveXX.Load(), honest.Load())
+	t.Logf("%d hostile requests (%d 5xx), %d honest syncs, all served", hostileN.Load(), fiveXX.Load(), honest)
 	if strings.Contains(rs.log.String(), "panic") {
 		t.Fatalf("a handler panicked:\n%s", rs.log.String())
 	}
