@@ -373,3 +373,33 @@ func TestEventsOutliveReadTimeout(t *testing.T) {
 		t.Fatal("no event after the read timeout")
 	}
 }
+
+// TestHead: health checks that probe with HEAD get 200 and no body on
+// /healthz, /readyz and the app at "/" (issue 18, item 7).
+func TestHead(t *testing.T) {
+	fs := newFakeServer(t, Options{})
+	for _, path := range []string{"/healthz", "/readyz", "/"} {
+		st, _, body := httpCall(t, http.MethodHead, fs.http.URL+path, "", "")
+		if st != http.StatusOK || len(body) != 0 {
+			t.Errorf("HEAD %s: %d with %d body bytes, want 200 and none", path, st, len(body))
+		}
+	}
+}
+
+// TestLongPathLogged: a long URL is cut in the access log, so a client
+// cannot write log lines of its own size (issue 18, item 7).
+func TestLongPathLogged(t *testing.T) {
+	fs := newFakeServer(t, Options{})
+	long := "/" + strings.Repeat("a", 32<<10)
+	if st, _, _ := httpCall(t, "GET", fs.http.URL+long, "", ""); st != http.StatusNotFound {
+		t.Fatalf("GET of a long path: %d, want 404", st)
+	}
+	for _, line := range strings.Split(fs.log.String(), "\n") {
+		if len(line) > 2*maxLoggedPath+1024 {
+			t.Fatalf("log line of %d bytes: %.200s…", len(line), line)
+		}
+	}
+	if !strings.Contains(fs.log.String(), strings.Repeat("a", maxLoggedPath-1)+"…") {
+		t.Fatalf("no cut path in the log:\n%.2000s", fs.log.String())
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -79,7 +80,7 @@ func (s *Server) accessLogMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.LogAttrs(req.Context(), level, "http request",
 			slog.String("request_id", requestID(c)),
 			slog.String("method", req.Method),
-			slog.String("path", req.URL.Path),
+			slog.String("path", logPath(req)),
 			slog.String("route", route),
 			slog.Int("status", res.Status),
 			slog.Int64("bytes_in", req.ContentLength),
@@ -89,6 +90,24 @@ func (s *Server) accessLogMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		)
 		return nil
 	}
+}
+
+// maxLoggedPath bounds the path in a log line: a URL of a megabyte must not
+// make a log line of a megabyte.
+const maxLoggedPath = 256
+
+// logPath is the request's path as logs show it, cut at maxLoggedPath
+// bytes (on a UTF-8 boundary, with "…" marking the cut).
+func logPath(r *http.Request) string {
+	p := r.URL.Path
+	if len(p) <= maxLoggedPath {
+		return p
+	}
+	cut := maxLoggedPath
+	for cut > 0 && !utf8.RuneStart(p[cut]) {
+		cut--
+	}
+	return p[:cut] + "…"
 }
 
 // recoverMiddleware turns a panic in a handler into a logged 500: one bad
@@ -105,7 +124,7 @@ func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic in handler",
 				slog.String("request_id", requestID(c)),
-				slog.String("path", c.Request().URL.Path),
+				slog.String("path", logPath(c.Request())),
 				slog.String("panic", fmt.Sprint(r)),
 				slog.String("stack", string(debug.Stack())))
 			err = fmt.Errorf("server: panic: %v", r) // classified as internal

@@ -176,8 +176,12 @@ func (s *Server) routes() *echo.Echo {
 	// recovery inside the access log so a panic is logged with its 500.
 	e.Use(s.requestIDMiddleware, s.accessLogMiddleware, s.recoverMiddleware, s.securityHeadersMiddleware, s.corsMiddleware, s.trackMiddleware)
 
+	// HEAD as well as GET where load balancers and uptime checks probe;
+	// net/http drops the body of a HEAD answer.
 	e.GET("/healthz", s.handleHealthz)
+	e.HEAD("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
+	e.HEAD("/readyz", s.handleReadyz)
 	e.GET("/metrics", s.handleMetrics)
 
 	// guard (authentication, rate limits) runs before any handler of the
@@ -188,7 +192,9 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/v1/events", s.handleEvents, s.guardMiddleware)
 
 	e.GET("/", s.handleStatic)
+	e.HEAD("/", s.handleStatic)
 	e.GET("/*", s.handleStatic)
+	e.HEAD("/*", s.handleStatic)
 	return e
 }
 

@@ -234,3 +234,20 @@ func TestStaticGzip(t *testing.T) {
 		}
 	}
 }
+
+// TestStaticVaryKeepsOrigin: with CORS on, a compressible asset varies on
+// both Origin and Accept-Encoding; the second must not replace the first
+// (issue 18, item 7), or a cache could hand one origin's answer to another.
+func TestStaticVaryKeepsOrigin(t *testing.T) {
+	srv := newFakeServer(t, Options{
+		CORSOrigins: []string{"https://app.example"},
+		Assets:      fstest.MapFS{"dynamerge.js": {Data: []byte(strings.Repeat("export const x = 1;\n", 200))}},
+	})
+	_, hdr, _ := httpCall(t, "GET", srv.http.URL+"/dynamerge.js", "", "", "Origin", "https://app.example", "Accept-Encoding", "gzip")
+	vary := strings.Join(hdr.Values("Vary"), ", ")
+	for _, want := range []string{"Origin", "Accept-Encoding"} {
+		if !strings.Contains(vary, want) {
+			t.Errorf("Vary %q lacks %s", vary, want)
+		}
+	}
+}
