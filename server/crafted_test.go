@@ -35,7 +35,7 @@ func issue18Change(tb testing.TB, name string) []byte {
 // changes, its JSON view included.
 func TestCraftedRunLengthChanges(t *testing.T) {
 	rs := newRealServer(t, Options{Authorizer: newTestAuth(t)}, engine.Options{})
-	base := rs.http.URL
+	base := rs.url
 	tok := signHS(t, claimsFor("mallory", map[string]any{"todos": "rw"}))
 	stall, chained := issue18Change(t, "stall-64.bin"), issue18Change(t, "chained-98.bin")
 

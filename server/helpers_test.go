@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -222,4 +223,21 @@ func honestSyncs(ctx context.Context, tb testing.TB, base string, users ...strin
 	}
 	wg.Wait()
 	return n.Load(), time.Duration(worst.Load())
+}
+
+// serve runs srv.Serve on a loopback port, as the binary does, so that
+// tests go through the HTTP policy that ships (timeouts, header size,
+// connection cap), and returns its base URL. The caller shuts srv down.
+func serve(tb testing.TB, srv *Server) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go func() {
+		if err := srv.Serve(l); err != nil {
+			tb.Errorf("Serve: %v", err)
+		}
+	}()
+	return "http://" + l.Addr().String()
 }

@@ -28,7 +28,7 @@ func TestStaticCaching(t *testing.T) {
 
 	get := func(t *testing.T, url string, hdr map[string]string) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, srv.http.URL+url, nil)
+		req, err := http.NewRequest(http.MethodGet, srv.url+url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func (l *lockedFS) set(name string, f *fstest.MapFile) {
 // script evaluation from strings stays forbidden.
 func TestCSPAllowsWebAssembly(t *testing.T) {
 	srv := newFakeServer(t, Options{Assets: fstest.MapFS{"index.html": {Data: []byte("<h1>demo</h1>")}}})
-	resp, err := http.Get(srv.http.URL + "/")
+	resp, err := http.Get(srv.url + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestStaticGzip(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	get := func(t *testing.T, path string, hdr ...string) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, srv.http.URL+path, nil)
+		req, err := http.NewRequest(http.MethodGet, srv.url+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +243,7 @@ func TestStaticVaryKeepsOrigin(t *testing.T) {
 		CORSOrigins: []string{"https://app.example"},
 		Assets:      fstest.MapFS{"dynamerge.js": {Data: []byte(strings.Repeat("export const x = 1;\n", 200))}},
 	})
-	_, hdr, _ := httpCall(t, "GET", srv.http.URL+"/dynamerge.js", "", "", "Origin", "https://app.example", "Accept-Encoding", "gzip")
+	_, hdr, _ := httpCall(t, "GET", srv.url+"/dynamerge.js", "", "", "Origin", "https://app.example", "Accept-Encoding", "gzip")
 	vary := strings.Join(hdr.Values("Vary"), ", ")
 	for _, want := range []string{"Origin", "Accept-Encoding"} {
 		if !strings.Contains(vary, want) {

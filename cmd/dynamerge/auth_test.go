@@ -24,7 +24,8 @@ func TestSecurityConfig(t *testing.T) {
 		{"secret from the environment", []string{"--addr", "0.0.0.0:8080"}, map[string]string{"DYNAMERGE_AUTH_HS256_SECRET": testSecret}},
 		{"jwks url", []string{"--auth-jwks", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/.well-known/jwks.json", "--auth-issuer", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc", "--auth-audience", "a, b"}, nil},
 		{"cors", []string{"--cors-origins", "https://app.example, http://localhost:5173"}, nil},
-		{"limits off", []string{"--rate-limit", "0", "--ip-rate-limit", "0", "--max-sse-per-subject", "0"}, nil},
+		{"limits off", []string{"--rate-limit", "0", "--ip-rate-limit", "0", "--max-sse-per-subject", "0", "--max-sse", "0", "--max-requests-per-subject", "0", "--max-connections", "0"}, nil},
+		{"slow clients", []string{"--body-timeout", "5s", "--min-body-rate", "1KiB"}, map[string]string{"DYNAMERGE_MAX_CONNECTIONS": "100"}},
 	}
 	for _, tt := range ok {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,6 +55,11 @@ func TestSecurityConfig(t *testing.T) {
 		{"bad header", []string{"--trusted-proxy-header", "X Forwarded"}, "--trusted-proxy-header"},
 		{"ops per change", []string{"--max-ops-per-change", "0"}, "--max-ops-per-change"},
 		{"ops per record", []string{"--max-ops-per-record", "-5"}, "--max-ops-per-record"},
+		{"negative connections", []string{"--max-connections", "-1"}, "--max-connections"},
+		{"negative requests", []string{"--max-requests-per-subject", "-1"}, "--max-requests-per-subject"},
+		{"negative sse", []string{"--max-sse", "-1"}, "--max-sse"},
+		{"no body timeout", []string{"--body-timeout", "0s"}, "--body-timeout"},
+		{"no body rate", []string{"--min-body-rate", "0"}, "--min-body-rate"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
