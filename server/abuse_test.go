@@ -485,3 +485,34 @@ func TestClientIP(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsEndAtTokenExpiry: an event stream ends when its token's exp
+// plus the leeway passes (issue 18, item 5: streams kept delivering 40 s
+// after exp).
+func TestEventsEndAtTokenExpiry(t *testing.T) {
+	auth, err := NewTokenAuth(TokenAuthConfig{HS256Secret: testSecret, Leeway: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := newFakeServer(t, Options{Authorizer: auth, PingInterval: time.Hour})
+	claims := claimsFor("alice", map[string]any{"todos": "r"})
+	exp := time.Now().Add(time.Second).Truncate(time.Second).Add(time.Second) // 1 to 2 s away
+	claims["exp"] = exp.Unix()
+	c := client.New(fs.url)
+	c.Token = signHS(t, claims)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events, err := c.Events(ctx, "todos")
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	for range events {
+	}
+	ended := time.Now()
+	if ctx.Err() != nil {
+		t.Fatal("the stream outlived its token by seconds")
+	}
+	if early, late := exp.Add(500*time.Millisecond).Sub(ended), ended.Sub(exp.Add(500*time.Millisecond)); early > 100*time.Millisecond || late > time.Second {
+		t.Fatalf("stream ended at %s, want exp + leeway (%s)", ended.Format(time.StampMilli), exp.Add(500*time.Millisecond).Format(time.StampMilli))
+	}
+}

@@ -37,6 +37,9 @@ const (
 type Principal struct {
 	// Subject is the token's "sub" claim.
 	Subject string
+	// Expires is when the token stops being accepted: its "exp" plus the
+	// leeway. Event streams opened with it end then. Zero: never.
+	Expires time.Time
 	grants  []grant
 }
 
@@ -254,7 +257,12 @@ func (a *TokenAuth) Parse(ctx context.Context, tok string) (*Principal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: claim %q: %w", ErrUnauthorized, a.cfg.Claim, err)
 	}
-	return &Principal{Subject: sub, grants: grants}, nil
+	p := &Principal{Subject: sub, grants: grants}
+	// The parser required exp and checked it is a date.
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		p.Expires = exp.Add(a.cfg.Leeway)
+	}
+	return p, nil
 }
 
 // maxTokenTime is the last second of year 9999, the latest date a token
