@@ -59,7 +59,6 @@ func (s *Server) handleEvents(c echo.Context) error {
 
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	c.Response().WriteHeader(http.StatusOK)
 	// A first comment gets the headers out now, so EventSource fires "open"

@@ -151,6 +151,10 @@ func TestRequestIDEchoed(t *testing.T) {
 		{"bad id with spaces", false},
 		{`"quoted"`, false},
 		{strings.Repeat("a", 200), false},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"a forged=1", false},
+		{"ünïcode", false},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(http.MethodGet, fs.url+"/healthz", nil)
@@ -400,5 +404,28 @@ func TestLongPathLogged(t *testing.T) {
 	}
 	if !strings.Contains(fs.log.String(), strings.Repeat("a", maxLoggedPath-1)+"…") {
 		t.Fatalf("no cut path in the log:\n%.2000s", fs.log.String())
+	}
+}
+
+// TestAPINotStored: every /v1 answer, errors and event streams included,
+// carries Cache-Control: private, no-store (issue 18, item 8: the feed and
+// sync carried none); the app's assets keep their own policy.
+func TestAPINotStored(t *testing.T) {
+	fs := newFakeServer(t, Options{Authorizer: testAuthorizer, PingInterval: time.Hour})
+	for _, tc := range []struct{ method, path, tok, body string }{
+		{"POST", "/v1/sync", "good", syncBody(docJSON("todos", "a", ""))},
+		{"GET", "/v1/collections/todos/feed", "good", ""},
+		{"GET", "/v1/collections/todos/docs/nope", "good", ""},
+		{"GET", "/v1/collections/todos/feed", "", ""},
+		{"GET", "/v1/nope", "good", ""},
+		{"GET", "/v1/events?collections=todos", "good", ""},
+	} {
+		_, hdr, _ := httpCall(t, tc.method, fs.url+tc.path, tc.tok, tc.body)
+		if got, want := hdr.Get("Cache-Control"), "private, no-store"; got != want {
+			t.Errorf("%s %s: Cache-Control %q, want %q", tc.method, tc.path, got, want)
+		}
+	}
+	if _, hdr, _ := httpCall(t, "GET", fs.url+"/healthz", "", ""); hdr.Get("Cache-Control") == "private, no-store" {
+		t.Error("/healthz marked private")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -32,10 +33,14 @@ func (s *Server) requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// maxRequestID bounds a request ID taken from the client: a UUID is 36
+// bytes, a W3C trace ID 32.
+const maxRequestID = 64
+
 // validRequestID accepts what proxies send (UUIDs, hex, base64url) and
 // refuses anything that could forge log lines or bloat them.
 func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > maxRequestID {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -145,6 +150,11 @@ func (s *Server) securityHeadersMiddleware(next echo.HandlerFunc) echo.HandlerFu
 		// 'wasm-unsafe-eval' lets the browser library compile Automerge's
 		// WebAssembly (without it open() fails); it allows no JS eval.
 		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		if p := c.Request().URL.Path; p == "/v1" || strings.HasPrefix(p, "/v1/") {
+			// Records are private to their readers: no shared cache may
+			// keep them, no browser may write them to disk. Errors too.
+			h.Set("Cache-Control", "private, no-store")
+		}
 		return next(c)
 	}
 }
