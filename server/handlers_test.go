@@ -429,3 +429,21 @@ func TestAPINotStored(t *testing.T) {
 		t.Error("/healthz marked private")
 	}
 }
+
+// TestMetricsToken: with Options.MetricsToken, /metrics answers 401 without
+// it (issue 18, item 8: it was public); without the option it stays open.
+func TestMetricsToken(t *testing.T) {
+	open := newFakeServer(t, Options{})
+	if st, _, _ := httpCall(t, "GET", open.url+"/metrics", "", ""); st != http.StatusOK {
+		t.Fatalf("/metrics without MetricsToken: %d", st)
+	}
+	fs := newFakeServer(t, Options{MetricsToken: "metrics-secret-0123456789"})
+	for _, tok := range []string{"", "wrong", "metrics-secret-012345678"} {
+		st, hdr, body := httpCall(t, "GET", fs.url+"/metrics", tok, "")
+		checkUnauthorized(t, "metrics token "+tok, st, hdr, body)
+	}
+	st, _, body := httpCall(t, "GET", fs.url+"/metrics", "metrics-secret-0123456789", "")
+	if st != http.StatusOK || !strings.Contains(string(body), "dynamerge_http_requests_total") {
+		t.Fatalf("/metrics with the token: %d %.200s", st, body)
+	}
+}

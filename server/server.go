@@ -111,6 +111,11 @@ type Options struct {
 	// any). Empty: no CORS headers at all.
 	CORSOrigins []string
 
+	// MetricsToken, when set, must come as "Authorization: Bearer <token>"
+	// on GET /metrics (401 otherwise): request rates, cache sizes and store
+	// errors are for operators, not for every client. Empty: public.
+	MetricsToken string
+
 	// Collectors are added to GET /metrics, e.g. the store's own
 	// (dynamo.Store.Collector: DynamoDB capacity units).
 	Collectors []prometheus.Collector

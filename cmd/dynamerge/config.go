@@ -46,6 +46,7 @@ const (
 const (
 	maxWorkers      = 256
 	maxOpsPerChange = 1 << 30
+	minMetricsToken = 16
 )
 
 // errUsage marks configuration errors: they map to exit code 2, the
@@ -107,6 +108,7 @@ type Config struct {
 	MaxConnections        int
 	BodyTimeout           time.Duration
 	MinBodyRate           int64
+	MetricsToken          string
 	CORSOrigins           string // comma-separated
 	MaxOpsPerChange       int
 	MaxOpsPerRecord       int64
@@ -261,6 +263,8 @@ var authOptions = []option{
 		func(c *Config) *time.Duration { return &c.BodyTimeout }),
 	sizeOpt("min-body-rate", "bytes per second a request body must average after --body-timeout; slower ones are cut (408)",
 		func(c *Config) *int64 { return &c.MinBodyRate }),
+	stringOpt("metrics-token", "when set, GET /metrics needs Authorization: Bearer <token> (16 bytes or more; prefer the environment variable); empty: /metrics is public",
+		func(c *Config) *string { return &c.MetricsToken }),
 	stringOpt("cors-origins", "origins allowed to call the API from a browser, comma-separated (* for any); empty: CORS off",
 		func(c *Config) *string { return &c.CORSOrigins }),
 	intOpt("max-ops-per-change", "most operations in one change, deletions included (the allocation budget bounds the others by the change's bytes)",
@@ -330,6 +334,9 @@ func (c Config) validateSecurity(bad func(flagName, format string, args ...any))
 		if n.v < 0 {
 			bad(n.flag, "must be 0 or positive, got %d", n.v)
 		}
+	}
+	if t := c.MetricsToken; t != "" && len(t) < minMetricsToken {
+		bad("metrics-token", "%d bytes, want at least %d (e.g. openssl rand -base64 24)", len(t), minMetricsToken)
 	}
 	if c.BodyTimeout <= 0 {
 		bad("body-timeout", "must be positive, got %s", c.BodyTimeout)

@@ -113,6 +113,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		MaxConnections:        cfg.MaxConnections,
 		BodyTimeout:           cfg.BodyTimeout,
 		MinBodyRate:           cfg.MinBodyRate,
+		MetricsToken:          cfg.MetricsToken,
 		CORSOrigins:           cfg.CORSOriginList(),
 		// The demo app at "/" and the browser library at "/dynamerge.js",
 		// embedded at build time: no npm step to run the server.
