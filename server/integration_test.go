@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ import (
 type flakyStore struct {
 	store.Store
 	failing atomic.Bool
+	// diskFull fails appends only, as a full disk does: reads and pings
+	// still work.
+	diskFull atomic.Bool
 }
 
 func (s *flakyStore) err(op string) error {
@@ -58,6 +62,9 @@ func (s *flakyStore) ReadLog(ctx context.Context, key store.Key, after uint64) (
 func (s *flakyStore) Append(ctx context.Context, key store.Key, e store.Entry, meta store.AppendMeta) error {
 	if err := s.err("append"); err != nil {
 		return err
+	}
+	if s.diskFull.Load() {
+		return fmt.Errorf("flaky append: %w", syscall.ENOSPC)
 	}
 	return s.Store.Append(ctx, key, e, meta)
 }
@@ -285,6 +292,21 @@ func TestUnavailableReal(t *testing.T) {
 	if got := headsOf(t, rs.url, "todos", "u"); got == "not_found" {
 		t.Fatal("change not stored after the store recovered")
 	}
+}
+
+// TestReadyzDiskFull: with a store that answers pings but fails every
+// write, /readyz answers 503 after a failed write, and 200 again once a
+// write succeeds (issue 18, item 8: it said ready on a full disk).
+func TestReadyzDiskFull(t *testing.T) {
+	rs := newRealServer(t, Options{}, engine.Options{})
+	c1 := newHistory().edit(t, "n", 1)
+	scenario{url: "/readyz", status: 200}.run(t, rs.url)
+	rs.store.diskFull.Store(true)
+	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "d", b64(c1))), status: 503, code: CodeUnavailable}.run(t, rs.url)
+	scenario{url: "/readyz", status: 503, code: CodeUnavailable}.run(t, rs.url)
+	rs.store.diskFull.Store(false)
+	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "d", b64(c1))), status: 200, docCodes: []string{""}}.run(t, rs.url)
+	scenario{url: "/readyz", status: 200}.run(t, rs.url)
 }
 
 // TestFeedPagingReal follows the feed cursor page by page and sees every
