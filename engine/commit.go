@@ -111,6 +111,7 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), e.opts.StoreTimeout)
 		err := e.store.Append(ctx, r.key, store.Entry{Seq: seq + 1, Changes: entry}, meta)
 		cancel()
+		e.writes.note(err)
 		switch {
 		case err == nil:
 			e.commit(r, tx, seq+1, entry, batch, heads)

@@ -68,6 +68,7 @@ func (e *Engine) saveSnapshot(r *record, snap store.Snapshot, built time.Duratio
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.StoreTimeout)
 	err := e.store.SaveSnapshot(ctx, r.key, snap)
 	cancel()
+	e.writes.note(err)
 	if err != nil {
 		e.stats.storeErrors.Add(1)
 		e.log.Warn("engine: compaction: store failed", "key", r.key.String(), "seq", snap.Seq, "err", err)

@@ -26,8 +26,9 @@ type Engine struct {
 	wg       sync.WaitGroup // Syncs, writers and compactions in flight
 	compacts chan struct{}  // semaphore bounding compactions
 
-	subs  subscribers
-	watch *watchState // nil unless the store is a store.Watcher (watch.go)
+	subs   subscribers
+	watch  *watchState // nil unless the store is a store.Watcher (watch.go)
+	writes writeHealth // whether the last store write failed (health.go)
 
 	stats struct {
 		changesMerged, bytesMerged               atomic.Uint64
@@ -113,14 +114,16 @@ func (e *Engine) Feed(ctx context.Context, collection, cursor string, limit int)
 	return page, nil
 }
 
-// Ready reports whether the store is reachable.
+// Ready reports whether the store is reachable and takes writes: an error
+// wrapping ErrUnavailable when its ping fails, or when its last write
+// failed within ReadyAfterWriteFailure (and none succeeded since).
 func (e *Engine) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.StoreTimeout)
 	defer cancel()
 	if err := e.store.Ping(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return nil
+	return e.writes.check()
 }
 
 // Stats returns current counters.

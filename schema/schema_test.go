@@ -218,8 +218,8 @@ func TestRoutesMatchServer(t *testing.T) {
 	s := loadSpec(t)
 	documented := s.routes()
 	for _, r := range serverRoutes(t) {
-		if r == "GET /*" {
-			r = "GET /"
+		if m, ok := strings.CutSuffix(r, " /*"); ok {
+			r = m + " /"
 		}
 		if !slices.Contains(documented, r) {
 			t.Errorf("server route %q is not in openapi.yaml", r)
@@ -306,11 +306,16 @@ func TestErrorResponses(t *testing.T) {
 				resp := s.resolve(t, s.lookup("paths", path, method, "responses", status))
 				content, _ := resp["content"].(map[string]any)
 				js, _ := content["application/json"].(map[string]any)
-				if js == nil {
+				switch {
+				case method == "head" && content != nil:
+					t.Errorf("%s: a HEAD answer has no body", name)
+					continue
+				case method == "head":
+				case js == nil:
 					t.Errorf("%s: no application/json error body", name)
 					continue
 				}
-				if !mentionsRef(js["schema"], "#/components/schemas/ErrorResponse") {
+				if js != nil && !mentionsRef(js["schema"], "#/components/schemas/ErrorResponse") {
 					t.Errorf("%s: body is not an ErrorResponse", name)
 				}
 				if n == 429 || n == 503 {

@@ -90,7 +90,7 @@ func TestLimits(t *testing.T) {
 		Limits:         crdt.Limits{MaxOps: 1000},
 		MaxRecordOps:   2500,
 	})
-	base := rs.http.URL
+	base := rs.url
 	c := client.New(base)
 	ctx := context.Background()
 
@@ -206,7 +206,7 @@ func TestDecompressionBombMemory(t *testing.T) {
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
-	st, _, resp := httpCall(t, "POST", rs.http.URL+"/v1/sync", "", body)
+	st, _, resp := httpCall(t, "POST", rs.url+"/v1/sync", "", body)
 	runtime.ReadMemStats(&m1)
 	if st != 200 || !strings.Contains(string(resp), `"code":"too_large"`) {
 		t.Fatalf("%d %.300s", st, resp)
@@ -216,7 +216,7 @@ func TestDecompressionBombMemory(t *testing.T) {
 	if alloc > 4<<20 {
 		t.Fatalf("refusing the bomb allocated %d KB", alloc>>10)
 	}
-	if got := headsOf(t, rs.http.URL, "bomb", "b"); got != "not_found" {
+	if got := headsOf(t, rs.url, "bomb", "b"); got != "not_found" {
 		t.Fatalf("bomb stored: %s", got)
 	}
 	if _, err := crdt.ParseChanges(bomb, crdt.Limits{MaxOps: 10_000}); !errors.Is(err, crdt.ErrChunkTooLarge) {
@@ -233,7 +233,7 @@ func TestRateLimits(t *testing.T) {
 		RateLimit:   RateLimit{PerSecond: 0.5, Burst: 3},
 		IPRateLimit: RateLimit{PerSecond: 0.5, Burst: 3},
 	}, engine.Options{})
-	base := rs.http.URL
+	base := rs.url
 	alice := signHS(t, claimsFor("alice", map[string]any{"*": "rw"}))
 	bob := signHS(t, claimsFor("bob", map[string]any{"*": "rw"}))
 	for i := 0; i < 3; i++ {
@@ -276,7 +276,7 @@ func TestRateLimits(t *testing.T) {
 		{"2001:db8::1", 200},
 		{"2001:db8::2", 429}, // same /64
 	} {
-		st, _, body := httpCall(t, "GET", rs2.http.URL+"/v1/collections/x/feed", "", "", "X-Forwarded-For", c.xff)
+		st, _, body := httpCall(t, "GET", rs2.url+"/v1/collections/x/feed", "", "", "X-Forwarded-For", c.xff)
 		if st != c.want {
 			t.Fatalf("%d: X-Forwarded-For %q: %d %s, want %d", i, c.xff, st, body, c.want)
 		}
@@ -301,13 +301,15 @@ func TestLimiterMemoryBounded(t *testing.T) {
 	}
 }
 
+// TestSSEPerSubject: MaxSSEPerSubject bounds one subject's event streams,
+// MaxSSE all of them (issue 18, item 8: 3,200 streams cost 185 MB).
 func TestSSEPerSubject(t *testing.T) {
-	rs := newRealServer(t, Options{Authorizer: newTestAuth(t), MaxSSEPerSubject: 2, PingInterval: time.Hour}, engine.Options{})
+	rs := newRealServer(t, Options{Authorizer: newTestAuth(t), MaxSSEPerSubject: 2, MaxSSE: 3, PingInterval: time.Hour}, engine.Options{})
 	alice := signHS(t, claimsFor("alice", map[string]any{"*": "r"}))
 	bob := signHS(t, claimsFor("bob", map[string]any{"*": "r"}))
 	open := func(tok string) (*http.Response, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(context.Background())
-		req, _ := http.NewRequestWithContext(ctx, "GET", rs.http.URL+"/v1/events?collections=a&access_token="+tok, nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", rs.url+"/v1/events?collections=a&access_token="+tok, nil)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -337,6 +339,13 @@ func TestSSEPerSubject(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("bob: %d", res.StatusCode)
 	}
+	// Three streams are open: MaxSSE refuses a fourth, whoever asks.
+	carol := signHS(t, claimsFor("carol", map[string]any{"*": "r"}))
+	res, cancel = open(carol)
+	cancel()
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("carol over MaxSSE: %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
 	// Closing one stream frees its slot.
 	cancels[0]()
 	deadline := time.Now().Add(5 * time.Second)
@@ -356,23 +365,23 @@ func TestSSEPerSubject(t *testing.T) {
 
 func TestCORS(t *testing.T) {
 	off := newRealServer(t, Options{}, engine.Options{})
-	_, hdr, _ := httpCall(t, "GET", off.http.URL+"/v1/collections/x/feed", "", "", "Origin", "https://evil.example")
+	_, hdr, _ := httpCall(t, "GET", off.url+"/v1/collections/x/feed", "", "", "Origin", "https://evil.example")
 	if hdr.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("CORS on without configuration: %v", hdr)
 	}
 	on := newRealServer(t, Options{CORSOrigins: []string{"https://app.example"}}, engine.Options{})
-	st, hdr, _ := httpCall(t, "OPTIONS", on.http.URL+"/v1/sync", "", "", "Origin", "https://app.example", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type")
+	st, hdr, _ := httpCall(t, "OPTIONS", on.url+"/v1/sync", "", "", "Origin", "https://app.example", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type")
 	if st != 204 || hdr.Get("Access-Control-Allow-Origin") != "https://app.example" || !strings.Contains(hdr.Get("Access-Control-Allow-Headers"), "Authorization") {
 		t.Fatalf("preflight: %d %v", st, hdr)
 	}
 	if hdr.Get("Access-Control-Allow-Credentials") != "" {
 		t.Fatal("credentials allowed")
 	}
-	_, hdr, _ = httpCall(t, "GET", on.http.URL+"/v1/collections/x/feed", "", "", "Origin", "https://app.example")
+	_, hdr, _ = httpCall(t, "GET", on.url+"/v1/collections/x/feed", "", "", "Origin", "https://app.example")
 	if hdr.Get("Access-Control-Allow-Origin") != "https://app.example" || !strings.Contains(hdr.Get("Access-Control-Expose-Headers"), "Retry-After") {
 		t.Fatalf("simple request: %v", hdr)
 	}
-	st, hdr, _ = httpCall(t, "OPTIONS", on.http.URL+"/v1/sync", "", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "POST")
+	st, hdr, _ = httpCall(t, "OPTIONS", on.url+"/v1/sync", "", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "POST")
 	if hdr.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("other origin allowed: %d %v", st, hdr)
 	}
@@ -383,7 +392,7 @@ func TestCORS(t *testing.T) {
 // never answers a hostile request 5xx.
 func TestHostileClient(t *testing.T) {
 	rs := newRealServer(t, Options{Authorizer: newTestAuth(t), MaxBodyBytes: 256 << 10}, engine.Options{Limits: crdt.Limits{MaxOps: 1000}})
-	base := rs.http.URL
+	base := rs.url
 	mallory := signHS(t, claimsFor("mallory", map[string]any{"mallory": "rw", "public": "r"}))
 	setup, bomb := counterBomb(t, 2000)
 	h := newHistory()
@@ -434,35 +443,15 @@ func TestHostileClient(t *testing.T) {
 		}()
 	}
 	// Honest clients: three users each editing their own record.
-	var honest atomic.Int64
-	for _, u := range []string{"u1", "u2", "u3"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := client.New(base)
-			c.Token = signHS(t, claimsFor(u, map[string]any{"notes-{sub}": "rw"}))
-			hist := newHistory()
-			for i := 0; ctx.Err() == nil; i++ {
-				ch := hist.edit(t, "n", i)
-				sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-				res, err := c.Sync(sctx, []client.Doc{{Collection: "notes-" + u, ID: "doc", Changes: ch}})
-				scancel()
-				if err != nil || res[0].Err != nil {
-					t.Errorf("honest %s sync %d: %v %v", u, i, err, res)
-					return
-				}
-				honest.Add(1)
-			}
-		}()
-	}
+	honest, _ := honestSyncs(ctx, t, base, "u1", "u2", "u3")
 	wg.Wait()
 	if st, _, _ := httpCall(t, "GET", base+"/healthz", "", ""); st != 200 {
 		t.Fatalf("healthz %d after the attack", st)
 	}
-	if honest.Load() < 3 {
-		t.Fatalf("honest clients made %d syncs", honest.Load())
+	if honest < 3 {
+		t.Fatalf("honest clients made %d syncs", honest)
 	}
-	t.Logf("%d hostile requests (%d 5xx), %d honest syncs, all served", hostileN.Load(), fiveXX.Load(), honest.Load())
+	t.Logf("%d hostile requests (%d 5xx), %d honest syncs, all served", hostileN.Load(), fiveXX.Load(), honest)
 	if strings.Contains(rs.log.String(), "panic") {
 		t.Fatalf("a handler panicked:\n%s", rs.log.String())
 	}
@@ -494,5 +483,36 @@ func TestClientIP(t *testing.T) {
 		if got := clientIP(r, trusted); got != c.want {
 			t.Errorf("clientIP(%s, %s: %q) = %q, want %q", c.remote, c.header, c.value, got, c.want)
 		}
+	}
+}
+
+// TestEventsEndAtTokenExpiry: an event stream ends when its token's exp
+// plus the leeway passes (issue 18, item 5: streams kept delivering 40 s
+// after exp).
+func TestEventsEndAtTokenExpiry(t *testing.T) {
+	auth, err := NewTokenAuth(TokenAuthConfig{HS256Secret: testSecret, Leeway: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := newFakeServer(t, Options{Authorizer: auth, PingInterval: time.Hour})
+	claims := claimsFor("alice", map[string]any{"todos": "r"})
+	exp := time.Now().Add(time.Second).Truncate(time.Second).Add(time.Second) // 1 to 2 s away
+	claims["exp"] = exp.Unix()
+	c := client.New(fs.url)
+	c.Token = signHS(t, claims)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events, err := c.Events(ctx, "todos")
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	for range events {
+	}
+	ended := time.Now()
+	if ctx.Err() != nil {
+		t.Fatal("the stream outlived its token by seconds")
+	}
+	if early, late := exp.Add(500*time.Millisecond).Sub(ended), ended.Sub(exp.Add(500*time.Millisecond)); early > 100*time.Millisecond || late > time.Second {
+		t.Fatalf("stream ended at %s, want exp + leeway (%s)", ended.Format(time.StampMilli), exp.Add(500*time.Millisecond).Format(time.StampMilli))
 	}
 }

@@ -15,7 +15,7 @@ import (
 // clients on separate records.
 func BenchmarkSync_HTTPPush1(b *testing.B) {
 	rs := newRealServer(b, Options{}, engine.Options{})
-	c := client.New(rs.http.URL)
+	c := client.New(rs.url)
 	ctx := context.Background()
 	var next atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {

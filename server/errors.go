@@ -242,14 +242,14 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
 			slog.String("request_id", requestID(c)),
 			slog.String("method", c.Request().Method),
-			slog.String("path", c.Request().URL.Path),
+			slog.String("path", logPath(c.Request())),
 			slog.String("error", err.Error()))
 	case ae.Status >= 500 && !errors.Is(err, errShuttingDown):
 		// Store failures: the client only learns "retry later"; operators
 		// need the cause.
 		s.log.LogAttrs(c.Request().Context(), slog.LevelWarn, "request failed",
 			slog.String("request_id", requestID(c)),
-			slog.String("path", c.Request().URL.Path),
+			slog.String("path", logPath(c.Request())),
 			slog.String("error", err.Error()))
 	}
 	writeError(c, ae)

@@ -27,7 +27,8 @@ type eventData struct {
 
 // handleEvents is GET /v1/events?collections=a,b: Server-Sent Events, one
 // "change" event per changed record, ": ping" comments while idle. The stream
-// ends when the client leaves, the engine closes, or Shutdown starts.
+// ends when the client leaves, the engine closes, Shutdown starts, or the
+// token expires (Principal.Expires).
 func (s *Server) handleEvents(c echo.Context) error {
 	collections, err := parseCollections(c.QueryParam("collections"))
 	if err != nil {
@@ -58,7 +59,6 @@ func (s *Server) handleEvents(c echo.Context) error {
 
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	c.Response().WriteHeader(http.StatusOK)
 	// A first comment gets the headers out now, so EventSource fires "open"
@@ -73,11 +73,23 @@ func (s *Server) handleEvents(c echo.Context) error {
 	ping := time.NewTicker(s.opts.PingInterval)
 	defer ping.Stop()
 	ctx := c.Request().Context()
+	// A stream ends when its token does: it must not keep delivering to a
+	// caller whose credentials (and perhaps permissions) have lapsed. The
+	// client reconnects with a fresh token.
+	var expired <-chan time.Time
+	if p := PrincipalFrom(ctx); p != nil && !p.Expires.IsZero() {
+		t := time.NewTimer(time.Until(p.Expires))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.closing:
+			return nil
+		case <-expired:
+			_ = writeAndFlush(c, rc, ": token expired\n\n")
 			return nil
 		case <-ping.C:
 			if err := writeAndFlush(c, rc, ": ping\n\n"); err != nil {

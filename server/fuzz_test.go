@@ -17,8 +17,8 @@ import (
 )
 
 // validatingEngine is the fake engine with the real decoder of pushed
-// bytes in front, so that fuzzing /v1/sync reaches crdt's parser the way
-// the engine calls it.
+// bytes in front (the parser, then a Tx on an empty record), so that
+// fuzzing /v1/sync reaches crdt's validation the way the engine calls it.
 type validatingEngine struct {
 	*fakeEngine
 }
@@ -30,7 +30,12 @@ func (v validatingEngine) Sync(ctx context.Context, reqs []engine.DocRequest) ([
 	for i, r := range reqs {
 		out[i].Key = r.Key
 		if len(r.Changes) > 0 {
-			if _, err := crdt.ParseChanges(r.Changes, crdt.Limits{MaxOps: 1000}); err != nil {
+			cs, err := crdt.ParseChanges(r.Changes, crdt.Limits{MaxOps: 1000})
+			if err == nil {
+				// Against an empty record, as the engine's Tx checks a push.
+				_, err = crdt.NewIndex().Begin().Add(cs)
+			}
+			if err != nil {
 				if errors.Is(err, crdt.ErrChunkTooLarge) {
 					err = fmt.Errorf("%w: %w", engine.ErrTooLarge, err)
 				}
@@ -71,6 +76,9 @@ func FuzzSyncHandler(f *testing.F) {
 		{syncBody(docJSON("todos", "b", b64(append(append([]byte{}, setup...), bomb...)))), good},
 		{syncBody(docJSON("todos", "c", b64(compressedBomb(1<<20)))), good},
 		{`{"docs":[{"collection":"todos","id":"a","changes":"hV9KgwAAAAAB"}]}`, good},
+		// Issue 18: 50,000 unchained sets of one key in 64 bytes.
+		{syncBody(docJSON("todos", "b1", b64(issue18Change(f, "stall-64.bin")))), good},
+		{syncBody(docJSON("todos", "b1", b64(append(issue18Change(f, "stall-64.bin"), issue18Change(f, "chained-98.bin")...)))), good},
 		{`{"docs":[{"collection":"Todos","id":"a"}]}`, good},
 		{`{"docs":[{"collection":"todos","id":"a","have":[1]}]}`, good},
 		{`{"docs":null}`, good},

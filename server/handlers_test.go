@@ -18,10 +18,10 @@ import (
 )
 
 type fakeServer struct {
-	srv  *Server
-	http *httptest.Server
-	eng  *fakeEngine
-	log  *syncLog
+	srv *Server
+	url string // where it serves, "http://127.0.0.1:<port>"
+	eng *fakeEngine
+	log *syncLog
 }
 
 func newFakeServer(tb testing.TB, opts Options) *fakeServer {
@@ -35,16 +35,15 @@ func newFakeServer(tb testing.TB, opts Options) *fakeServer {
 	if err != nil {
 		tb.Fatalf("newServer: %v", err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	url := serve(tb, srv)
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			tb.Errorf("Shutdown: %v", err)
 		}
-		hs.Close()
 	})
-	return &fakeServer{srv: srv, http: hs, eng: eng, log: logs}
+	return &fakeServer{srv: srv, url: url, eng: eng, log: logs}
 }
 
 // TestHandlersFake runs every endpoint and error path of the HTTP layer
@@ -111,7 +110,7 @@ func TestHandlersFake(t *testing.T) {
 			"dynamerge_cache_records 3", "dynamerge_store_writes_total 5", "dynamerge_sse_connections", "go_goroutines"}},
 	}
 	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) { sc.run(t, fs.http.URL) })
+		t.Run(sc.name, func(t *testing.T) { sc.run(t, fs.url) })
 	}
 	if logs := fs.log.String(); !strings.Contains(logs, "secret internal detail") || !strings.Contains(logs, "fake engine panics") {
 		t.Errorf("internal errors not logged; logs:\n%s", logs)
@@ -120,8 +119,8 @@ func TestHandlersFake(t *testing.T) {
 
 func TestDocETag(t *testing.T) {
 	fs := newFakeServer(t, Options{})
-	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "a", "AAEC")), status: 200}.run(t, fs.http.URL)
-	resp, err := http.Get(fs.http.URL + "/v1/collections/todos/docs/a")
+	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "a", "AAEC")), status: 200}.run(t, fs.url)
+	resp, err := http.Get(fs.url + "/v1/collections/todos/docs/a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,16 +129,16 @@ func TestDocETag(t *testing.T) {
 	if etag == "" {
 		t.Fatal("no ETag")
 	}
-	scenario{url: "/v1/collections/todos/docs/a", headers: map[string]string{"If-None-Match": etag}, status: 304}.run(t, fs.http.URL)
-	scenario{url: "/v1/collections/todos/docs/a", headers: map[string]string{"If-None-Match": `"other"`}, status: 200}.run(t, fs.http.URL)
-	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "a", "AAEC")), status: 200}.run(t, fs.http.URL)
-	scenario{url: "/v1/collections/todos/docs/a", headers: map[string]string{"If-None-Match": etag}, status: 200}.run(t, fs.http.URL)
+	scenario{url: "/v1/collections/todos/docs/a", headers: map[string]string{"If-None-Match": etag}, status: 304}.run(t, fs.url)
+	scenario{url: "/v1/collections/todos/docs/a", headers: map[string]string{"If-None-Match": `"other"`}, status: 200}.run(t, fs.url)
+	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "a", "AAEC")), status: 200}.run(t, fs.url)
+	scenario{url: "/v1/collections/todos/docs/a", headers: map[string]string{"If-None-Match": etag}, status: 200}.run(t, fs.url)
 }
 
 func TestReadyzFailing(t *testing.T) {
 	fs := newFakeServer(t, Options{})
 	fs.eng.readyErr = errors.New("dial tcp: refused")
-	scenario{url: "/readyz", status: 503, code: CodeUnavailable, excludes: []string{"refused"}}.run(t, fs.http.URL)
+	scenario{url: "/readyz", status: 503, code: CodeUnavailable, excludes: []string{"refused"}}.run(t, fs.url)
 }
 
 func TestRequestIDEchoed(t *testing.T) {
@@ -152,9 +151,13 @@ func TestRequestIDEchoed(t *testing.T) {
 		{"bad id with spaces", false},
 		{`"quoted"`, false},
 		{strings.Repeat("a", 200), false},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"a forged=1", false},
+		{"ünïcode", false},
 	}
 	for _, tt := range tests {
-		req, _ := http.NewRequest(http.MethodGet, fs.http.URL+"/healthz", nil)
+		req, _ := http.NewRequest(http.MethodGet, fs.url+"/healthz", nil)
 		req.Header.Set(HeaderRequestID, tt.in)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -186,7 +189,7 @@ func TestStaticAssets(t *testing.T) {
 		{name: "api stays json", url: "/v1/", status: 404, code: CodeNotFound},
 	}
 	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) { sc.run(t, fs.http.URL) })
+		t.Run(sc.name, func(t *testing.T) { sc.run(t, fs.url) })
 	}
 }
 
@@ -194,7 +197,7 @@ func TestStaticAssets(t *testing.T) {
 // event; then checks the stream ends on Shutdown.
 func TestEventsFake(t *testing.T) {
 	fs := newFakeServer(t, Options{PingInterval: 20 * time.Millisecond, Authorizer: testAuthorizer})
-	c := client.New(fs.http.URL)
+	c := client.New(fs.url)
 	c.Token = "good"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -229,7 +232,7 @@ func TestEventsPing(t *testing.T) {
 	fs := newFakeServer(t, Options{PingInterval: 10 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fs.http.URL+"/v1/events?collections=todos", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fs.url+"/v1/events?collections=todos", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -325,11 +328,16 @@ func TestShutdownInFlight(t *testing.T) {
 // TestShutdownRefusesNew: through Handler (no Serve), a request after
 // Shutdown gets 503 unavailable.
 func TestShutdownRefusesNew(t *testing.T) {
-	fs := newFakeServer(t, Options{})
-	if err := fs.srv.Shutdown(context.Background()); err != nil {
+	srv, err := newServer(Options{Logger: (&syncLog{}).logger()}, newFakeEngine())
+	if err != nil {
 		t.Fatal(err)
 	}
-	scenario{url: "/healthz", status: 503, code: CodeUnavailable}.run(t, fs.http.URL)
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	scenario{url: "/healthz", status: 503, code: CodeUnavailable}.run(t, hs.URL)
 }
 
 func TestNewRequiresEngine(t *testing.T) {
@@ -342,18 +350,13 @@ func TestNewRequiresEngine(t *testing.T) {
 // delivering after the server's ReadTimeout has passed.
 func TestEventsOutliveReadTimeout(t *testing.T) {
 	eng := newFakeEngine()
-	srv, err := newServer(Options{Logger: (&syncLog{}).logger(), PingInterval: time.Hour}, eng)
+	srv, err := newServer(Options{Logger: (&syncLog{}).logger(), PingInterval: time.Hour, BodyTimeout: 50 * time.Millisecond}, eng)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.readTimeout = 50 * time.Millisecond
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
+	url := serve(t, srv)
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	c := client.New("http://" + l.Addr().String())
+	c := client.New(url)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	events, err := c.Events(ctx, "todos")
@@ -371,5 +374,76 @@ func TestEventsOutliveReadTimeout(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no event after the read timeout")
+	}
+}
+
+// TestHead: health checks that probe with HEAD get 200 and no body on
+// /healthz, /readyz and the app at "/" (issue 18, item 7).
+func TestHead(t *testing.T) {
+	fs := newFakeServer(t, Options{})
+	for _, path := range []string{"/healthz", "/readyz", "/"} {
+		st, _, body := httpCall(t, http.MethodHead, fs.url+path, "", "")
+		if st != http.StatusOK || len(body) != 0 {
+			t.Errorf("HEAD %s: %d with %d body bytes, want 200 and none", path, st, len(body))
+		}
+	}
+}
+
+// TestLongPathLogged: a long URL is cut in the access log, so a client
+// cannot write log lines of its own size (issue 18, item 7).
+func TestLongPathLogged(t *testing.T) {
+	fs := newFakeServer(t, Options{})
+	long := "/" + strings.Repeat("a", 32<<10)
+	if st, _, _ := httpCall(t, "GET", fs.url+long, "", ""); st != http.StatusNotFound {
+		t.Fatalf("GET of a long path: %d, want 404", st)
+	}
+	for _, line := range strings.Split(fs.log.String(), "\n") {
+		if len(line) > 2*maxLoggedPath+1024 {
+			t.Fatalf("log line of %d bytes: %.200s…", len(line), line)
+		}
+	}
+	if !strings.Contains(fs.log.String(), strings.Repeat("a", maxLoggedPath-1)+"…") {
+		t.Fatalf("no cut path in the log:\n%.2000s", fs.log.String())
+	}
+}
+
+// TestAPINotStored: every /v1 answer, errors and event streams included,
+// carries Cache-Control: private, no-store (issue 18, item 8: the feed and
+// sync carried none); the app's assets keep their own policy.
+func TestAPINotStored(t *testing.T) {
+	fs := newFakeServer(t, Options{Authorizer: testAuthorizer, PingInterval: time.Hour})
+	for _, tc := range []struct{ method, path, tok, body string }{
+		{"POST", "/v1/sync", "good", syncBody(docJSON("todos", "a", ""))},
+		{"GET", "/v1/collections/todos/feed", "good", ""},
+		{"GET", "/v1/collections/todos/docs/nope", "good", ""},
+		{"GET", "/v1/collections/todos/feed", "", ""},
+		{"GET", "/v1/nope", "good", ""},
+		{"GET", "/v1/events?collections=todos", "good", ""},
+	} {
+		_, hdr, _ := httpCall(t, tc.method, fs.url+tc.path, tc.tok, tc.body)
+		if got, want := hdr.Get("Cache-Control"), "private, no-store"; got != want {
+			t.Errorf("%s %s: Cache-Control %q, want %q", tc.method, tc.path, got, want)
+		}
+	}
+	if _, hdr, _ := httpCall(t, "GET", fs.url+"/healthz", "", ""); hdr.Get("Cache-Control") == "private, no-store" {
+		t.Error("/healthz marked private")
+	}
+}
+
+// TestMetricsToken: with Options.MetricsToken, /metrics answers 401 without
+// it (issue 18, item 8: it was public); without the option it stays open.
+func TestMetricsToken(t *testing.T) {
+	open := newFakeServer(t, Options{})
+	if st, _, _ := httpCall(t, "GET", open.url+"/metrics", "", ""); st != http.StatusOK {
+		t.Fatalf("/metrics without MetricsToken: %d", st)
+	}
+	fs := newFakeServer(t, Options{MetricsToken: "metrics-secret-0123456789"})
+	for _, tok := range []string{"", "wrong", "metrics-secret-012345678"} {
+		st, hdr, body := httpCall(t, "GET", fs.url+"/metrics", tok, "")
+		checkUnauthorized(t, "metrics token "+tok, st, hdr, body)
+	}
+	st, _, body := httpCall(t, "GET", fs.url+"/metrics", "metrics-secret-0123456789", "")
+	if st != http.StatusOK || !strings.Contains(string(body), "dynamerge_http_requests_total") {
+		t.Fatalf("/metrics with the token: %d %.200s", st, body)
 	}
 }

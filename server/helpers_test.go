@@ -1,14 +1,20 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/dynamerge/dynamerge/client"
 )
 
 // scenario is one HTTP exchange of a table test: what is sent and what must
@@ -180,4 +186,58 @@ func docJSON(collection, id, changes string, have ...string) string {
 	}
 	b, _ := json.Marshal(m)
 	return string(b)
+}
+
+// honestSyncs runs one honest client per user until ctx is done, each
+// pushing edits of its own record notes-<user>/doc with a token of the test
+// HS256 key, and returns the syncs made and the slowest one. Any failed
+// sync fails tb.
+func honestSyncs(ctx context.Context, tb testing.TB, base string, users ...string) (syncs int64, slowest time.Duration) {
+	tb.Helper()
+	var n, worst atomic.Int64
+	var wg sync.WaitGroup
+	for _, u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := client.New(base)
+			c.Token = signHS(tb, claimsFor(u, map[string]any{"notes-{sub}": "rw"}))
+			hist := newHistory()
+			for i := 0; ctx.Err() == nil; i++ {
+				ch := hist.edit(tb, "n", i)
+				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				start := time.Now()
+				res, err := c.Sync(sctx, []client.Doc{{Collection: "notes-" + u, ID: "doc", Changes: ch}})
+				d := time.Since(start)
+				cancel()
+				if err != nil || res[0].Err != nil {
+					tb.Errorf("honest %s sync %d: %v %v", u, i, err, res)
+					return
+				}
+				n.Add(1)
+				if int64(d) > worst.Load() {
+					worst.Store(int64(d))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return n.Load(), time.Duration(worst.Load())
+}
+
+// serve runs srv.Serve on a loopback port, as the binary does, so that
+// tests go through the HTTP policy that ships (timeouts, header size,
+// connection cap), and returns its base URL. The caller shuts srv down.
+func serve(tb testing.TB, srv *Server) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go func() {
+		if err := srv.Serve(l); err != nil {
+			tb.Errorf("Serve: %v", err)
+		}
+	}()
+	return "http://" + l.Addr().String()
 }

@@ -9,13 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +33,9 @@ import (
 type flakyStore struct {
 	store.Store
 	failing atomic.Bool
+	// diskFull fails appends only, as a full disk does: reads and pings
+	// still work.
+	diskFull atomic.Bool
 }
 
 func (s *flakyStore) err(op string) error {
@@ -60,6 +63,9 @@ func (s *flakyStore) Append(ctx context.Context, key store.Key, e store.Entry, m
 	if err := s.err("append"); err != nil {
 		return err
 	}
+	if s.diskFull.Load() {
+		return fmt.Errorf("flaky append: %w", syscall.ENOSPC)
+	}
 	return s.Store.Append(ctx, key, e, meta)
 }
 
@@ -74,7 +80,7 @@ func (s *flakyStore) Ping(ctx context.Context) error {
 // pool, HTTP server.
 type realServer struct {
 	srv   *Server
-	http  *httptest.Server
+	url   string // where it serves
 	eng   *engine.Engine
 	store *flakyStore
 	log   *syncLog
@@ -101,14 +107,13 @@ func newRealServer(tb testing.TB, opts Options, eopts engine.Options) *realServe
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	url := serve(tb, srv)
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			tb.Errorf("Shutdown: %v", err)
 		}
-		hs.Close()
 		if err := eng.Close(ctx); err != nil {
 			tb.Errorf("engine Close: %v", err)
 		}
@@ -116,7 +121,7 @@ func newRealServer(tb testing.TB, opts Options, eopts engine.Options) *realServe
 			tb.Errorf("store Close: %v", err)
 		}
 	})
-	return &realServer{srv: srv, http: hs, eng: eng, store: fs, log: logs}
+	return &realServer{srv: srv, url: url, eng: eng, store: fs, log: logs}
 }
 
 // headsOf reads a record's heads through GET, "" joined, or "not_found".
@@ -193,7 +198,7 @@ func TestScenariosReal(t *testing.T) {
 	rs := newRealServer(t,
 		Options{MaxBodyBytes: 64 << 10, MaxDocsPerSync: 10, Authorizer: testAuthorizer},
 		engine.Options{MaxChangeBytes: 16 << 10})
-	base := rs.http.URL
+	base := rs.url
 
 	h := newHistory()
 	c1 := h.edit(t, "title", "first")
@@ -280,20 +285,35 @@ func TestUnavailableReal(t *testing.T) {
 	h := newHistory()
 	c1 := h.edit(t, "n", 1)
 	rs.store.failing.Store(true)
-	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "u", b64(c1))), status: 503, code: CodeUnavailable}.run(t, rs.http.URL)
-	scenario{url: "/readyz", status: 503, code: CodeUnavailable}.run(t, rs.http.URL)
+	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "u", b64(c1))), status: 503, code: CodeUnavailable}.run(t, rs.url)
+	scenario{url: "/readyz", status: 503, code: CodeUnavailable}.run(t, rs.url)
 	rs.store.failing.Store(false)
-	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "u", b64(c1))), status: 200, docCodes: []string{""}}.run(t, rs.http.URL)
-	if got := headsOf(t, rs.http.URL, "todos", "u"); got == "not_found" {
+	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "u", b64(c1))), status: 200, docCodes: []string{""}}.run(t, rs.url)
+	if got := headsOf(t, rs.url, "todos", "u"); got == "not_found" {
 		t.Fatal("change not stored after the store recovered")
 	}
+}
+
+// TestReadyzDiskFull: with a store that answers pings but fails every
+// write, /readyz answers 503 after a failed write, and 200 again once a
+// write succeeds (issue 18, item 8: it said ready on a full disk).
+func TestReadyzDiskFull(t *testing.T) {
+	rs := newRealServer(t, Options{}, engine.Options{})
+	c1 := newHistory().edit(t, "n", 1)
+	scenario{url: "/readyz", status: 200}.run(t, rs.url)
+	rs.store.diskFull.Store(true)
+	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "d", b64(c1))), status: 503, code: CodeUnavailable}.run(t, rs.url)
+	scenario{url: "/readyz", status: 503, code: CodeUnavailable}.run(t, rs.url)
+	rs.store.diskFull.Store(false)
+	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "d", b64(c1))), status: 200, docCodes: []string{""}}.run(t, rs.url)
+	scenario{url: "/readyz", status: 200}.run(t, rs.url)
 }
 
 // TestFeedPagingReal follows the feed cursor page by page and sees every
 // record once, then sees a changed record again after the last cursor.
 func TestFeedPagingReal(t *testing.T) {
 	rs := newRealServer(t, Options{}, engine.Options{})
-	c := client.New(rs.http.URL)
+	c := client.New(rs.url)
 	ctx := context.Background()
 	const n = 7
 	hists := make([]*history, n)
@@ -352,7 +372,7 @@ func TestFeedPagingReal(t *testing.T) {
 // receives its event with the new heads.
 func TestEventsReal(t *testing.T) {
 	rs := newRealServer(t, Options{PingInterval: 50 * time.Millisecond}, engine.Options{})
-	c := client.New(rs.http.URL)
+	c := client.New(rs.url)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	events, err := c.Events(ctx, "todos", "notes")
@@ -384,7 +404,7 @@ func TestEventsReal(t *testing.T) {
 // talks to a server missing its history recovers by resending everything.
 func TestReplicasReal(t *testing.T) {
 	rs := newRealServer(t, Options{}, engine.Options{})
-	c := client.New(rs.http.URL)
+	c := client.New(rs.url)
 	ctx := context.Background()
 	a := client.NewReplica(c, "notes", "shared")
 	b := client.NewReplica(c, "notes", "shared")
@@ -440,7 +460,7 @@ func TestReplicasReal(t *testing.T) {
 	// A second server knows nothing of a's history: pushing only the new
 	// change gets missing_deps, and SyncAll resends the whole history.
 	other := newRealServer(t, Options{}, engine.Options{})
-	c2 := client.New(other.http.URL)
+	c2 := client.New(other.url)
 	set(a, "c", 4)
 	if err := client.SyncAll(ctx, c2, []*client.Replica{a}); err != nil {
 		t.Fatalf("SyncAll to a server missing the history: %v", err)
@@ -465,7 +485,7 @@ func sortedJoin(ss []string) string {
 func TestClientErrorsReal(t *testing.T) {
 	rs := newRealServer(t, Options{Authorizer: testAuthorizer}, engine.Options{})
 	ctx := context.Background()
-	c := client.New(rs.http.URL)
+	c := client.New(rs.url)
 	_, err := c.Sync(ctx, []client.Doc{{Collection: "todos", ID: "x"}})
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized || ce.Code != client.CodeUnauthorized {
@@ -500,7 +520,7 @@ func TestClientErrorsReal(t *testing.T) {
 // is stored, and nothing hangs.
 func TestShutdownReal(t *testing.T) {
 	rs := newRealServer(t, Options{}, engine.Options{})
-	c := client.New(rs.http.URL)
+	c := client.New(rs.url)
 	ctx := context.Background()
 	events, err := c.Events(ctx, "todos")
 	if err != nil {
@@ -555,7 +575,7 @@ func TestPoisonReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs := newRealServer(t, Options{}, engine.Options{})
-	base := rs.http.URL
+	base := rs.url
 	scenario{method: "POST", url: "/v1/sync", body: syncBody(docJSON("todos", "p", b64(baseBytes))), status: 200, docCodes: []string{""}}.run(t, base)
 	heads0 := headsOf(t, base, "todos", "p")
 	ok := newHistory().edit(t, "fine", true)

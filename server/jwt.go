@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ const (
 type Principal struct {
 	// Subject is the token's "sub" claim.
 	Subject string
+	// Expires is when the token stops being accepted: its "exp" plus the
+	// leeway. Event streams opened with it end then. Zero: never.
+	Expires time.Time
 	grants  []grant
 }
 
@@ -239,6 +243,9 @@ func (a *TokenAuth) Parse(ctx context.Context, tok string) (*Principal, error) {
 	if !t.Valid {
 		return nil, fmt.Errorf("%w: token not valid", ErrUnauthorized)
 	}
+	if err := checkDates(claims); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
 	sub, _ := claims["sub"].(string)
 	if sub == "" {
 		return nil, fmt.Errorf("%w: token has no subject", ErrUnauthorized)
@@ -250,7 +257,35 @@ func (a *TokenAuth) Parse(ctx context.Context, tok string) (*Principal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: claim %q: %w", ErrUnauthorized, a.cfg.Claim, err)
 	}
-	return &Principal{Subject: sub, grants: grants}, nil
+	p := &Principal{Subject: sub, grants: grants}
+	// The parser required exp and checked it is a date.
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		p.Expires = exp.Add(a.cfg.Leeway)
+	}
+	return p, nil
+}
+
+// maxTokenTime is the last second of year 9999, the latest date a token
+// may carry: past it, float seconds lose their precision and, near 2^63,
+// overflow to the distant past when converted to a time.
+const maxTokenTime = 253402300799
+
+// checkDates refuses exp, nbf and iat that are not numbers of seconds
+// between 1970 and the end of year 9999. The JWT library converts them to
+// times without range checks, so an nbf or iat of 1e300 wrapped around to
+// the past and passed.
+func checkDates(claims jwt.MapClaims) error {
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		v, ok := claims[name]
+		if !ok {
+			continue
+		}
+		f, ok := v.(float64)
+		if !ok || math.IsNaN(f) || f < 0 || f > maxTokenTime {
+			return fmt.Errorf("%s out of range: %v", name, v)
+		}
+	}
+	return nil
 }
 
 // checkAudience accepts a token whose "aud" (a string or a list) or

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -64,6 +66,15 @@ func (m *metrics) observe(route, method string, status int, elapsed time.Duratio
 }
 
 func (s *Server) handleMetrics(c echo.Context) error {
+	if want := s.opts.MetricsToken; want != "" {
+		tok, err := bearerToken(c.Request())
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) != 1 {
+			return fmt.Errorf("%w: wrong metrics token", ErrUnauthorized)
+		}
+	}
 	s.metrics.handler.ServeHTTP(c.Response(), c.Request())
 	return nil
 }

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -31,10 +33,14 @@ func (s *Server) requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// maxRequestID bounds a request ID taken from the client: a UUID is 36
+// bytes, a W3C trace ID 32.
+const maxRequestID = 64
+
 // validRequestID accepts what proxies send (UUIDs, hex, base64url) and
 // refuses anything that could forge log lines or bloat them.
 func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > maxRequestID {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -79,7 +85,7 @@ func (s *Server) accessLogMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.LogAttrs(req.Context(), level, "http request",
 			slog.String("request_id", requestID(c)),
 			slog.String("method", req.Method),
-			slog.String("path", req.URL.Path),
+			slog.String("path", logPath(req)),
 			slog.String("route", route),
 			slog.Int("status", res.Status),
 			slog.Int64("bytes_in", req.ContentLength),
@@ -89,6 +95,24 @@ func (s *Server) accessLogMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		)
 		return nil
 	}
+}
+
+// maxLoggedPath bounds the path in a log line: a URL of a megabyte must not
+// make a log line of a megabyte.
+const maxLoggedPath = 256
+
+// logPath is the request's path as logs show it, cut at maxLoggedPath
+// bytes (on a UTF-8 boundary, with "…" marking the cut).
+func logPath(r *http.Request) string {
+	p := r.URL.Path
+	if len(p) <= maxLoggedPath {
+		return p
+	}
+	cut := maxLoggedPath
+	for cut > 0 && !utf8.RuneStart(p[cut]) {
+		cut--
+	}
+	return p[:cut] + "…"
 }
 
 // recoverMiddleware turns a panic in a handler into a logged 500: one bad
@@ -105,7 +129,7 @@ func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic in handler",
 				slog.String("request_id", requestID(c)),
-				slog.String("path", c.Request().URL.Path),
+				slog.String("path", logPath(c.Request())),
 				slog.String("panic", fmt.Sprint(r)),
 				slog.String("stack", string(debug.Stack())))
 			err = fmt.Errorf("server: panic: %v", r) // classified as internal
@@ -126,6 +150,11 @@ func (s *Server) securityHeadersMiddleware(next echo.HandlerFunc) echo.HandlerFu
 		// 'wasm-unsafe-eval' lets the browser library compile Automerge's
 		// WebAssembly (without it open() fails); it allows no JS eval.
 		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		if p := c.Request().URL.Path; p == "/v1" || strings.HasPrefix(p, "/v1/") {
+			// Records are private to their readers: no shared cache may
+			// keep them, no browser may write them to disk. Errors too.
+			h.Set("Cache-Control", "private, no-store")
+		}
 		return next(c)
 	}
 }

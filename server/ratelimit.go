@@ -126,30 +126,41 @@ func (l *limiters) size() int {
 	return len(l.m)
 }
 
-// streamQuota counts open SSE streams per key.
-type streamQuota struct {
-	max int
+// quota counts things held at once (open SSE streams, requests in flight)
+// per key and in total. A zero bound is no bound.
+type quota struct {
+	perKey int
+	total  int
+
 	mu  sync.Mutex
 	n   map[string]int
+	sum int
 }
 
-// acquire takes a slot for key; release gives it back. ok is false when
-// key has max streams open already.
-func (q *streamQuota) acquire(key string) (release func(), ok bool) {
-	if q.max <= 0 {
+func newQuota(perKey, total int) *quota {
+	return &quota{perKey: perKey, total: total, n: map[string]int{}}
+}
+
+// acquire takes a slot for key; release gives it back (once, however often
+// it is called). ok is false when key holds perKey slots already, or all
+// keys together hold total.
+func (q *quota) acquire(key string) (release func(), ok bool) {
+	if q.perKey <= 0 && q.total <= 0 {
 		return func() {}, true
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.n[key] >= q.max {
+	if q.perKey > 0 && q.n[key] >= q.perKey || q.total > 0 && q.sum >= q.total {
 		return nil, false
 	}
 	q.n[key]++
+	q.sum++
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			q.mu.Lock()
 			defer q.mu.Unlock()
+			q.sum--
 			if q.n[key]--; q.n[key] <= 0 {
 				delete(q.n, key)
 			}

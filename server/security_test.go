@@ -94,7 +94,7 @@ func TestAccessMatrix(t *testing.T) {
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			rs := newRealServer(t, Options{Authorizer: newTestAuth(t), PingInterval: time.Hour}, engine.Options{})
-			base := rs.http.URL
+			base := rs.url
 			users := []string{"alice", "bob", "carol"}
 			tokens := map[string]string{}
 			for _, u := range users {
@@ -236,7 +236,7 @@ func TestAccessMatrix(t *testing.T) {
 // empty sync, with WWW-Authenticate, and nothing is stored.
 func TestBadTokens(t *testing.T) {
 	rs := newRealServer(t, Options{Authorizer: newTestAuth(t)}, engine.Options{})
-	base := rs.http.URL
+	base := rs.url
 	admin := signHS(t, claimsFor("admin", map[string]any{"*": "rw"}))
 	h := newHistory()
 	push := syncBody(docJSON("todos", "t1", b64(h.edit(t, "x", 1))))

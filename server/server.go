@@ -32,6 +32,24 @@ const (
 	DefaultPingInterval = 15 * time.Second
 	// DefaultReadyTimeout bounds the store check of /readyz.
 	DefaultReadyTimeout = 2 * time.Second
+	// DefaultBodyTimeout and DefaultMinBodyRate bound how slowly a request
+	// may arrive: its headers and the first DefaultBodyTimeout of its body,
+	// then one more second per DefaultMinBodyRate bytes. A phone on a poor
+	// link sends a 16 MiB push in time; a client trickling a byte a second
+	// is cut after 10 s.
+	DefaultBodyTimeout = 10 * time.Second
+	DefaultMinBodyRate = 4 << 10
+	// DefaultMaxHeaderBytes bounds a request's headers (and URL); larger
+	// ones get 431.
+	DefaultMaxHeaderBytes = 64 << 10
+)
+
+// HTTP timeouts of Serve. There is deliberately no WriteTimeout: it would
+// cut every Server-Sent Events stream; answers are bounded by the engine's
+// own deadlines, streams by Shutdown and token expiry.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
 )
 
 // Options configures a Server. Zero values mean defaults.
@@ -72,9 +90,31 @@ type Options struct {
 	// MaxSSEPerSubject bounds the open /v1/events streams of one subject
 	// (one address without auth). Zero: no bound.
 	MaxSSEPerSubject int
+	// MaxSSE bounds the open /v1/events streams of the whole server. Zero:
+	// no bound.
+	MaxSSE int
+	// MaxRequestsPerSubject bounds the /v1 requests of one subject (one
+	// address without auth) in flight at once, event streams apart; more
+	// get 429 rate_limited. Zero: no bound.
+	MaxRequestsPerSubject int
+	// MaxConnections bounds the connections Serve holds open at once;
+	// further ones wait in the kernel's backlog. Keep it below the
+	// process's open-file limit. Zero: no bound.
+	MaxConnections int
+	// BodyTimeout and MinBodyRate bound how slowly a request body may
+	// arrive: within BodyTimeout of the request's start, plus one second
+	// per MinBodyRate bytes read. A slower one is cut (408). Defaults to
+	// DefaultBodyTimeout and DefaultMinBodyRate.
+	BodyTimeout time.Duration
+	MinBodyRate int64
 	// CORSOrigins lists the origins whose pages may call the API ("*" for
 	// any). Empty: no CORS headers at all.
 	CORSOrigins []string
+
+	// MetricsToken, when set, must come as "Authorization: Bearer <token>"
+	// on GET /metrics (401 otherwise): request rates, cache sizes and store
+	// errors are for operators, not for every client. Empty: public.
+	MetricsToken string
 
 	// Collectors are added to GET /metrics, e.g. the store's own
 	// (dynamo.Store.Collector: DynamoDB capacity units).
@@ -116,12 +156,11 @@ type Server struct {
 
 	assetTags assetTags // content ETags of Options.Assets (static.go)
 
-	subLimits *limiters    // per token subject (ratelimit.go)
-	ipLimits  *limiters    // per client address
-	sse       *streamQuota // open SSE streams per subject or address
-
-	// readTimeout bounds reading one request; tests shorten it.
-	readTimeout time.Duration
+	subLimits *limiters      // per token subject (ratelimit.go)
+	ipLimits  *limiters      // per client address
+	sse       *quota         // open SSE streams per subject or address, and in all
+	requests  *quota         // requests in flight per subject or address
+	conns     *limitListener // set by Serve when MaxConnections bounds it
 }
 
 // New returns a server for opts. It does not listen; use Handler, Start or
@@ -146,17 +185,22 @@ func newServer(opts Options, eng backend) (*Server, error) {
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = DefaultPingInterval
 	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
+	}
+	if opts.MinBodyRate <= 0 {
+		opts.MinBodyRate = DefaultMinBodyRate
+	}
 	s := &Server{
 		opts:    opts,
 		eng:     eng,
 		log:     opts.Logger,
 		closing: make(chan struct{}),
 
-		readTimeout: 2 * time.Minute,
-
 		subLimits: newLimiters(opts.RateLimit, opts.LimiterEntries),
 		ipLimits:  newLimiters(opts.IPRateLimit, opts.LimiterEntries),
-		sse:       &streamQuota{max: opts.MaxSSEPerSubject, n: map[string]int{}},
+		sse:       newQuota(opts.MaxSSEPerSubject, opts.MaxSSE),
+		requests:  newQuota(opts.MaxRequestsPerSubject, 0),
 	}
 	m, err := newMetrics(eng, opts.Collectors)
 	if err != nil {
@@ -176,25 +220,34 @@ func (s *Server) routes() *echo.Echo {
 	// recovery inside the access log so a panic is logged with its 500.
 	e.Use(s.requestIDMiddleware, s.accessLogMiddleware, s.recoverMiddleware, s.securityHeadersMiddleware, s.corsMiddleware, s.trackMiddleware)
 
+	// HEAD as well as GET where load balancers and uptime checks probe;
+	// net/http drops the body of a HEAD answer.
 	e.GET("/healthz", s.handleHealthz)
+	e.HEAD("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
+	e.HEAD("/readyz", s.handleReadyz)
 	e.GET("/metrics", s.handleMetrics)
 
 	// guard (authentication, rate limits) runs before any handler of the
 	// API reads the request.
-	e.POST("/v1/sync", s.handleSync, s.guardMiddleware)
-	e.GET("/v1/collections/:collection/docs/:id", s.handleDoc, s.guardMiddleware)
-	e.GET("/v1/collections/:collection/feed", s.handleFeed, s.guardMiddleware)
+	// requestQuota after guard, which picks the subject; not on the event
+	// stream, which has its own quota.
+	e.POST("/v1/sync", s.handleSync, s.guardMiddleware, s.requestQuotaMiddleware)
+	e.GET("/v1/collections/:collection/docs/:id", s.handleDoc, s.guardMiddleware, s.requestQuotaMiddleware)
+	e.GET("/v1/collections/:collection/feed", s.handleFeed, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.GET("/v1/events", s.handleEvents, s.guardMiddleware)
 
 	e.GET("/", s.handleStatic)
+	e.HEAD("/", s.handleStatic)
 	e.GET("/*", s.handleStatic)
+	e.HEAD("/*", s.handleStatic)
 	return e
 }
 
-// Handler returns the server's http.Handler (for httptest or a custom
-// http.Server). Shutdown still ends its SSE streams and waits for its
-// in-flight requests.
+// Handler returns the server's http.Handler, for embedding it in another
+// server. Shutdown still ends its SSE streams and waits for its in-flight
+// requests, but the limits of Serve (timeouts, header size, connections)
+// are the embedder's to set.
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Start listens on addr and serves until Shutdown; it then returns nil.
@@ -208,17 +261,30 @@ func (s *Server) Start(addr string) error {
 	return s.Serve(l)
 }
 
-// Serve serves on l until Shutdown; it then returns nil.
+// Serve serves on l until Shutdown; it then returns nil. It owns the HTTP
+// policy against slow and greedy clients: header size and time, a deadline
+// on request bodies (see Options.BodyTimeout; event streams lift it), idle
+// connections, and Options.MaxConnections.
 func (s *Server) Serve(l net.Listener) error {
+	if s.opts.MaxConnections > 0 {
+		ll := newLimitListener(l, s.opts.MaxConnections)
+		l = ll
+		s.mu.Lock()
+		s.conns = ll
+		s.mu.Unlock()
+	}
 	hs := &http.Server{
-		Handler: s.echo,
-		// Slow-loris protection. No WriteTimeout: SSE streams live long, and
-		// sync answers are bounded by the engine's own context.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       s.readTimeout,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		Handler:           s.echo,
+		ReadHeaderTimeout: readHeaderTimeout,
+		// The whole request, headers and body, must arrive within
+		// BodyTimeout; the body of /v1/sync gets more time as it arrives
+		// (limitBody). A request without a body is not affected: net/http
+		// clears the deadline once the body is read (its background read),
+		// which TestEventsOutliveReadTimeout checks for event streams.
+		ReadTimeout:    s.opts.BodyTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: DefaultMaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.mu.Lock()
 	if s.stopped.Load() {
@@ -231,7 +297,8 @@ func (s *Server) Serve(l net.Listener) error {
 	s.log.Info("server listening", slog.String("addr", l.Addr().String()),
 		slog.Bool("auth", s.opts.Authorizer != nil))
 	if s.opts.Authorizer == nil {
-		s.log.Warn("no authorizer configured: every client may read and write every collection")
+		s.log.Warn("NO AUTHENTICATION CONFIGURED: every client that can reach this address can read and write every collection",
+			slog.String("addr", l.Addr().String()))
 	}
 	if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("server: serve: %w", err)
@@ -253,6 +320,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if hs != nil {
 		if e := hs.Shutdown(ctx); e != nil {
 			err = fmt.Errorf("server: shutdown: %w", e)
+			// Out of time: cut the remaining connections, so that the
+			// caller can still close the engine and the store.
+			_ = hs.Close()
 		}
 	}
 	done := make(chan struct{})

@@ -82,7 +82,8 @@ func (s *Server) handleStatic(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-cache")
 	if a.gz != nil {
-		h.Set("Vary", "Accept-Encoding")
+		// Add, not Set: CORS put "Vary: Origin" already.
+		h.Add("Vary", "Accept-Encoding")
 		if acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
 			// The gzipped bytes are another representation: their own
 			// strong ETag, so that a cache never answers one with the other.

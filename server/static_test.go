@@ -28,7 +28,7 @@ func TestStaticCaching(t *testing.T) {
 
 	get := func(t *testing.T, url string, hdr map[string]string) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, srv.http.URL+url, nil)
+		req, err := http.NewRequest(http.MethodGet, srv.url+url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func (l *lockedFS) set(name string, f *fstest.MapFile) {
 // script evaluation from strings stays forbidden.
 func TestCSPAllowsWebAssembly(t *testing.T) {
 	srv := newFakeServer(t, Options{Assets: fstest.MapFS{"index.html": {Data: []byte("<h1>demo</h1>")}}})
-	resp, err := http.Get(srv.http.URL + "/")
+	resp, err := http.Get(srv.url + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestStaticGzip(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	get := func(t *testing.T, path string, hdr ...string) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, srv.http.URL+path, nil)
+		req, err := http.NewRequest(http.MethodGet, srv.url+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,6 +231,23 @@ func TestStaticGzip(t *testing.T) {
 		resp, _ := get(t, tc.path, "Accept-Encoding", tc.accept)
 		if got := resp.Header.Get("Content-Encoding"); got != "" {
 			t.Errorf("%s with Accept-Encoding %q (%s): Content-Encoding %q, want none", tc.path, tc.accept, tc.why, got)
+		}
+	}
+}
+
+// TestStaticVaryKeepsOrigin: with CORS on, a compressible asset varies on
+// both Origin and Accept-Encoding; the second must not replace the first
+// (issue 18, item 7), or a cache could hand one origin's answer to another.
+func TestStaticVaryKeepsOrigin(t *testing.T) {
+	srv := newFakeServer(t, Options{
+		CORSOrigins: []string{"https://app.example"},
+		Assets:      fstest.MapFS{"dynamerge.js": {Data: []byte(strings.Repeat("export const x = 1;\n", 200))}},
+	})
+	_, hdr, _ := httpCall(t, "GET", srv.url+"/dynamerge.js", "", "", "Origin", "https://app.example", "Accept-Encoding", "gzip")
+	vary := strings.Join(hdr.Values("Vary"), ", ")
+	for _, want := range []string{"Origin", "Accept-Encoding"} {
+		if !strings.Contains(vary, want) {
+			t.Errorf("Vary %q lacks %s", vary, want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 
 	"github.com/labstack/echo/v4"
 
@@ -195,6 +196,8 @@ func jsonError(err error) error {
 	switch {
 	case errors.As(err, &mbe):
 		return err
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errSlowBody
 	case errors.As(err, &syn):
 		return badRequest("body is not JSON: %s at byte %d", syn.Error(), syn.Offset)
 	case errors.As(err, &typ):

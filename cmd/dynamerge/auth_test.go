@@ -24,7 +24,9 @@ func TestSecurityConfig(t *testing.T) {
 		{"secret from the environment", []string{"--addr", "0.0.0.0:8080"}, map[string]string{"DYNAMERGE_AUTH_HS256_SECRET": testSecret}},
 		{"jwks url", []string{"--auth-jwks", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/.well-known/jwks.json", "--auth-issuer", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc", "--auth-audience", "a, b"}, nil},
 		{"cors", []string{"--cors-origins", "https://app.example, http://localhost:5173"}, nil},
-		{"limits off", []string{"--rate-limit", "0", "--ip-rate-limit", "0", "--max-sse-per-subject", "0"}, nil},
+		{"limits off", []string{"--rate-limit", "0", "--ip-rate-limit", "0", "--max-sse-per-subject", "0", "--max-sse", "0", "--max-requests-per-subject", "0", "--max-connections", "0"}, nil},
+		{"slow clients", []string{"--body-timeout", "5s", "--min-body-rate", "1KiB"}, map[string]string{"DYNAMERGE_MAX_CONNECTIONS": "100"}},
+		{"metrics token", nil, map[string]string{"DYNAMERGE_METRICS_TOKEN": "metrics-secret-0123456789"}},
 	}
 	for _, tt := range ok {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,6 +56,12 @@ func TestSecurityConfig(t *testing.T) {
 		{"bad header", []string{"--trusted-proxy-header", "X Forwarded"}, "--trusted-proxy-header"},
 		{"ops per change", []string{"--max-ops-per-change", "0"}, "--max-ops-per-change"},
 		{"ops per record", []string{"--max-ops-per-record", "-5"}, "--max-ops-per-record"},
+		{"negative connections", []string{"--max-connections", "-1"}, "--max-connections"},
+		{"negative requests", []string{"--max-requests-per-subject", "-1"}, "--max-requests-per-subject"},
+		{"negative sse", []string{"--max-sse", "-1"}, "--max-sse"},
+		{"no body timeout", []string{"--body-timeout", "0s"}, "--body-timeout"},
+		{"no body rate", []string{"--min-body-rate", "0"}, "--min-body-rate"},
+		{"short metrics token", []string{"--metrics-token", "short"}, "--metrics-token"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +79,7 @@ func TestSecurityConfig(t *testing.T) {
 func TestRunWithAuth(t *testing.T) {
 	p := startRun(t, []string{"--store", "bolt:" + filepath.Join(t.TempDir(), "db"),
 		"--auth-issuer", "https://idp.test", "--rate-limit", "1", "--rate-burst", "5"},
-		map[string]string{"DYNAMERGE_AUTH_HS256_SECRET": testSecret})
+		map[string]string{"DYNAMERGE_AUTH_HS256_SECRET": testSecret, "DYNAMERGE_METRICS_TOKEN": "metrics-secret-0123456789"})
 	addr, logs := p.addr, p.logs
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"sub": "alice", "iss": "https://idp.test", "exp": time.Now().Add(time.Hour).Unix(),
@@ -101,6 +109,9 @@ func TestRunWithAuth(t *testing.T) {
 		{"/v1/collections/notes-bob/feed", tok, 403},
 		{"/v1/collections/notes-alice/docs/x", tok, 404},
 		{"/healthz", "", 200},
+		{"/metrics", "", 401},
+		{"/metrics", tok, 401},
+		{"/metrics", "metrics-secret-0123456789", 200},
 	} {
 		if got := get(c.path, c.token); got != c.want {
 			t.Errorf("GET %s (token %v): %d, want %d", c.path, c.token != "", got, c.want)

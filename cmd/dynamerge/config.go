@@ -27,6 +27,18 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"
 	DefaultShutdownTimeout = 30 * time.Second
+
+	// DefaultMaxConnections stays below the usual open-file limits
+	// (ulimit -n) once the store's files and sockets are counted.
+	DefaultMaxConnections = 4096
+	// DefaultMaxSSE bounds the event streams of the process: each costs
+	// about 60 KB (a connection, a goroutine, a subscription), so 2048
+	// cost about 120 MB.
+	DefaultMaxSSE = 2048
+	// DefaultMaxRequestsPerSubject is far above what one user's devices
+	// send at once (the clients sync records in batches), far below the
+	// connection cap.
+	DefaultMaxRequestsPerSubject = 32
 )
 
 // Limits on configuration values. They exist to turn typos (a missing
@@ -34,6 +46,7 @@ const (
 const (
 	maxWorkers      = 256
 	maxOpsPerChange = 1 << 30
+	minMetricsToken = 16
 )
 
 // errUsage marks configuration errors: they map to exit code 2, the
@@ -89,9 +102,16 @@ type Config struct {
 	IPRateBurst        int
 	TrustedProxyHeader string
 	MaxSSEPerSubject   int
-	CORSOrigins        string // comma-separated
-	MaxOpsPerChange    int
-	MaxOpsPerRecord    int64
+	MaxSSE             int
+	// Slow and greedy clients (issue 18): see connectionOptions.
+	MaxRequestsPerSubject int
+	MaxConnections        int
+	BodyTimeout           time.Duration
+	MinBodyRate           int64
+	MetricsToken          string
+	CORSOrigins           string // comma-separated
+	MaxOpsPerChange       int
+	MaxOpsPerRecord       int64
 }
 
 // DefaultConfig returns the configuration used when no flag or environment
@@ -116,7 +136,13 @@ func DefaultConfig() Config {
 		IPRateLimit:      server.DefaultRatePerSecond,
 		IPRateBurst:      server.DefaultRateBurst,
 		MaxSSEPerSubject: server.DefaultMaxSSEPerSubject,
-		MaxOpsPerChange:  crdt.DefaultMaxOps,
+		MaxSSE:           DefaultMaxSSE,
+
+		MaxRequestsPerSubject: DefaultMaxRequestsPerSubject,
+		MaxConnections:        DefaultMaxConnections,
+		BodyTimeout:           server.DefaultBodyTimeout,
+		MinBodyRate:           server.DefaultMinBodyRate,
+		MaxOpsPerChange:       crdt.DefaultMaxOps,
 	}
 }
 
@@ -139,6 +165,12 @@ func sizeOpt(name, usage string, field func(*Config) *int64) option {
 func intOpt(name, usage string, field func(*Config) *int) option {
 	return option{flag: name, env: envName(name), usage: usage, bind: func(fs *flag.FlagSet, c *Config, n, u string) {
 		fs.IntVar(field(c), n, *field(c), u)
+	}}
+}
+
+func durationOpt(name, usage string, field func(*Config) *time.Duration) option {
+	return option{flag: name, env: envName(name), usage: usage, bind: func(fs *flag.FlagSet, c *Config, n, u string) {
+		fs.DurationVar(field(c), n, *field(c), u)
 	}}
 }
 
@@ -191,11 +223,8 @@ var options = []option{
 		func(c *Config) *string { return &c.LogLevel }),
 	stringOpt("log-format", "text or json",
 		func(c *Config) *string { return &c.LogFormat }),
-	{flag: "shutdown-timeout", env: envName("shutdown-timeout"),
-		usage: "how long a graceful shutdown may take (e.g. 30s)",
-		bind: func(fs *flag.FlagSet, c *Config, n, u string) {
-			fs.DurationVar(&c.ShutdownTimeout, n, c.ShutdownTimeout, u)
-		}},
+	durationOpt("shutdown-timeout", "how long a graceful shutdown may take (e.g. 30s)",
+		func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 }
 
 // authOptions are the security settings (README "Security").
@@ -210,11 +239,8 @@ var authOptions = []option{
 		func(c *Config) *string { return &c.AuthAudience }),
 	stringOpt("auth-claim", "claim holding the collections map; a dotted path reaches nested claims",
 		func(c *Config) *string { return &c.AuthClaim }),
-	{flag: "auth-leeway", env: envName("auth-leeway"),
-		usage: "clock skew tolerated on exp/nbf/iat (0 to 5m)",
-		bind: func(fs *flag.FlagSet, c *Config, n, u string) {
-			fs.DurationVar(&c.AuthLeeway, n, c.AuthLeeway, u)
-		}},
+	durationOpt("auth-leeway", "clock skew tolerated on exp/nbf/iat (0 to 5m)",
+		func(c *Config) *time.Duration { return &c.AuthLeeway }),
 	floatOpt("rate-limit", "requests per second per token subject (0: no limit)",
 		func(c *Config) *float64 { return &c.RateLimit }),
 	intOpt("rate-burst", "requests a subject may send at once above --rate-limit",
@@ -227,6 +253,18 @@ var authOptions = []option{
 		func(c *Config) *string { return &c.TrustedProxyHeader }),
 	intOpt("max-sse-per-subject", "open /v1/events streams per subject (per address without auth; 0: no limit)",
 		func(c *Config) *int { return &c.MaxSSEPerSubject }),
+	intOpt("max-sse", "open /v1/events streams of the whole process (0: no limit)",
+		func(c *Config) *int { return &c.MaxSSE }),
+	intOpt("max-requests-per-subject", "/v1 requests in flight at once per subject (per address without auth), event streams apart (0: no limit)",
+		func(c *Config) *int { return &c.MaxRequestsPerSubject }),
+	intOpt("max-connections", "open HTTP connections; more wait to be accepted. Keep it below the open-file limit (ulimit -n) (0: no limit)",
+		func(c *Config) *int { return &c.MaxConnections }),
+	durationOpt("body-timeout", "time a request's headers and the start of its body may take; then the body must keep --min-body-rate",
+		func(c *Config) *time.Duration { return &c.BodyTimeout }),
+	sizeOpt("min-body-rate", "bytes per second a request body must average after --body-timeout; slower ones are cut (408)",
+		func(c *Config) *int64 { return &c.MinBodyRate }),
+	stringOpt("metrics-token", "when set, GET /metrics needs Authorization: Bearer <token> (16 bytes or more; prefer the environment variable); empty: /metrics is public",
+		func(c *Config) *string { return &c.MetricsToken }),
 	stringOpt("cors-origins", "origins allowed to call the API from a browser, comma-separated (* for any); empty: CORS off",
 		func(c *Config) *string { return &c.CORSOrigins }),
 	intOpt("max-ops-per-change", "most operations in one change, deletions included (the allocation budget bounds the others by the change's bytes)",
@@ -289,8 +327,22 @@ func (c Config) validateSecurity(bad func(flagName, format string, args ...any))
 	if h := c.TrustedProxyHeader; h != "" && strings.ContainsAny(h, " :\t\r\n") {
 		bad("trusted-proxy-header", "%q is not a header name", h)
 	}
-	if c.MaxSSEPerSubject < 0 {
-		bad("max-sse-per-subject", "must be 0 or positive, got %d", c.MaxSSEPerSubject)
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"max-sse-per-subject", c.MaxSSEPerSubject}, {"max-sse", c.MaxSSE}, {"max-requests-per-subject", c.MaxRequestsPerSubject}, {"max-connections", c.MaxConnections}} {
+		if n.v < 0 {
+			bad(n.flag, "must be 0 or positive, got %d", n.v)
+		}
+	}
+	if t := c.MetricsToken; t != "" && len(t) < minMetricsToken {
+		bad("metrics-token", "%d bytes, want at least %d (e.g. openssl rand -base64 24)", len(t), minMetricsToken)
+	}
+	if c.BodyTimeout <= 0 {
+		bad("body-timeout", "must be positive, got %s", c.BodyTimeout)
+	}
+	if c.MinBodyRate <= 0 {
+		bad("min-body-rate", "must be positive, got %d", c.MinBodyRate)
 	}
 	for _, o := range c.CORSOriginList() {
 		if o == "*" {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,18 +15,6 @@ import (
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/server"
-)
-
-// HTTP server timeouts. There is deliberately no ReadTimeout and no
-// WriteTimeout: both are deadlines on the whole connection, and they would
-// cut every Server-Sent Events stream (/v1/events) after that long — a
-// ReadTimeout even cancels the request context through net/http's
-// background read. Slow clients are bounded by ReadHeaderTimeout, the
-// body size limit and IdleTimeout instead.
-const (
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 1 << 20
 )
 
 // run is the whole program: it parses the configuration,
@@ -98,12 +85,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 
 	ipLimit := server.RateLimit{PerSecond: cfg.IPRateLimit, Burst: cfg.IPRateBurst}
-	maxSSE := cfg.MaxSSEPerSubject
+	maxSSE, maxRequests := cfg.MaxSSEPerSubject, cfg.MaxRequestsPerSubject
 	if authorizer == nil && isLoopback(hostOf(cfg.Addr)) {
 		// Development mode: only this machine can connect, and every local
 		// client (tests, benchmarks, tabs) shares one address, so per-address
 		// limits would only get in the way.
-		ipLimit, maxSSE = server.RateLimit{}, 0
+		ipLimit, maxSSE, maxRequests = server.RateLimit{}, 0, 0
 	}
 	// A store with metrics of its own (DynamoDB: consumed capacity units)
 	// adds them to GET /metrics.
@@ -116,12 +103,18 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		Logger:       logger.With("component", "server"),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 
-		Authorizer:         authorizer,
-		RateLimit:          server.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
-		IPRateLimit:        ipLimit,
-		TrustedProxyHeader: cfg.TrustedProxyHeader,
-		MaxSSEPerSubject:   maxSSE,
-		CORSOrigins:        cfg.CORSOriginList(),
+		Authorizer:            authorizer,
+		RateLimit:             server.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
+		IPRateLimit:           ipLimit,
+		TrustedProxyHeader:    cfg.TrustedProxyHeader,
+		MaxSSEPerSubject:      maxSSE,
+		MaxSSE:                cfg.MaxSSE,
+		MaxRequestsPerSubject: maxRequests,
+		MaxConnections:        cfg.MaxConnections,
+		BodyTimeout:           cfg.BodyTimeout,
+		MinBodyRate:           cfg.MinBodyRate,
+		MetricsToken:          cfg.MetricsToken,
+		CORSOrigins:           cfg.CORSOriginList(),
 		// The demo app at "/" and the browser library at "/dynamerge.js",
 		// embedded at build time: no npm step to run the server.
 		Assets:     browser.Assets(),
@@ -135,13 +128,6 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return fmt.Errorf("listen on %s (--addr): %w", cfg.Addr, err)
 	}
-	httpSrv := &http.Server{
-		Handler:           app.Handler(),
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
 
 	logger.Info("dynamerge started",
 		"addr", ln.Addr().String(),
@@ -149,16 +135,16 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		"store", storeDesc,
 		"max_body_bytes", cfg.MaxBodyBytes,
 		"cache_bytes", cfg.CacheBytes)
-	if authz == nil {
-		logger.Warn("NO AUTHENTICATION CONFIGURED: every client that can reach this address can read and write every collection",
-			"addr", ln.Addr().String(), "loopback_only", isLoopback(hostOf(cfg.Addr)))
-	} else {
+	// Without auth, the server itself warns loudly as it starts serving.
+	if authz != nil {
 		logger.Info("authentication required", "algorithms", authz.Algorithms(),
 			"issuer", cfg.AuthIssuer, "audience", cfg.AudienceList(), "claim", cfg.AuthClaim)
 	}
 
+	// The server package owns the HTTP policy (timeouts, header size, body
+	// pace, connection cap): what ships is what its tests run.
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	go func() { serveErr <- app.Serve(ln) }()
 
 	select {
 	case err := <-serveErr:
@@ -169,8 +155,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	engineClosed = true
-	err = shutdown(cfg.ShutdownTimeout, logger, httpSrv, app, eng)
-	if serr := <-serveErr; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+	err = shutdown(cfg.ShutdownTimeout, logger, app, eng)
+	if serr := <-serveErr; serr != nil {
 		err = errors.Join(err, fmt.Errorf("serve: %w", serr))
 	}
 	if err == nil {
@@ -183,23 +169,14 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 // is closed by the caller afterwards. A shutdown that runs out of time is an
 // error (and a non-zero exit), but never loses an acknowledged change: a
 // request whose answer was not sent was not acknowledged.
-func shutdown(timeout time.Duration, logger *slog.Logger, httpSrv *http.Server, app *server.Server, eng *engine.Engine) error {
+func shutdown(timeout time.Duration, logger *slog.Logger, app *server.Server, eng *engine.Engine) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
 	var errs []error
-	// The application server ends its long-lived streams (SSE) while
-	// net/http stops accepting and drains in-flight requests: Shutdown
-	// alone would wait for the streams until the deadline.
-	appDone := make(chan error, 1)
-	go func() { appDone <- app.Shutdown(ctx) }()
-	if err := httpSrv.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-		// Out of time: cut the remaining connections so that the engine
-		// and the store can still be closed.
-		_ = httpSrv.Close()
-	}
-	if err := <-appDone; err != nil {
+	// The server ends its event streams, stops accepting, drains in-flight
+	// requests, and cuts what is left at the deadline.
+	if err := app.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("server shutdown: %w", err))
 	}
 	if err := eng.Close(ctx); err != nil {

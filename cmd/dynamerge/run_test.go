@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -158,5 +159,56 @@ func TestRunStartupFailures(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestRunSlowClients: the binary serves with the server package's HTTP
+// policy (issue 18, items 2 and 3): 100 KiB of headers get 431 (it allowed
+// 1 MiB), and a body trickling below --min-body-rate is answered 408 and
+// cut after --body-timeout (it was held open for as long as the client
+// liked).
+func TestRunSlowClients(t *testing.T) {
+	p := startRun(t, []string{"--store", "bolt:" + filepath.Join(t.TempDir(), "db"), "--body-timeout", "300ms", "--min-body-rate", "1KiB"}, nil)
+	status := func(conn net.Conn) int {
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	dial := func(head string) net.Conn {
+		conn, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if _, err := io.WriteString(conn, head); err != nil {
+			t.Fatal(err)
+		}
+		return conn
+	}
+
+	big := dial("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 100<<10) + "\r\n\r\n")
+	if got := status(big); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("100 KiB of headers: status %d, want 431", got)
+	}
+
+	slow := dial("POST /v1/sync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+	start := time.Now()
+	go func() {
+		for i := 0; i < 100; i++ {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := slow.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}()
+	if got := status(slow); got != http.StatusRequestTimeout {
+		t.Fatalf("trickled body: status %d, want 408", got)
+	}
+	if held := time.Since(start); held > 2*time.Second {
+		t.Fatalf("trickled body held %s, want about --body-timeout", held)
 	}
 }

@@ -161,9 +161,9 @@ func applyAppend(tx *bbolt.Tx, op *appendOp, now time.Time) (result, err error) 
 			return nil, fmt.Errorf("delete feed %s: %w", op.key, err)
 		}
 	}
-	n, err := feed.NextSequence()
+	n, err := nextFeedNo(tx, op.key.Collection)
 	if err != nil {
-		return nil, fmt.Errorf("feed sequence: %w", err)
+		return nil, err
 	}
 	if err := feed.Put(feedKey(op.key.Collection, n), []byte(op.key.ID)); err != nil {
 		return nil, fmt.Errorf("put feed %s: %w", op.key, err)

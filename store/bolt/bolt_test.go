@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -492,5 +493,38 @@ func TestEmptyValues(t *testing.T) {
 	page, err := s.Feed(ctx, "c", "", 0)
 	if err != nil || len(page.Items) != 1 || len(page.Items[0].Heads) != 0 {
 		t.Fatalf("Feed = %+v, %v; want r with no heads", page, err)
+	}
+}
+
+// TestFeed_CursorPerCollection: a collection's feed cursor counts that
+// collection's writes only (issue 18, item 8: the global change number
+// showed every tenant the whole server's write rate).
+func TestFeed_CursorPerCollection(t *testing.T) {
+	s := mustOpen(t, "", nil)
+	ctx := t.Context()
+	appendTo := func(collection, id string, seq uint64) {
+		t.Helper()
+		if err := s.Append(ctx, store.Key{Collection: collection, ID: id}, entry(seq, "x"), meta("h")); err != nil {
+			t.Fatalf("Append %s/%s: %v", collection, id, err)
+		}
+	}
+	appendTo("mine", "a", 1)
+	first, err := s.Feed(ctx, "mine", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 50; i++ {
+		appendTo("theirs", "b", i)
+	}
+	appendTo("mine", "a", 2)
+	next, err := s.Feed(ctx, "mine", first.Cursor, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(next.Items) != 1 || next.Items[0].ID != "a" {
+		t.Fatalf("feed after %q = %+v, want the second write of a", first.Cursor, next.Items)
+	}
+	if got, want := []string{first.Cursor, next.Cursor}, []string{"1", "2"}; !slices.Equal(got, want) {
+		t.Fatalf("cursors %q, want %q: 50 writes to another collection showed through", got, want)
 	}
 }

@@ -27,6 +27,7 @@
 // Numbers are 8-byte big-endian so that byte order is numeric order.
 //
 //	bucket "info"  "layout"                     → "1", the layout version
+//	bucket "info"  "feed/<collection>"          → the collection's last change number
 //	bucket "log"   <collection>/<id>/<seq>      → change bytes of one entry
 //	bucket "meta"  <collection>/<id>            → record meta (see below)
 //	bucket "snap"  <collection>/<id>            → snapshot bytes (its seq is in meta)
@@ -37,8 +38,12 @@
 // updatedAt (Unix nanoseconds), the record's current change number in "feed",
 // and the heads (count, then length-prefixed strings).
 //
-// The change number is the "feed" bucket's sequence (bbolt's NextSequence),
-// taken in the transaction of each Append, so it only grows. An Append
+// The change number counts the Appends of one collection (the info
+// bucket's "feed/<collection>"), taken in the transaction of each Append,
+// so it only grows; a cursor tells its reader nothing of other collections'
+// writes. (Files written when it was the "feed" bucket's global sequence
+// continue from their largest number; that sequence is still kept at least
+// every key.) An Append
 // deletes the record's previous feed key and writes the new one, so each
 // record appears once per collection, ordered by its last change, and a feed
 // cursor is simply the change number of the last item seen. Numbers are

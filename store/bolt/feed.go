@@ -81,3 +81,56 @@ func parseCursor(cursor string) (uint64, error) {
 	}
 	return n, nil
 }
+
+// nextFeedNo takes the next change number of collection in tx. Numbers
+// count per collection, so that a feed cursor, which is one of them, tells
+// its reader how many writes its own collection saw and nothing of the
+// others' (issue 18: one global sequence showed every tenant the whole
+// server's write rate). The counter lives in the info bucket; a collection
+// without one (a file written before it existed) starts after the largest
+// number its feed holds, so older cursors stay valid.
+//
+// The feed bucket's own sequence still advances with every number handed
+// out, and stays at least the largest key, so that a version of this
+// package that numbers globally can open the file again without reusing a
+// key.
+func nextFeedNo(tx *bbolt.Tx, collection string) (uint64, error) {
+	info, feed := tx.Bucket(bucketInfo), tx.Bucket(bucketFeed)
+	ck := feedCounterKey(collection)
+	var last uint64
+	if v := info.Get(ck); v != nil {
+		if len(v) != 8 {
+			return 0, fmt.Errorf("%w: feed counter of %s: %d bytes", errCorrupt, collection, len(v))
+		}
+		last = binary.BigEndian.Uint64(v)
+	} else {
+		// The collection's last key: the one before "<collection>0", the
+		// first key past every "<collection>/…" ('0' follows '/').
+		prefix := feedPrefix(collection)
+		c := feed.Cursor()
+		k, _ := c.Seek([]byte(collection + "0"))
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		if k != nil && bytes.HasPrefix(k, prefix) {
+			if len(k) != len(prefix)+8 {
+				return 0, fmt.Errorf("%w: feed key %q", errCorrupt, k)
+			}
+			last = binary.BigEndian.Uint64(k[len(prefix):])
+		}
+	}
+	n := last + 1
+	if err := info.Put(ck, binary.BigEndian.AppendUint64(nil, n)); err != nil {
+		return 0, fmt.Errorf("put feed counter %s: %w", collection, err)
+	}
+	if feed.Sequence() < n {
+		if err := feed.SetSequence(n); err != nil {
+			return 0, fmt.Errorf("feed sequence: %w", err)
+		}
+	} else if _, err := feed.NextSequence(); err != nil {
+		return 0, fmt.Errorf("feed sequence: %w", err)
+	}
+	return n, nil
+}

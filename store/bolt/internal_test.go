@@ -62,3 +62,50 @@ func CountLog(tb testing.TB, s *Store) int {
 	}
 	return n
 }
+
+// TestNextFeedNo_Upgrade: in a file numbered by one global sequence (before
+// per-collection numbers), a collection continues after the largest number
+// its feed holds, so that older cursors stay valid, and the bucket sequence
+// stays at least every key, so that an older version never reuses one.
+func TestNextFeedNo_Upgrade(t *testing.T) {
+	db, err := bbolt.Open(t.TempDir()+"/old.db", 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if err := initLayout(tx); err != nil {
+			return err
+		}
+		feed := tx.Bucket(bucketFeed)
+		for _, k := range []struct {
+			collection string
+			n          uint64
+		}{{"todo", 50}, {"todos", 7}, {"todos", 3}, {"todos0", 100}} {
+			if err := feed.Put(feedKey(k.collection, k.n), []byte("x")); err != nil {
+				return err
+			}
+		}
+		if err := feed.SetSequence(100); err != nil {
+			return err
+		}
+		var got []uint64
+		for _, c := range []string{"todos", "todos", "todo", "todos0", "new"} {
+			n, err := nextFeedNo(tx, c)
+			if err != nil {
+				return err
+			}
+			got = append(got, n)
+		}
+		if want := []uint64{8, 9, 51, 101, 1}; !slices.Equal(got, want) {
+			t.Errorf("numbers %v, want %v", got, want)
+		}
+		if seq := feed.Sequence(); seq < 101 {
+			t.Errorf("feed sequence %d, below the largest key 101", seq)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

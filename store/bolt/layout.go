@@ -96,6 +96,10 @@ func feedPrefix(collection string) []byte {
 	return append(b, '/')
 }
 
+// feedCounterKey is the info bucket's key for the last change number given
+// out in collection: "feed/<collection>".
+func feedCounterKey(collection string) []byte { return []byte("feed/" + collection) }
+
 // feedKey is feedPrefix followed by the change number, big-endian.
 func feedKey(collection string, n uint64) []byte {
 	return binary.BigEndian.AppendUint64(feedPrefix(collection), n)
