@@ -44,7 +44,11 @@ func child(path, mode string) int {
 	}
 	if mode == "hold" {
 		fmt.Println("open")
-		select {}
+		// Sleep, not select{}: with every goroutine blocked on channels
+		// the runtime would call it a deadlock and exit, unlocking the file.
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 	k := store.Key{Collection: "c", ID: "r"}
 	for seq := uint64(1); ; seq++ {
