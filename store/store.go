@@ -40,6 +40,9 @@ type Record struct {
 	// Seq is the highest log sequence number written (0 for none). Equal to
 	// the last entry's Seq, or Snapshot.Seq when Entries is empty.
 	Seq uint64
+	// DeletedAt is when the store first saw the record deleted by an
+	// Append (AppendMeta.Deleted), zero while it is not deleted.
+	DeletedAt time.Time
 }
 
 // AppendMeta is the state of the record after an append; stores keep it for
@@ -47,6 +50,10 @@ type Record struct {
 type AppendMeta struct {
 	Heads []string // hex change hashes, sorted
 	Size  int64    // approximate record size in bytes (sum of change bytes)
+	// Deleted says the record is deleted after the append (its root
+	// "$deleted" shows true). The store keeps when it first became so
+	// (Record.DeletedAt), which purging counts from.
+	Deleted bool
 }
 
 // FeedItem is one record in a collection feed page.
@@ -54,6 +61,7 @@ type FeedItem struct {
 	ID        string
 	Heads     []string
 	UpdatedAt time.Time
+	Deleted   bool // the record is deleted (AppendMeta.Deleted of its last Append)
 }
 
 // FeedPage is one page of a collection feed.

@@ -12,6 +12,8 @@ type Change struct {
 	// Heads are the record's heads after that entry (AppendMeta.Heads of the
 	// Append: hex change hashes, sorted).
 	Heads []string
+	// Deleted is AppendMeta.Deleted of the Append.
+	Deleted bool
 	// Gap, when true, says that changes may have been missed before this one
 	// (the watcher lost its place in the backend's change stream and had to
 	// skip ahead). Key, Seq and Heads are zero then. A consumer that keeps

@@ -173,6 +173,12 @@ func applyAppend(tx *bbolt.Tx, op *appendOp, now time.Time) (result, err error) 
 	m.UpdatedAt = now
 	m.FeedNo = n
 	m.Heads = slices.Clone(op.meta.Heads)
+	switch {
+	case !op.meta.Deleted:
+		m.DeletedAt = time.Time{}
+	case m.DeletedAt.IsZero():
+		m.DeletedAt = now
+	}
 	if err := metas.Put(rk, m.encode()); err != nil {
 		return nil, fmt.Errorf("put meta %s: %w", op.key, err)
 	}

@@ -15,14 +15,18 @@ func TestMeta_RoundTrip(t *testing.T) {
 		{Seq: 1, FeedNo: 1, UpdatedAt: time.Unix(0, 1).UTC(), Heads: []string{"a"}},
 		{Seq: 1 << 60, SnapSeq: 1 << 59, Size: -1, FeedNo: 1<<64 - 1, UpdatedAt: time.Date(2026, 11, 26, 1, 2, 3, 4, time.UTC),
 			Heads: []string{"", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "x"}},
+		{Seq: 2, FeedNo: 2, UpdatedAt: time.Unix(5, 0).UTC(), Heads: []string{"b"}, DeletedAt: time.Unix(4, 7).UTC()},
 	}
 	for _, m := range tests {
+		if v := m.encode()[0]; (v == metaVersionLifecycle) != !m.DeletedAt.IsZero() {
+			t.Fatalf("%+v encodes as version %d", m, v)
+		}
 		got, err := decodeMeta(m.encode())
 		if err != nil {
 			t.Fatalf("decodeMeta(encode(%+v)) = %v", m, err)
 		}
 		if got.Seq != m.Seq || got.SnapSeq != m.SnapSeq || got.Size != m.Size || got.FeedNo != m.FeedNo ||
-			!got.UpdatedAt.Equal(m.UpdatedAt) ||
+			!got.UpdatedAt.Equal(m.UpdatedAt) || !got.DeletedAt.Equal(m.DeletedAt) ||
 			!slices.Equal(got.Heads, m.Heads) {
 			t.Fatalf("round trip of %+v = %+v", m, got)
 		}

@@ -113,17 +113,28 @@ type meta struct {
 	UpdatedAt time.Time
 	FeedNo    uint64 // the record's current key in the feed bucket
 	Heads     []string
+	DeletedAt time.Time // when an append first marked it deleted; zero: not deleted
 }
 
-const metaVersion = 1
+// Meta versions: 1 has no lifecycle; 2 adds DeletedAt. Records that were
+// never deleted keep version 1, so files stay readable by older binaries
+// until something is deleted.
+const (
+	metaVersion          = 1
+	metaVersionLifecycle = 2
+)
 
 func (m *meta) encode() []byte {
 	n := 1 + 6*binary.MaxVarintLen64
 	for _, h := range m.Heads {
 		n += binary.MaxVarintLen64 + len(h)
 	}
-	b := make([]byte, 0, n)
-	b = append(b, metaVersion)
+	b := make([]byte, 0, n+binary.MaxVarintLen64)
+	version := byte(metaVersion)
+	if !m.DeletedAt.IsZero() {
+		version = metaVersionLifecycle
+	}
+	b = append(b, version)
 	b = binary.AppendUvarint(b, m.Seq)
 	b = binary.AppendUvarint(b, m.SnapSeq)
 	b = binary.AppendVarint(b, m.Size)
@@ -134,14 +145,18 @@ func (m *meta) encode() []byte {
 		b = binary.AppendUvarint(b, uint64(len(h)))
 		b = append(b, h...)
 	}
+	if version == metaVersionLifecycle {
+		b = binary.AppendVarint(b, m.DeletedAt.UnixNano())
+	}
 	return b
 }
 
 // decodeMeta parses b; it copies what it keeps, so b may be bbolt's memory.
 func decodeMeta(b []byte) (*meta, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != metaVersion {
-		return nil, fmt.Errorf("%w: meta version %d", errCorrupt, v)
+	version := d.byte()
+	if version != metaVersion && version != metaVersionLifecycle {
+		return nil, fmt.Errorf("%w: meta version %d", errCorrupt, version)
 	}
 	m := &meta{
 		Seq:     d.uvarint(),
@@ -159,6 +174,9 @@ func decodeMeta(b []byte) (*meta, error) {
 	}
 	for i := uint64(0); i < nh && d.err == nil; i++ {
 		m.Heads = append(m.Heads, string(d.bytes(d.uvarint())))
+	}
+	if version == metaVersionLifecycle {
+		m.DeletedAt = time.Unix(0, d.varint()).UTC()
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))

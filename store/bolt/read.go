@@ -28,6 +28,7 @@ func (s *Store) Load(ctx context.Context, key store.Key) (*store.Record, error) 
 			return store.ErrNotFound
 		}
 		rec.Seq = m.Seq
+		rec.DeletedAt = m.DeletedAt
 		if m.SnapSeq > 0 {
 			data := tx.Bucket(bucketSnap).Get(recordKey(key))
 			if data == nil {

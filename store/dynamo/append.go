@@ -180,10 +180,18 @@ func (s *Store) appendInput(key store.Key, e store.Entry, meta store.AppendMeta,
 		cond = "#seq = :prev"
 		values[":prev"] = num(e.Seq - 1)
 	}
+	update := "SET #col = :col, #id = :id, #seq = :seq, #heads = :heads, #size = :size, #upd = :upd, #fpk = :col, #fsk = :fsk, #v = :v"
+	names["#del"] = AttrDeletedAt
+	if meta.Deleted {
+		// When it first became deleted: a later append keeps the time.
+		update += ", #del = if_not_exists(#del, :upd)"
+	} else {
+		update += " REMOVE #del"
+	}
 	items = append(items, types.TransactWriteItem{Update: &types.Update{
 		TableName:                 &s.table,
 		Key:                       itemKey(p, SKMeta),
-		UpdateExpression:          aws.String("SET #col = :col, #id = :id, #seq = :seq, #heads = :heads, #size = :size, #upd = :upd, #fpk = :col, #fsk = :fsk, #v = :v"),
+		UpdateExpression:          aws.String(update),
 		ConditionExpression:       &cond,
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,

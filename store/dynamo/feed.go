@@ -129,7 +129,8 @@ func decodeFeedItem(it map[string]types.AttributeValue) (store.FeedItem, string,
 	if err != nil {
 		return store.FeedItem{}, "", err
 	}
-	return store.FeedItem{ID: id.Value, Heads: heads, UpdatedAt: time.UnixMicro(int64(upd))}, fsk.Value, nil
+	_, deleted := it[AttrDeletedAt]
+	return store.FeedItem{ID: id.Value, Heads: heads, UpdatedAt: time.UnixMicro(int64(upd)), Deleted: deleted}, fsk.Value, nil
 }
 
 // feedCursor is a decoded feed cursor.

@@ -98,6 +98,10 @@ const (
 	// AttrUpdatedAt is the time of the latest Append, Unix microseconds
 	// (number), by the clock of the process that wrote it.
 	AttrUpdatedAt = "upd"
+	// AttrDeletedAt is when an Append first marked the record deleted, Unix
+	// microseconds (number; absent while it is not deleted). The feed index
+	// projects it on tables created since (FeedProjectionLifecycle).
+	AttrDeletedAt = "del"
 	// AttrLayout is LayoutVersion (number).
 	AttrLayout = "v"
 	// AttrSnapSeq is the seq the current snapshot covers (number; absent

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -23,6 +24,7 @@ type metaItem struct {
 	snapVer    string
 	snapChunks int
 	snapSize   int
+	deletedAt  time.Time // zero: not deleted
 }
 
 // errMoved says that a record changed under a multi-step read (a
@@ -67,7 +69,7 @@ func (s *Store) loadOnce(ctx context.Context, key store.Key) (*store.Record, err
 	if m == nil {
 		return nil, store.ErrNotFound
 	}
-	rec := &store.Record{Key: key, Seq: m.seq}
+	rec := &store.Record{Key: key, Seq: m.seq, DeletedAt: m.deletedAt}
 	if m.snapSeq > 0 {
 		data, err := s.readSnapshot(ctx, key, m)
 		if err != nil {
@@ -153,6 +155,13 @@ func decodeMeta(item map[string]types.AttributeValue) (*metaItem, error) {
 	}
 	if m.heads, err = decodeHeads(item); err != nil {
 		return nil, err
+	}
+	if _, ok := item[AttrDeletedAt]; ok {
+		del, err := getNum(item, AttrDeletedAt)
+		if err != nil {
+			return nil, err
+		}
+		m.deletedAt = time.UnixMicro(int64(del)).UTC()
 	}
 	if _, ok := item[AttrSnapSeq]; !ok {
 		return &m, nil

@@ -653,7 +653,8 @@ func changeOf(rec types.Record) (c store.Change, ok bool, err error) {
 	default:
 		return c, false, fmt.Errorf("meta of %s: %s is a %T, want a list", key, AttrHeads, h)
 	}
-	return store.Change{Key: key, Seq: seq, Heads: heads}, true, nil
+	_, deleted := img[AttrDeletedAt]
+	return store.Change{Key: key, Seq: seq, Heads: heads, Deleted: deleted}, true, nil
 }
 
 func stringAttr(img map[string]types.AttributeValue, name string) (string, error) {

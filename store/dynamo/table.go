@@ -22,6 +22,13 @@ var ErrTableLayout = errors.New("dynamo: table does not have the dynamerge layou
 // changes none of them) costs no index write.
 var FeedProjection = []string{AttrID, AttrSeq, AttrHeads, AttrUpdatedAt}
 
+// FeedProjectionLifecycle is what tables are created with: FeedProjection
+// and the deletion time, so that feed entries say which records are
+// deleted. Tables created before it lack it (a GSI's projection cannot be
+// changed); their feed entries never say deleted, which costs devices
+// only a later drop (the record's own sync shows it deleted).
+var FeedProjectionLifecycle = append(slices.Clip(FeedProjection), AttrDeletedAt)
+
 // TableDefinition is the CreateTable request of a dynamerge table: the
 // layout of layout.go, on-demand billing, and a stream of new images for
 // cross-instance change events. schema/cloudformation.yaml declares the
@@ -50,7 +57,7 @@ func TableDefinition(table string) *dynamodb.CreateTableInput {
 			},
 			Projection: &types.Projection{
 				ProjectionType:   types.ProjectionTypeInclude,
-				NonKeyAttributes: FeedProjection,
+				NonKeyAttributes: FeedProjectionLifecycle,
 			},
 		}},
 		StreamSpecification: &types.StreamSpecification{

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Feed/FollowSeesAll", testFeedFollow},
 		{"Feed/Heads", testFeedHeads},
 		{"Feed/InvalidCursor", testFeedInvalidCursor},
+		{"Lifecycle/Deleted", testDeleted},
 		{"InvalidKey", testInvalidKey},
 		{"Ping", testPing},
 		{"Parallel", testParallel},
