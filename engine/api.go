@@ -128,8 +128,9 @@ type DocResult struct {
 
 // Event tells that a record changed.
 type Event struct {
-	Key   store.Key
-	Heads []crdt.Hash
+	Key     store.Key
+	Heads   []crdt.Hash
+	Deleted bool // the record is deleted at Heads
 }
 
 // Stats are counters and gauges for metrics.

@@ -88,7 +88,7 @@ func (e *Engine) writeLoop(r *record) {
 func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 	answer := func(p *push, err error) { p.done <- err }
 	for attempt := 0; ; attempt++ {
-		tx, entry, heads, size, live, seq := e.prepare(r, batch)
+		tx, entry, heads, size, live, seq, deleted := e.prepare(r, batch)
 		for _, p := range batch {
 			if p.err != nil {
 				answer(p, p.err)
@@ -107,14 +107,14 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 			return false
 		}
 
-		meta := store.AppendMeta{Heads: crdt.HashStrings(heads), Size: size}
+		meta := store.AppendMeta{Heads: crdt.HashStrings(heads), Size: size, Deleted: deleted}
 		ctx, cancel := context.WithTimeout(context.Background(), e.opts.StoreTimeout)
 		err := e.store.Append(ctx, r.key, store.Entry{Seq: seq + 1, Changes: entry}, meta)
 		cancel()
 		e.writes.note(err)
 		switch {
 		case err == nil:
-			e.commit(r, tx, seq+1, entry, batch, heads)
+			e.commit(r, tx, seq+1, entry, batch, heads, deleted)
 			return true
 		case errors.Is(err, store.ErrConflict) && attempt < e.opts.AppendRetries:
 			// Another process took seq+1: merge what it wrote, and try
@@ -181,7 +181,7 @@ func (e *Engine) fail(r *record, batch []*push, err error) {
 //
 // Validation needs no document: it costs O(the changes), whatever the
 // record's size, and runs under the record's read lock, so pulls go on.
-func (e *Engine) prepare(r *record, batch []*push) (tx *crdt.Tx, entry []byte, heads []crdt.Hash, size int64, live []*push, seq uint64) {
+func (e *Engine) prepare(r *record, batch []*push) (tx *crdt.Tx, entry []byte, heads []crdt.Hash, size int64, live []*push, seq uint64, deleted bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	seq = r.seq
@@ -220,7 +220,7 @@ func (e *Engine) prepare(r *record, batch []*push) (tx *crdt.Tx, entry []byte, h
 		p.fresh = fresh
 		live = append(live, p)
 	}
-	return tx, crdt.Join(tx.Changes()), tx.Heads(), r.ix.Bytes() + tx.Bytes(), live, seq
+	return tx, crdt.Join(tx.Changes()), tx.Heads(), r.ix.Bytes() + tx.Bytes(), live, seq, tx.Deleted()
 }
 
 // recordBudget is the allocation budget of a record of the given change
@@ -235,7 +235,7 @@ func (e *Engine) recordBudget(bytes int64) int64 {
 
 // commit merges a durable entry into the record, answers its pushes and
 // tells subscribers.
-func (e *Engine) commit(r *record, tx *crdt.Tx, seq uint64, entry []byte, batch []*push, heads []crdt.Hash) {
+func (e *Engine) commit(r *record, tx *crdt.Tx, seq uint64, entry []byte, batch []*push, heads []crdt.Hash, deleted bool) {
 	n := len(tx.Changes())
 	r.mu.Lock()
 	if r.seq == seq-1 {
@@ -252,7 +252,7 @@ func (e *Engine) commit(r *record, tx *crdt.Tx, seq uint64, entry []byte, batch 
 	for _, p := range batch {
 		p.done <- nil
 	}
-	e.publishLocal(r.key, seq, heads)
+	e.publishLocal(r.key, seq, heads, deleted)
 }
 
 func hashList(hs []crdt.Hash) string {

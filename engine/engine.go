@@ -17,6 +17,7 @@ type Engine struct {
 	opts  Options
 	store store.Store
 	log   *slog.Logger
+	actor []byte // of the changes the engine makes itself (lifecycle.go)
 
 	mu       sync.Mutex // guards the cache and closed
 	records  map[store.Key]*record
@@ -47,6 +48,7 @@ func Open(opts Options) (*Engine, error) {
 		opts:     opts,
 		store:    opts.Store,
 		log:      opts.Logger,
+		actor:    newActor(),
 		records:  make(map[store.Key]*record),
 		lru:      list.New(),
 		compacts: make(chan struct{}, opts.MaxCompactions),

@@ -60,7 +60,7 @@ func (e *Engine) Subscribe(collections []string) (events <-chan Event, cancel fu
 
 // publish fans an event out without ever blocking: the writer that calls it
 // holds a record's writer slot.
-func (s *subscribers) publish(key store.Key, heads []crdt.Hash) {
+func (s *subscribers) publish(key store.Key, heads []crdt.Hash, deleted bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for sub := range s.set {
@@ -68,7 +68,7 @@ func (s *subscribers) publish(key store.Key, heads []crdt.Hash) {
 			continue
 		}
 		select {
-		case sub.ch <- Event{Key: key, Heads: slices.Clone(heads)}:
+		case sub.ch <- Event{Key: key, Heads: slices.Clone(heads), Deleted: deleted}:
 		default: // slow subscriber: drop
 		}
 	}

@@ -33,6 +33,9 @@ type record struct {
 	cost atomic.Int64
 	// hasDoc tells the cache that the record holds a document it may drop.
 	hasDoc atomic.Bool
+	// ownMu serializes the changes the engine makes itself to the record
+	// (SetDeleted): each takes the next seq of the engine's actor.
+	ownMu sync.Mutex
 
 	// mu guards the fields below. The writer validates a push under the
 	// read lock (so pulls go on meanwhile); what changes the record takes
