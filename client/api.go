@@ -26,6 +26,9 @@ type Error struct {
 	Code       string // the protocol's error code, e.g. "invalid_change"
 	Message    string
 	RetryAfter time.Duration
+	// Heads is where the record stands, when the answer says (a 404
+	// deleted: undelete or sync from there).
+	Heads []string
 }
 
 func (e *Error) Error() string { return "dynamerge: " + e.Code + ": " + e.Message }
@@ -54,12 +57,20 @@ type Record struct {
 	Heads      []string
 	Doc        json.RawMessage
 	ETag       string
+	Deleted    bool // only with GetOptions.IncludeDeleted: the record is deleted
+}
+
+// GetOptions adjusts GetWith.
+type GetOptions struct {
+	Heads          []string // the record as it was at these heads (time travel)
+	IncludeDeleted bool     // answer a deleted record instead of CodeDeleted
 }
 
 // FeedItem is one record of a feed page.
 type FeedItem struct {
-	ID    string   `json:"id"`
-	Heads []string `json:"heads"`
+	ID      string   `json:"id"`
+	Heads   []string `json:"heads"`
+	Deleted bool     `json:"deleted,omitempty"` // the record is deleted: a device may drop its copy
 }
 
 // FeedPage is one page of a collection feed.
@@ -74,4 +85,5 @@ type Event struct {
 	Collection string   `json:"collection"`
 	ID         string   `json:"id"`
 	Heads      []string `json:"heads"`
+	Deleted    bool     `json:"deleted,omitempty"` // the record is deleted at Heads
 }

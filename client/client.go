@@ -127,27 +127,73 @@ func (c *Client) Sync(ctx context.Context, docs []Doc) ([]DocResult, error) {
 }
 
 // Get reads a record as JSON, at heads when given. A record never written
-// gives an *Error with Code "not_found".
+// gives an *Error with Code "not_found", a deleted one Code "deleted" (with
+// the record's Heads).
 func (c *Client) Get(ctx context.Context, collection, id string, heads ...string) (*Record, error) {
+	return c.GetWith(ctx, collection, id, GetOptions{Heads: heads})
+}
+
+// GetWith is Get with options.
+func (c *Client) GetWith(ctx context.Context, collection, id string, opts GetOptions) (*Record, error) {
 	q := url.Values{}
-	if len(heads) > 0 {
-		q.Set("heads", strings.Join(heads, ","))
+	if len(opts.Heads) > 0 {
+		q.Set("heads", strings.Join(opts.Heads, ","))
 	}
-	req, err := c.newRequest(ctx, http.MethodGet, "/v1/collections/"+url.PathEscape(collection)+"/docs/"+url.PathEscape(id), q, nil)
+	if opts.IncludeDeleted {
+		q.Set("include_deleted", "true")
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, docPath(collection, id), q, nil)
 	if err != nil {
 		return nil, err
 	}
+	return c.doRecord(req)
+}
+
+// Delete deletes a record: the server makes the change that puts its root
+// "$deleted", so every device sees it deleted at its next sync. Deleting a
+// deleted record changes nothing. It returns the record's heads.
+func (c *Client) Delete(ctx context.Context, collection, id string) ([]string, error) {
+	req, err := c.newRequest(ctx, http.MethodDelete, docPath(collection, id), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Heads []string `json:"heads"`
+	}
+	if _, err := c.do(req, &out); err != nil {
+		return nil, err
+	}
+	return out.Heads, nil
+}
+
+// Undelete undeletes a record and returns its JSON view; edits made while
+// it was deleted show again.
+func (c *Client) Undelete(ctx context.Context, collection, id string) (*Record, error) {
+	req, err := c.newRequest(ctx, http.MethodPost, docPath(collection, id)+"/undelete", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.doRecord(req)
+}
+
+func docPath(collection, id string) string {
+	return "/v1/collections/" + url.PathEscape(collection) + "/docs/" + url.PathEscape(id)
+}
+
+// doRecord sends req and reads a JSON view answer.
+func (c *Client) doRecord(req *http.Request) (*Record, error) {
 	var out struct {
 		Collection string          `json:"collection"`
 		ID         string          `json:"id"`
 		Heads      []string        `json:"heads"`
 		Doc        json.RawMessage `json:"doc"`
+		Deleted    bool            `json:"deleted"`
 	}
 	h, err := c.do(req, &out)
 	if err != nil {
 		return nil, err
 	}
-	return &Record{Collection: out.Collection, ID: out.ID, Heads: out.Heads, Doc: out.Doc, ETag: h.Get("ETag")}, nil
+	return &Record{Collection: out.Collection, ID: out.ID, Heads: out.Heads, Doc: out.Doc, ETag: h.Get("ETag"), Deleted: out.Deleted}, nil
 }
 
 // Feed reads one page of a collection feed. Start with cursor "" and pass

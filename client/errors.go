@@ -18,6 +18,7 @@ const (
 	CodeUnauthorized  = "unauthorized"
 	CodeForbidden     = "forbidden"
 	CodeNotFound      = "not_found"
+	CodeDeleted       = "deleted"
 	CodeTooLarge      = "too_large"
 	CodeRateLimited   = "rate_limited"
 	CodeUnavailable   = "unavailable"
@@ -54,9 +55,10 @@ func readError(resp *http.Response) *Error {
 			Code    string `json:"code"`
 			Message string `json:"message"`
 		} `json:"error"`
+		Heads []string `json:"heads"`
 	}
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
-		e.Code, e.Message = eb.Error.Code, eb.Error.Message
+		e.Code, e.Message, e.Heads = eb.Error.Code, eb.Error.Message, eb.Heads
 		return e
 	}
 	e.Code = codeForStatus(resp.StatusCode)

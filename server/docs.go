@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dynamerge/dynamerge/crdt"
+	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/store"
 )
 
@@ -20,10 +21,20 @@ type docResponse struct {
 	ID         string          `json:"id"`
 	Heads      []string        `json:"heads"`
 	Doc        json.RawMessage `json:"doc"`
+	Deleted    bool            `json:"deleted,omitempty"`
+}
+
+// deletedBody is the 404 of a deleted record: where it stands, so that a
+// client can sync or undelete from there.
+type deletedBody struct {
+	Error errorDetail `json:"error"`
+	Heads []string    `json:"heads"`
 }
 
 // handleDoc is GET /v1/collections/{collection}/docs/{id}[?heads=a,b]: the
-// record as plain JSON, at the given heads when asked (time travel).
+// record as plain JSON, at the given heads when asked (time travel). A
+// record deleted at those heads answers 404 deleted, unless
+// ?include_deleted=true.
 func (s *Server) handleDoc(c echo.Context) error {
 	key := store.Key{Collection: c.Param("collection"), ID: c.Param("id")}
 	if err := key.Validate(); err != nil {
@@ -37,13 +48,30 @@ func (s *Server) handleDoc(c echo.Context) error {
 		}
 		heads = hs
 	}
+	includeDeleted, err := boolParam(c, "include_deleted")
+	if err != nil {
+		return err
+	}
 	if err := s.authorize(c, key.Collection, false); err != nil {
 		return err
 	}
-	doc, at, err := s.eng.JSON(c.Request().Context(), key, heads)
+	v, err := s.eng.View(c.Request().Context(), key, heads)
 	if err != nil {
 		return fmt.Errorf("json view of %s: %w", key, err)
 	}
+	if v.Deleted && !includeDeleted {
+		return c.JSON(http.StatusNotFound, deletedBody{
+			Error: errorDetail{Code: CodeDeleted, Message: "the record is deleted; ?include_deleted=true shows it"},
+			Heads: hashStrings(v.Heads),
+		})
+	}
+	return s.writeView(c, key, v)
+}
+
+// writeView answers the JSON view v of key, with its ETag (304 when the
+// client has it).
+func (s *Server) writeView(c echo.Context, key store.Key, v engine.View) error {
+	doc, at := v.Doc, v.Heads
 	etag := etagOf(at)
 	h := c.Response().Header()
 	h.Set("ETag", etag)
@@ -61,7 +89,73 @@ func (s *Server) handleDoc(c echo.Context) error {
 		ID:         key.ID,
 		Heads:      hashStrings(at),
 		Doc:        doc,
+		Deleted:    v.Deleted,
 	})
+}
+
+// boolParam reads an optional true/false query parameter.
+func boolParam(c echo.Context, name string) (bool, error) {
+	switch q := c.QueryParam(name); q {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, badRequest("%s: want true or false, got %q", name, q)
+	}
+}
+
+// deleteResponse answers DELETE.
+type deleteResponse struct {
+	Collection string   `json:"collection"`
+	ID         string   `json:"id"`
+	Heads      []string `json:"heads"`
+	Deleted    bool     `json:"deleted"`
+}
+
+// handleDelete is DELETE /v1/collections/{collection}/docs/{id}: one change
+// made by the server puts the record's root "$deleted" (PROTOCOL.md, Record
+// lifecycle); deleting a deleted record changes nothing.
+func (s *Server) handleDelete(c echo.Context) error {
+	key, err := s.writableKey(c)
+	if err != nil {
+		return err
+	}
+	heads, err := s.eng.SetDeleted(c.Request().Context(), key, true)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return c.JSON(http.StatusOK, deleteResponse{Collection: key.Collection, ID: key.ID, Heads: hashStrings(heads), Deleted: true})
+}
+
+// handleUndelete is POST /v1/collections/{collection}/docs/{id}/undelete:
+// one change made by the server removes "$deleted"; the answer is the JSON
+// view.
+func (s *Server) handleUndelete(c echo.Context) error {
+	key, err := s.writableKey(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	heads, err := s.eng.SetDeleted(ctx, key, false)
+	if err != nil {
+		return fmt.Errorf("undelete %s: %w", key, err)
+	}
+	v, err := s.eng.View(ctx, key, heads)
+	if err != nil {
+		return fmt.Errorf("json view of %s: %w", key, err)
+	}
+	return s.writeView(c, key, v)
+}
+
+// writableKey reads the record key of a write request and checks that the
+// caller may write its collection.
+func (s *Server) writableKey(c echo.Context) (store.Key, error) {
+	key := store.Key{Collection: c.Param("collection"), ID: c.Param("id")}
+	if err := key.Validate(); err != nil {
+		return key, invalidID(err)
+	}
+	return key, s.authorize(c, key.Collection, true)
 }
 
 // etagOf derives a strong ETag from the heads the view reflects: the same

@@ -23,6 +23,7 @@ const (
 	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
 	CodeNotFound         = "not_found"
+	CodeDeleted          = "deleted"
 	CodeTooLarge         = "too_large"
 	CodeRateLimited      = "rate_limited"
 	CodeUnavailable      = "unavailable"

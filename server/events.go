@@ -23,6 +23,7 @@ type eventData struct {
 	Collection string   `json:"collection"`
 	ID         string   `json:"id"`
 	Heads      []string `json:"heads"`
+	Deleted    bool     `json:"deleted,omitempty"`
 }
 
 // handleEvents is GET /v1/events?collections=a,b: Server-Sent Events, one
@@ -103,6 +104,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 				Collection: ev.Key.Collection,
 				ID:         ev.Key.ID,
 				Heads:      hashStrings(ev.Heads),
+				Deleted:    ev.Deleted,
 			})
 			if err != nil {
 				return fmt.Errorf("events: encode: %w", err)

@@ -26,6 +26,7 @@ type fakeEngine struct {
 	block    chan struct{} // when set, Sync waits for it to close
 	started  chan struct{} // when set, Sync signals it has started
 	closed   bool
+	deleted  map[store.Key]bool
 }
 
 func newFakeEngine() *fakeEngine {
@@ -107,6 +108,29 @@ func (f *fakeEngine) JSON(ctx context.Context, key store.Key, heads []crdt.Hash)
 		return []byte(`{"at":"past"}`), heads, nil
 	}
 	return []byte(fmt.Sprintf(`{"len":%d}`, len(cur))), fakeHead(cur), nil
+}
+
+func (f *fakeEngine) View(ctx context.Context, key store.Key, heads []crdt.Hash) (engine.View, error) {
+	doc, at, err := f.JSON(ctx, key, heads)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return engine.View{Doc: doc, Heads: at, Deleted: f.deleted[key]}, err
+}
+
+// SetDeleted marks a fake record deleted; the real changes are the
+// engine's (engine.TestSetDeleted, the integration tests).
+func (f *fakeEngine) SetDeleted(ctx context.Context, key store.Key, deleted bool) ([]crdt.Hash, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur, ok := f.records[key]
+	if !ok {
+		return nil, fmt.Errorf("load %s: %w", key, engine.ErrNotFound)
+	}
+	if f.deleted == nil {
+		f.deleted = map[store.Key]bool{}
+	}
+	f.deleted[key] = deleted
+	return fakeHead(cur), nil
 }
 
 func (f *fakeEngine) Feed(ctx context.Context, collection, cursor string, limit int) (store.FeedPage, error) {

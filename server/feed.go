@@ -23,8 +23,9 @@ type feedResponse struct {
 }
 
 type feedItem struct {
-	ID    string   `json:"id"`
-	Heads []string `json:"heads"`
+	ID      string   `json:"id"`
+	Heads   []string `json:"heads"`
+	Deleted bool     `json:"deleted,omitempty"`
 }
 
 // handleFeed is GET /v1/collections/{collection}/feed?after=&limit=.
@@ -58,7 +59,7 @@ func (s *Server) handleFeed(c echo.Context) error {
 		if heads == nil {
 			heads = []string{}
 		}
-		out.Docs[i] = feedItem{ID: it.ID, Heads: heads}
+		out.Docs[i] = feedItem{ID: it.ID, Heads: heads, Deleted: it.Deleted}
 	}
 	if out.Cursor == "" {
 		// An empty page keeps the caller where it was.

@@ -125,7 +125,8 @@ type Options struct {
 // it; tests of the HTTP layer alone may give a fake.
 type backend interface {
 	Sync(ctx context.Context, reqs []engine.DocRequest) ([]engine.DocResult, error)
-	JSON(ctx context.Context, key store.Key, heads []crdt.Hash) ([]byte, []crdt.Hash, error)
+	View(ctx context.Context, key store.Key, heads []crdt.Hash) (engine.View, error)
+	SetDeleted(ctx context.Context, key store.Key, deleted bool) ([]crdt.Hash, error)
 	Feed(ctx context.Context, collection, cursor string, limit int) (store.FeedPage, error)
 	Subscribe(collections []string) (<-chan engine.Event, func())
 	Ready(ctx context.Context) error
@@ -234,6 +235,8 @@ func (s *Server) routes() *echo.Echo {
 	// stream, which has its own quota.
 	e.POST("/v1/sync", s.handleSync, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.GET("/v1/collections/:collection/docs/:id", s.handleDoc, s.guardMiddleware, s.requestQuotaMiddleware)
+	e.DELETE("/v1/collections/:collection/docs/:id", s.handleDelete, s.guardMiddleware, s.requestQuotaMiddleware)
+	e.POST("/v1/collections/:collection/docs/:id/undelete", s.handleUndelete, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.GET("/v1/collections/:collection/feed", s.handleFeed, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.GET("/v1/events", s.handleEvents, s.guardMiddleware)
 

@@ -104,8 +104,8 @@ func TestCloudFormationMatchesLayout(t *testing.T) {
 	if g.IndexName != dynamo.IndexFeed || !slices.Equal(keys(g.KeySchema), wantIndexKeys) {
 		t.Errorf("index %s %v, want %s %v", g.IndexName, keys(g.KeySchema), dynamo.IndexFeed, wantIndexKeys)
 	}
-	if g.Projection.ProjectionType != "INCLUDE" || !slices.Equal(g.Projection.NonKeyAttributes, dynamo.FeedProjection) {
-		t.Errorf("index projection %s %v, want INCLUDE %v", g.Projection.ProjectionType, g.Projection.NonKeyAttributes, dynamo.FeedProjection)
+	if g.Projection.ProjectionType != "INCLUDE" || !slices.Equal(g.Projection.NonKeyAttributes, dynamo.FeedProjectionLifecycle) {
+		t.Errorf("index projection %s %v, want INCLUDE %v", g.Projection.ProjectionType, g.Projection.NonKeyAttributes, dynamo.FeedProjectionLifecycle)
 	}
 	if got := p.StreamSpecification.StreamViewType; got != string(want.StreamSpecification.StreamViewType) {
 		t.Errorf("StreamViewType %q, want %q", got, want.StreamSpecification.StreamViewType)

@@ -6,6 +6,7 @@ import (
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/internal/amjs"
 	"github.com/dynamerge/dynamerge/internal/largetest"
+	"github.com/dynamerge/dynamerge/internal/lifecycletest"
 	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
 )
 
@@ -29,4 +30,12 @@ func TestLargeRecords(t *testing.T) {
 	largetest.FreshClient(t, b.client, js, "notes", "article", rec)
 
 	largetest.Typing(t, a.client, js, "notes", "typed", largetest.TypingOptions{Changes: 10_000})
+}
+
+// TestLifecycle runs PROTOCOL.md's deletion cases (lifecycletest) on
+// DynamoDB Local, the table's stream on.
+func TestLifecycle(t *testing.T) {
+	dynamotest.Endpoint(t)
+	st := dynamotest.NewStore(t, nil, nil)
+	lifecycletest.Delete(t, newStack(t, st, engine.Options{}).client, "todos", "d")
 }
