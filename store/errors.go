@@ -26,6 +26,10 @@ var (
 	// that are not ErrUnavailable are treated as unavailable too by callers,
 	// but this one says so explicitly.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrNotSupported is returned by an operation the backend cannot serve
+	// as configured (a DynamoDB table without the deleted index cannot list
+	// deleted records).
+	ErrNotSupported = errors.New("store: not supported")
 
 	// ErrInvalidKey is returned by Key.Validate, and by every Store method
 	// given a key or collection that breaks the protocol's rules (nothing is

@@ -43,6 +43,23 @@ type Record struct {
 	// DeletedAt is when the store first saw the record deleted by an
 	// Append (AppendMeta.Deleted), zero while it is not deleted.
 	DeletedAt time.Time
+	// Purged says the record's history was purged (Store.Purge) and nothing
+	// was appended since: Snapshot and Entries are empty, Seq is where
+	// appends continue.
+	Purged bool
+	// Roots are the hashes of the root changes (those without
+	// dependencies) of every history of the record that was purged: a
+	// change among them belongs to a purged history. They outlive a new
+	// history under the same key.
+	Roots []string
+}
+
+// DeletedRecord is a record that DeletedBefore lists: deleted since
+// DeletedAt, at Seq.
+type DeletedRecord struct {
+	Key       Key
+	Seq       uint64
+	DeletedAt time.Time
 }
 
 // AppendMeta is the state of the record after an append; stores keep it for
@@ -54,6 +71,9 @@ type AppendMeta struct {
 	// "$deleted" shows true). The store keeps when it first became so
 	// (Record.DeletedAt), which purging counts from.
 	Deleted bool
+	// NewHistory says the append starts a new history of a purged record
+	// (Record.Purged): its deletion time starts afresh.
+	NewHistory bool
 }
 
 // FeedItem is one record in a collection feed page.
@@ -62,6 +82,7 @@ type FeedItem struct {
 	Heads     []string
 	UpdatedAt time.Time
 	Deleted   bool // the record is deleted (AppendMeta.Deleted of its last Append)
+	Purged    bool // the record's history was purged (Record.Purged)
 }
 
 // FeedPage is one page of a collection feed.
@@ -125,6 +146,20 @@ type Store interface {
 	// malformed cursor gives ErrInvalidCursor.
 	Feed(ctx context.Context, collection, cursor string, limit int) (FeedPage, error)
 
+	// DeletedBefore lists up to limit records that are deleted, not yet
+	// purged, and were deleted before `before`, the longest deleted first.
+	// limit <= 0 means DefaultFeedLimit.
+	DeletedBefore(ctx context.Context, before time.Time, limit int) ([]DeletedRecord, error)
+	// Purge removes the history of a deleted record that is still at seq:
+	// its log entries and snapshot go, and a tombstone remains. Load then
+	// returns the record with Purged set, Roots extended by roots, and Seq
+	// one more than seq, so that an Append of seq+1 made by a writer that
+	// did not see the purge fails with ErrConflict; appends that start a
+	// new history continue from there. The record moves to the end of its
+	// collection's feed, its item Purged. When the record is past seq, not
+	// deleted, or already purged, Purge returns ErrConflict and removes
+	// nothing: an undelete appended before the purge always wins.
+	Purge(ctx context.Context, key Key, seq uint64, roots []string) error
 	// Ping checks that the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 

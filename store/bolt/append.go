@@ -139,7 +139,7 @@ func (s *Store) commit(batch []*appendOp) {
 // conflict that writes nothing) apart from err, a storage failure that must
 // abort the transaction.
 func applyAppend(tx *bbolt.Tx, op *appendOp, now time.Time) (result, err error) {
-	metas, logs, feed := tx.Bucket(bucketMeta), tx.Bucket(bucketLog), tx.Bucket(bucketFeed)
+	metas, logs := tx.Bucket(bucketMeta), tx.Bucket(bucketLog)
 	rk := recordKey(op.key)
 	m := &meta{}
 	if v := metas.Get(rk); v != nil {
@@ -155,32 +155,61 @@ func applyAppend(tx *bbolt.Tx, op *appendOp, now time.Time) (result, err error) 
 	if err := logs.Put(logKey(op.key, op.entry.Seq), op.entry.Changes); err != nil {
 		return nil, fmt.Errorf("put log %s seq %d: %w", op.key, op.entry.Seq, err)
 	}
-	// Move the record to the end of its collection's feed.
-	if m.FeedNo != 0 {
-		if err := feed.Delete(feedKey(op.key.Collection, m.FeedNo)); err != nil {
-			return nil, fmt.Errorf("delete feed %s: %w", op.key, err)
-		}
-	}
-	n, err := nextFeedNo(tx, op.key.Collection)
-	if err != nil {
+	if err := moveToFeedEnd(tx, op.key, m, now); err != nil {
 		return nil, err
-	}
-	if err := feed.Put(feedKey(op.key.Collection, n), []byte(op.key.ID)); err != nil {
-		return nil, fmt.Errorf("put feed %s: %w", op.key, err)
 	}
 	m.Seq = op.entry.Seq
 	m.Size = op.meta.Size
-	m.UpdatedAt = now
-	m.FeedNo = n
 	m.Heads = slices.Clone(op.meta.Heads)
-	switch {
-	case !op.meta.Deleted:
-		m.DeletedAt = time.Time{}
-	case m.DeletedAt.IsZero():
-		m.DeletedAt = now
+	if m.Purged {
+		// A new history: the tombstone's deletion is not its own.
+		m.Purged, m.DeletedAt = false, time.Time{}
+	}
+	if err := setDeleted(tx, op.key, m, op.meta.Deleted, now); err != nil {
+		return nil, err
 	}
 	if err := metas.Put(rk, m.encode()); err != nil {
 		return nil, fmt.Errorf("put meta %s: %w", op.key, err)
 	}
 	return nil, nil
+}
+
+// setDeleted records whether the record is deleted after an append, and
+// keeps the deleted index in step: an entry from when it first became
+// deleted until it is undeleted or purged.
+func setDeleted(tx *bbolt.Tx, key store.Key, m *meta, deleted bool, now time.Time) error {
+	idx := tx.Bucket(bucketDeleted)
+	switch {
+	case deleted && m.DeletedAt.IsZero():
+		m.DeletedAt = now
+		if err := idx.Put(deletedKey(now, key), nil); err != nil {
+			return fmt.Errorf("put deleted %s: %w", key, err)
+		}
+	case !deleted && !m.DeletedAt.IsZero():
+		if err := idx.Delete(deletedKey(m.DeletedAt, key)); err != nil {
+			return fmt.Errorf("delete deleted %s: %w", key, err)
+		}
+		m.DeletedAt = time.Time{}
+	}
+	return nil
+}
+
+// moveToFeedEnd moves the record to the end of its collection's feed, as
+// changed at now.
+func moveToFeedEnd(tx *bbolt.Tx, key store.Key, m *meta, now time.Time) error {
+	feed := tx.Bucket(bucketFeed)
+	if m.FeedNo != 0 {
+		if err := feed.Delete(feedKey(key.Collection, m.FeedNo)); err != nil {
+			return fmt.Errorf("delete feed %s: %w", key, err)
+		}
+	}
+	n, err := nextFeedNo(tx, key.Collection)
+	if err != nil {
+		return err
+	}
+	if err := feed.Put(feedKey(key.Collection, n), []byte(key.ID)); err != nil {
+		return fmt.Errorf("put feed %s: %w", key, err)
+	}
+	m.FeedNo, m.UpdatedAt = n, now
+	return nil
 }

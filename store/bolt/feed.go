@@ -52,7 +52,7 @@ func (s *Store) Feed(ctx context.Context, collection, cursor string, limit int) 
 			if err != nil {
 				return fmt.Errorf("%s: %w", key, err)
 			}
-			page.Items = append(page.Items, store.FeedItem{ID: key.ID, Heads: m.Heads, UpdatedAt: m.UpdatedAt, Deleted: !m.DeletedAt.IsZero()})
+			page.Items = append(page.Items, store.FeedItem{ID: key.ID, Heads: m.Heads, UpdatedAt: m.UpdatedAt, Deleted: !m.DeletedAt.IsZero(), Purged: m.Purged})
 			page.Cursor = formatCursor(binary.BigEndian.Uint64(k[len(prefix):]))
 		}
 		return nil

@@ -19,8 +19,11 @@ var (
 	bucketMeta = []byte("meta")
 	bucketSnap = []byte("snap")
 	bucketFeed = []byte("feed")
+	// bucketDeleted indexes the records deleted and not purged, by when:
+	// deletedKey → nothing. The purge sweep reads it in order.
+	bucketDeleted = []byte("deleted")
 
-	allBuckets = [][]byte{bucketInfo, bucketLog, bucketMeta, bucketSnap, bucketFeed}
+	allBuckets = [][]byte{bucketInfo, bucketLog, bucketMeta, bucketSnap, bucketFeed, bucketDeleted}
 )
 
 // The "info" bucket's "layout" key holds the layout version of the file, so
@@ -65,6 +68,16 @@ var errCorrupt = errors.New("bolt: corrupt data")
 
 // recordKey is "<collection>/<id>", the key of meta and snap.
 func recordKey(k store.Key) []byte { return []byte(k.String()) }
+
+// parseRecordKey is the inverse of recordKey (collections hold no "/").
+func parseRecordKey(b []byte) (store.Key, error) {
+	col, id, ok := bytes.Cut(b, []byte("/"))
+	k := store.Key{Collection: string(col), ID: string(id)}
+	if !ok {
+		return k, fmt.Errorf("record key %q", b)
+	}
+	return k, k.Validate()
+}
 
 // logPrefix is "<collection>/<id>/", under which a record's log entries sort
 // by seq. The trailing "/" keeps id "a" from matching id "ab".
@@ -114,11 +127,27 @@ type meta struct {
 	FeedNo    uint64 // the record's current key in the feed bucket
 	Heads     []string
 	DeletedAt time.Time // when an append first marked it deleted; zero: not deleted
+	Purged    bool      // the history was purged and nothing appended since
+	PurgedSeq uint64    // log entries up to it were purged
+	Roots     []string  // root changes of the purged histories
 }
 
-// Meta versions: 1 has no lifecycle; 2 adds DeletedAt. Records that were
-// never deleted keep version 1, so files stay readable by older binaries
-// until something is deleted.
+// floor is the seq up to which the log holds no entries (compacted into
+// the snapshot, or purged).
+func (m *meta) floor() uint64 { return max(m.SnapSeq, m.PurgedSeq) }
+
+func (m *meta) lifecycle() bool {
+	return !m.DeletedAt.IsZero() || m.Purged || m.PurgedSeq > 0 || len(m.Roots) > 0
+}
+
+// deletedKey orders the deleted index: when, then which record.
+func deletedKey(at time.Time, key store.Key) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())), recordKey(key)...)
+}
+
+// Meta versions: 1 has no lifecycle; 2 adds DeletedAt, the purge state and
+// the purged roots. Records that were never deleted keep version 1, so
+// files stay readable by older binaries until something is deleted.
 const (
 	metaVersion          = 1
 	metaVersionLifecycle = 2
@@ -131,8 +160,11 @@ func (m *meta) encode() []byte {
 	}
 	b := make([]byte, 0, n+binary.MaxVarintLen64)
 	version := byte(metaVersion)
-	if !m.DeletedAt.IsZero() {
+	if m.lifecycle() {
 		version = metaVersionLifecycle
+		for _, r := range m.Roots {
+			n += binary.MaxVarintLen64 + len(r)
+		}
 	}
 	b = append(b, version)
 	b = binary.AppendUvarint(b, m.Seq)
@@ -146,7 +178,22 @@ func (m *meta) encode() []byte {
 		b = append(b, h...)
 	}
 	if version == metaVersionLifecycle {
-		b = binary.AppendVarint(b, m.DeletedAt.UnixNano())
+		var del int64
+		if !m.DeletedAt.IsZero() {
+			del = m.DeletedAt.UnixNano()
+		}
+		b = binary.AppendVarint(b, del)
+		var purged byte
+		if m.Purged {
+			purged = 1
+		}
+		b = append(b, purged)
+		b = binary.AppendUvarint(b, m.PurgedSeq)
+		b = binary.AppendUvarint(b, uint64(len(m.Roots)))
+		for _, r := range m.Roots {
+			b = binary.AppendUvarint(b, uint64(len(r)))
+			b = append(b, r...)
+		}
 	}
 	return b
 }
@@ -176,10 +223,24 @@ func decodeMeta(b []byte) (*meta, error) {
 		m.Heads = append(m.Heads, string(d.bytes(d.uvarint())))
 	}
 	if version == metaVersionLifecycle {
-		m.DeletedAt = time.Unix(0, d.varint()).UTC()
+		if del := d.varint(); del != 0 {
+			m.DeletedAt = time.Unix(0, del).UTC()
+		}
+		m.Purged = d.byte() == 1
+		m.PurgedSeq = d.uvarint()
+		nr := d.uvarint()
+		if d.err == nil && nr > uint64(len(d.b)) {
+			d.err = errors.New("root count beyond data")
+		}
+		for i := uint64(0); i < nr && d.err == nil; i++ {
+			m.Roots = append(m.Roots, string(d.bytes(d.uvarint())))
+		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if d.err == nil && m.PurgedSeq > m.Seq {
+		d.err = fmt.Errorf("purged seq %d beyond seq %d", m.PurgedSeq, m.Seq)
 	}
 	if d.err == nil && m.SnapSeq > m.Seq {
 		d.err = fmt.Errorf("snapshot seq %d beyond seq %d", m.SnapSeq, m.Seq)

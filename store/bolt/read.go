@@ -29,6 +29,7 @@ func (s *Store) Load(ctx context.Context, key store.Key) (*store.Record, error) 
 		}
 		rec.Seq = m.Seq
 		rec.DeletedAt = m.DeletedAt
+		rec.Purged, rec.Roots = m.Purged, m.Roots
 		if m.SnapSeq > 0 {
 			data := tx.Bucket(bucketSnap).Get(recordKey(key))
 			if data == nil {
@@ -36,7 +37,7 @@ func (s *Store) Load(ctx context.Context, key store.Key) (*store.Record, error) 
 			}
 			rec.Snapshot = &store.Snapshot{Seq: m.SnapSeq, Data: bytes.Clone(data)}
 		}
-		rec.Entries, err = readLog(tx, key, m, m.SnapSeq)
+		rec.Entries, err = readLog(tx, key, m, m.floor())
 		return err
 	})
 	if err != nil {
@@ -57,8 +58,8 @@ func (s *Store) ReadLog(ctx context.Context, key store.Key, after uint64) ([]sto
 		if err != nil || m == nil {
 			return err
 		}
-		if after < m.SnapSeq {
-			return fmt.Errorf("%w: entries up to seq %d are in the snapshot", store.ErrCompacted, m.SnapSeq)
+		if after < m.floor() && after < m.Seq {
+			return fmt.Errorf("%w: entries up to seq %d are in the snapshot or purged", store.ErrCompacted, m.floor())
 		}
 		entries, err = readLog(tx, key, m, after)
 		return err

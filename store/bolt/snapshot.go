@@ -33,7 +33,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, key store.Key, snap store.Snap
 		}
 		var seq, snapSeq uint64
 		if m != nil {
-			seq, snapSeq = m.Seq, m.SnapSeq
+			// Entries up to a purge are gone: a snapshot of them (a
+			// compaction that raced the purge) must not bring them back.
+			seq, snapSeq = m.Seq, m.floor()
 		}
 		if snap.Seq > seq {
 			return fmt.Errorf("%w: snapshot beyond the log, which ends at seq %d", store.ErrConflict, seq)

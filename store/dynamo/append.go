@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -181,12 +182,18 @@ func (s *Store) appendInput(key store.Key, e store.Entry, meta store.AppendMeta,
 		values[":prev"] = num(e.Seq - 1)
 	}
 	update := "SET #col = :col, #id = :id, #seq = :seq, #heads = :heads, #size = :size, #upd = :upd, #fpk = :col, #fsk = :fsk, #v = :v"
-	names["#del"] = AttrDeletedAt
+	names["#del"], names["#dpk"], names["#prg"] = AttrDeletedAt, AttrDeletedPK, AttrPurged
 	if meta.Deleted {
 		// When it first became deleted: a later append keeps the time.
-		update += ", #del = if_not_exists(#del, :upd)"
+		// The record joins the deleted index for the purge sweep.
+		update += ", #del = if_not_exists(#del, :upd), #dpk = :dpk REMOVE #prg"
+		if meta.NewHistory {
+			// The tombstone's deletion time is not the new history's.
+			update = strings.Replace(update, "if_not_exists(#del, :upd)", ":upd", 1)
+		}
+		values[":dpk"] = &types.AttributeValueMemberS{Value: DeletedPK}
 	} else {
-		update += " REMOVE #del"
+		update += " REMOVE #del, #dpk, #prg"
 	}
 	items = append(items, types.TransactWriteItem{Update: &types.Update{
 		TableName:                 &s.table,

@@ -14,6 +14,7 @@ const (
 	opCleanup         // deleting compacted log items and old snapshot chunks
 	opRead            // Load and ReadLog (meta, snapshot chunks, log)
 	opFeed            // Feed queries of the feed index
+	opPurge           // DeletedBefore and Purge: the deleted index, tombstones, deleting a history
 	opCount
 )
 
@@ -32,12 +33,18 @@ type Capacity struct {
 	// Reads is the read units of Load and ReadLog, FeedReads of Feed, and
 	// CleanupReads of the queries that find what to delete.
 	Reads, FeedReads, CleanupReads float64
+	// PurgeWrites and PurgeReads are those of DeletedBefore and Purge: the
+	// tombstone updates and the deletes of purged histories; Purges counts
+	// the purges done.
+	PurgeWrites, PurgeReads float64
+	Purges                  uint64
 }
 
 // capacityCounters accumulates Capacity without locks: milli-units, atomic.
 type capacityCounters struct {
 	read, write [opCount]atomic.Uint64
 	appends     atomic.Uint64
+	purges      atomic.Uint64
 }
 
 func (c *capacityCounters) add(op int, write bool, cc ...types.ConsumedCapacity) {
@@ -73,5 +80,8 @@ func (s *Store) Capacity() Capacity {
 		Reads:          u(&c.read[opRead]),
 		FeedReads:      u(&c.read[opFeed]),
 		CleanupReads:   u(&c.read[opCleanup]),
+		PurgeWrites:    u(&c.write[opPurge]),
+		PurgeReads:     u(&c.read[opPurge]),
+		Purges:         c.purges.Load(),
 	}
 }

@@ -130,7 +130,8 @@ func decodeFeedItem(it map[string]types.AttributeValue) (store.FeedItem, string,
 		return store.FeedItem{}, "", err
 	}
 	_, deleted := it[AttrDeletedAt]
-	return store.FeedItem{ID: id.Value, Heads: heads, UpdatedAt: time.UnixMicro(int64(upd)), Deleted: deleted}, fsk.Value, nil
+	_, purged := it[AttrPurged]
+	return store.FeedItem{ID: id.Value, Heads: heads, UpdatedAt: time.UnixMicro(int64(upd)), Deleted: deleted, Purged: purged}, fsk.Value, nil
 }
 
 // feedCursor is a decoded feed cursor.

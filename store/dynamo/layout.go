@@ -102,6 +102,24 @@ const (
 	// microseconds (number; absent while it is not deleted). The feed index
 	// projects it on tables created since (FeedProjectionLifecycle).
 	AttrDeletedAt = "del"
+	// AttrPurgedSeq is the seq through which the record's history was
+	// purged (number; absent if it never was): log entries up to it are
+	// gone, and appends continue after it.
+	AttrPurgedSeq = "pseq"
+	// AttrPurged marks a record purged with nothing appended since (BOOL).
+	AttrPurged = "prg"
+	// AttrRoots are the root change hashes of the purged histories (list of
+	// strings): what the tombstone recognises.
+	AttrRoots = "roots"
+	// AttrDeletedPK is DeletedPK while the record is deleted and its purge
+	// not finished: the partition key of the deleted index, so the index
+	// holds exactly those records (a sparse index), ordered by
+	// AttrDeletedAt.
+	AttrDeletedPK = "dpk"
+	// DeletedPK is the value of AttrDeletedPK.
+	DeletedPK = "deleted"
+	// IndexDeleted is the GSI the purge sweep queries (DeletedBefore).
+	IndexDeleted = "deleted"
 	// AttrLayout is LayoutVersion (number).
 	AttrLayout = "v"
 	// AttrSnapSeq is the seq the current snapshot covers (number; absent

@@ -25,7 +25,14 @@ type metaItem struct {
 	snapChunks int
 	snapSize   int
 	deletedAt  time.Time // zero: not deleted
+	purgedSeq  uint64    // log entries up to it were purged
+	purged     bool      // purged, nothing appended since
+	pending    bool      // deleted, in the deleted index (a purge not finished)
+	roots      []string
 }
+
+// floor is the seq up to which the log holds no entries.
+func (m *metaItem) floor() uint64 { return max(m.snapSeq, m.purgedSeq) }
 
 // errMoved says that a record changed under a multi-step read (a
 // concurrent compaction removed what an earlier step pointed to): read it
@@ -69,7 +76,7 @@ func (s *Store) loadOnce(ctx context.Context, key store.Key) (*store.Record, err
 	if m == nil {
 		return nil, store.ErrNotFound
 	}
-	rec := &store.Record{Key: key, Seq: m.seq, DeletedAt: m.deletedAt}
+	rec := &store.Record{Key: key, Seq: m.seq, DeletedAt: m.deletedAt, Purged: m.purged, Roots: m.roots}
 	if m.snapSeq > 0 {
 		data, err := s.readSnapshot(ctx, key, m)
 		if err != nil {
@@ -77,8 +84,8 @@ func (s *Store) loadOnce(ctx context.Context, key store.Key) (*store.Record, err
 		}
 		rec.Snapshot = &store.Snapshot{Seq: m.snapSeq, Data: data}
 	}
-	if m.seq > m.snapSeq {
-		entries, err := s.readLog(ctx, key, m.snapSeq+1, m.seq)
+	if m.seq > m.floor() {
+		entries, err := s.readLog(ctx, key, m.floor()+1, m.seq)
 		if err != nil {
 			return nil, err
 		}
@@ -107,8 +114,8 @@ func (s *Store) ReadLog(ctx context.Context, key store.Key, after uint64) ([]sto
 			return nil, fmt.Errorf("dynamo: %s: %w", op, err)
 		case m == nil || after >= m.seq:
 			return []store.Entry{}, nil
-		case after < m.snapSeq:
-			return nil, fmt.Errorf("dynamo: %s: %w: snapshot at %d", op, store.ErrCompacted, m.snapSeq)
+		case after < m.floor():
+			return nil, fmt.Errorf("dynamo: %s: %w: snapshot or purge at %d", op, store.ErrCompacted, m.floor())
 		}
 		entries, err := s.readLog(ctx, key, after+1, m.seq)
 		if err == nil {
@@ -162,6 +169,22 @@ func decodeMeta(item map[string]types.AttributeValue) (*metaItem, error) {
 			return nil, err
 		}
 		m.deletedAt = time.UnixMicro(int64(del)).UTC()
+	}
+	if _, ok := item[AttrPurgedSeq]; ok {
+		if m.purgedSeq, err = getNum(item, AttrPurgedSeq); err != nil {
+			return nil, err
+		}
+	}
+	_, m.purged = item[AttrPurged]
+	_, m.pending = item[AttrDeletedPK]
+	if l, ok := item[AttrRoots].(*types.AttributeValueMemberL); ok {
+		for _, v := range l.Value {
+			r, ok := v.(*types.AttributeValueMemberS)
+			if !ok {
+				return nil, fmt.Errorf("%w: meta %s holds a %T", errCorrupt, AttrRoots, v)
+			}
+			m.roots = append(m.roots, r.Value)
+		}
 	}
 	if _, ok := item[AttrSnapSeq]; !ok {
 		return &m, nil

@@ -48,8 +48,10 @@ func (s *Store) SaveSnapshot(ctx context.Context, key store.Key, snap store.Snap
 			return nil
 		}
 		return fmt.Errorf("dynamo: %s: %w: record does not exist", op, store.ErrConflict)
-	case snap.Seq <= m.snapSeq:
-		return nil // older than (or the same as) the current one
+	case snap.Seq <= m.floor():
+		// Older than (or the same as) the current one, or of a history
+		// purged since (a compaction that raced the purge).
+		return nil
 	case snap.Seq > m.seq:
 		return fmt.Errorf("dynamo: %s: %w: log ends at %d", op, store.ErrConflict, m.seq)
 	}
@@ -99,9 +101,9 @@ func (s *Store) pointMeta(ctx context.Context, key store.Key, snap store.Snapsho
 		Key:              itemKey(pk(key), SKMeta),
 		UpdateExpression: aws.String("SET #ssq = :ssq, #sver = :sver, #sn = :sn, #ssz = :ssz"),
 		ConditionExpression: aws.String("attribute_exists(#pk) AND #seq >= :ssq AND " +
-			"(attribute_not_exists(#ssq) OR #ssq < :ssq)"),
+			"(attribute_not_exists(#ssq) OR #ssq < :ssq) AND (attribute_not_exists(#pseq) OR #pseq < :ssq)"),
 		ExpressionAttributeNames: map[string]string{
-			"#pk": AttrPK, "#seq": AttrSeq, "#ssq": AttrSnapSeq, "#sver": AttrSnapVersion, "#sn": AttrSnapChunks, "#ssz": AttrSnapSize,
+			"#pk": AttrPK, "#seq": AttrSeq, "#ssq": AttrSnapSeq, "#pseq": AttrPurgedSeq, "#sver": AttrSnapVersion, "#sn": AttrSnapChunks, "#ssz": AttrSnapSize,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":ssq":  num(snap.Seq),
@@ -128,7 +130,7 @@ func (s *Store) pointMeta(ctx context.Context, key store.Key, snap store.Snapsho
 	if derr != nil {
 		return false, derr
 	}
-	if m.snapSeq >= snap.Seq {
+	if m.floor() >= snap.Seq {
 		return false, nil
 	}
 	return false, fmt.Errorf("%w: log ends at %d", store.ErrConflict, m.seq)
@@ -141,13 +143,22 @@ func (s *Store) pointMeta(ctx context.Context, key store.Key, snap store.Snapsho
 // deletes. Failures are logged, not returned: the snapshot is saved, and
 // what is left is invisible to readers and deleted by the next snapshot.
 func (s *Store) cleanup(ctx context.Context, key store.Key, seq uint64, op string) {
+	if err := s.deleteHistory(ctx, opCleanup, key, seq); err != nil {
+		slog.Warn("dynamo: snapshot saved, deleting obsolete items failed; the next snapshot retries", "op", op, "err", err)
+	}
+}
+
+// deleteHistory deletes the record's log items up to seq and its snapshot
+// chunks of seqs below seq, found with eventually consistent key-only
+// queries (an eighth of the cost of the deletes).
+func (s *Store) deleteHistory(ctx context.Context, op int, key store.Key, seq uint64) error {
 	p := pk(key)
 	ranges := [][2]string{
 		{SKLogPrefix, logSK(seq, 0) + "#~"},                 // log#… up to every part of seq
 		{SKSnapPrefix, SKSnapPrefix + padUint(seq, seqPad)}, // snap#<lower seq>#…
 	}
 	for _, r := range ranges {
-		items, err := s.queryAll(ctx, opCleanup, &dynamodb.QueryInput{
+		items, err := s.queryAll(ctx, op, &dynamodb.QueryInput{
 			TableName:                 &s.table,
 			KeyConditionExpression:    aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
 			ProjectionExpression:      aws.String("#sk"),
@@ -155,15 +166,20 @@ func (s *Store) cleanup(ctx context.Context, key store.Key, seq uint64, op strin
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: p}, ":lo": &types.AttributeValueMemberS{Value: r[0]}, ":hi": &types.AttributeValueMemberS{Value: r[1]}},
 		})
 		if err != nil {
-			slog.Warn("dynamo: snapshot saved, cleanup query failed", "op", op, "err", err)
-			return
+			return fmt.Errorf("query %s: %w", r[0], err)
 		}
-		keys := make([]string, len(items))
+		if len(items) == 0 {
+			continue
+		}
+		writes := make([]types.WriteRequest, len(items))
 		for i, it := range items {
-			keys[i] = skOf(it)
+			writes[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: itemKey(p, skOf(it))}}
 		}
-		s.deleteKeys(ctx, p, keys, op)
+		if err := s.batchWrite(ctx, op, writes); err != nil {
+			return fmt.Errorf("delete %d items: %w", len(writes), err)
+		}
 	}
+	return nil
 }
 
 // deleteKeys deletes the items of partition p with sort keys sks, logging

@@ -27,7 +27,7 @@ var FeedProjection = []string{AttrID, AttrSeq, AttrHeads, AttrUpdatedAt}
 // deleted. Tables created before it lack it (a GSI's projection cannot be
 // changed); their feed entries never say deleted, which costs devices
 // only a later drop (the record's own sync shows it deleted).
-var FeedProjectionLifecycle = append(slices.Clip(FeedProjection), AttrDeletedAt)
+var FeedProjectionLifecycle = append(slices.Clip(FeedProjection), AttrDeletedAt, AttrPurged)
 
 // TableDefinition is the CreateTable request of a dynamerge table: the
 // layout of layout.go, on-demand billing, and a stream of new images for
@@ -44,6 +44,8 @@ func TableDefinition(table string) *dynamodb.CreateTableInput {
 			{AttributeName: aws.String(AttrSK), AttributeType: str},
 			{AttributeName: aws.String(AttrFeedPK), AttributeType: str},
 			{AttributeName: aws.String(AttrFeedSK), AttributeType: str},
+			{AttributeName: aws.String(AttrDeletedPK), AttributeType: str},
+			{AttributeName: aws.String(AttrDeletedAt), AttributeType: types.ScalarAttributeTypeN},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(AttrPK), KeyType: types.KeyTypeHash},
@@ -59,7 +61,7 @@ func TableDefinition(table string) *dynamodb.CreateTableInput {
 				ProjectionType:   types.ProjectionTypeInclude,
 				NonKeyAttributes: FeedProjectionLifecycle,
 			},
-		}},
+		}, DeletedIndex()},
 		StreamSpecification: &types.StreamSpecification{
 			StreamEnabled:  aws.Bool(true),
 			StreamViewType: types.StreamViewTypeNewImage,
@@ -165,4 +167,23 @@ func containsAll(have, want []string) bool {
 		}
 	}
 	return true
+}
+
+// DeletedIndex is the sparse GSI of deleted records that the purge sweep
+// reads (Store.DeletedBefore): only meta items of deleted records carry its
+// key, so it costs a write only when a record is deleted, undeleted or
+// purged. A table created before it can have it added (UpdateTable, see
+// schema/dynamodb.md); until then records are never purged.
+func DeletedIndex() types.GlobalSecondaryIndex {
+	return types.GlobalSecondaryIndex{
+		IndexName: aws.String(IndexDeleted),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(AttrDeletedPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(AttrDeletedAt), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{
+			ProjectionType:   types.ProjectionTypeInclude,
+			NonKeyAttributes: []string{AttrSeq},
+		},
+	}
 }

@@ -87,25 +87,28 @@ func TestCloudFormationMatchesLayout(t *testing.T) {
 		}
 		return s
 	}
-	var wantKeys, wantIndexKeys []string
+	var wantKeys []string
 	for _, k := range want.KeySchema {
 		wantKeys = append(wantKeys, aws.ToString(k.AttributeName)+":"+string(k.KeyType))
-	}
-	for _, k := range want.GlobalSecondaryIndexes[0].KeySchema {
-		wantIndexKeys = append(wantIndexKeys, aws.ToString(k.AttributeName)+":"+string(k.KeyType))
 	}
 	if got := keys(p.KeySchema); !slices.Equal(got, wantKeys) {
 		t.Errorf("KeySchema %v, want %v", got, wantKeys)
 	}
-	if len(p.GlobalSecondaryIndexes) != 1 {
-		t.Fatalf("%d global secondary indexes, want 1", len(p.GlobalSecondaryIndexes))
+	if len(p.GlobalSecondaryIndexes) != len(want.GlobalSecondaryIndexes) {
+		t.Fatalf("%d global secondary indexes, want %d", len(p.GlobalSecondaryIndexes), len(want.GlobalSecondaryIndexes))
 	}
-	g := p.GlobalSecondaryIndexes[0]
-	if g.IndexName != dynamo.IndexFeed || !slices.Equal(keys(g.KeySchema), wantIndexKeys) {
-		t.Errorf("index %s %v, want %s %v", g.IndexName, keys(g.KeySchema), dynamo.IndexFeed, wantIndexKeys)
-	}
-	if g.Projection.ProjectionType != "INCLUDE" || !slices.Equal(g.Projection.NonKeyAttributes, dynamo.FeedProjectionLifecycle) {
-		t.Errorf("index projection %s %v, want INCLUDE %v", g.Projection.ProjectionType, g.Projection.NonKeyAttributes, dynamo.FeedProjectionLifecycle)
+	for i, w := range want.GlobalSecondaryIndexes {
+		var wantIndexKeys []string
+		for _, k := range w.KeySchema {
+			wantIndexKeys = append(wantIndexKeys, aws.ToString(k.AttributeName)+":"+string(k.KeyType))
+		}
+		g := p.GlobalSecondaryIndexes[i]
+		if g.IndexName != aws.ToString(w.IndexName) || !slices.Equal(keys(g.KeySchema), wantIndexKeys) {
+			t.Errorf("index %s %v, want %s %v", g.IndexName, keys(g.KeySchema), aws.ToString(w.IndexName), wantIndexKeys)
+		}
+		if g.Projection.ProjectionType != "INCLUDE" || !slices.Equal(g.Projection.NonKeyAttributes, w.Projection.NonKeyAttributes) {
+			t.Errorf("index %s projection %s %v, want INCLUDE %v", g.IndexName, g.Projection.ProjectionType, g.Projection.NonKeyAttributes, w.Projection.NonKeyAttributes)
+		}
 	}
 	if got := p.StreamSpecification.StreamViewType; got != string(want.StreamSpecification.StreamViewType) {
 		t.Errorf("StreamViewType %q, want %q", got, want.StreamSpecification.StreamViewType)

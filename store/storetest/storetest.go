@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Feed/Heads", testFeedHeads},
 		{"Feed/InvalidCursor", testFeedInvalidCursor},
 		{"Lifecycle/Deleted", testDeleted},
+		{"Lifecycle/Purge", testPurge},
 		{"InvalidKey", testInvalidKey},
 		{"Ping", testPing},
 		{"Parallel", testParallel},
