@@ -71,6 +71,7 @@ type FeedItem struct {
 	ID      string   `json:"id"`
 	Heads   []string `json:"heads"`
 	Deleted bool     `json:"deleted,omitempty"` // the record is deleted: a device may drop its copy
+	Purged  bool     `json:"purged,omitempty"`  // the record was purged: a device must drop its copy
 }
 
 // FeedPage is one page of a collection feed.

@@ -19,6 +19,7 @@ const (
 	CodeForbidden     = "forbidden"
 	CodeNotFound      = "not_found"
 	CodeDeleted       = "deleted"
+	CodeGone          = "gone"
 	CodeTooLarge      = "too_large"
 	CodeRateLimited   = "rate_limited"
 	CodeUnavailable   = "unavailable"

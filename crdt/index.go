@@ -133,6 +133,18 @@ func (ix *Index) Has(h Hash) bool {
 	return ok
 }
 
+// Roots returns the hashes of the changes that have no dependencies: what
+// a tombstone keeps to recognise the record's history once it is purged.
+func (ix *Index) Roots() []Hash {
+	var roots []Hash
+	for i := range ix.hash {
+		if ix.depOff[i] == ix.depOff[i+1] {
+			roots = append(roots, ix.hash[i])
+		}
+	}
+	return roots
+}
+
 // Heads returns the hashes of the changes no other change depends on, sorted.
 func (ix *Index) Heads() []Hash {
 	hs := make([]Hash, 0, len(ix.heads))

@@ -73,6 +73,10 @@ type Options struct {
 	// AppendRetries bounds retries of one write after ErrConflict. Defaults
 	// to DefaultAppendRetries.
 	AppendRetries int
+	// PurgeAfter, when positive, is how long a deleted record keeps its
+	// history: the engine purges records deleted for longer, within
+	// PurgeInterval(PurgeAfter) after. Zero never purges.
+	PurgeAfter time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -136,8 +140,9 @@ type Event struct {
 // Stats are counters and gauges for metrics.
 type Stats struct {
 	CachedRecords  int
-	CacheBytes     int64 // bytes of hot records, documents included
-	CachedDocs     int   // hot records with a materialized document
+	CacheBytes     int64  // bytes of hot records, documents included
+	CachedDocs     int    // hot records with a materialized document
+	Purges         uint64 // records purged by this engine
 	ChangesMerged  uint64
 	BytesMerged    uint64
 	StoreWrites    uint64

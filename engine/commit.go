@@ -107,7 +107,10 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 			return false
 		}
 
-		meta := store.AppendMeta{Heads: crdt.HashStrings(heads), Size: size, Deleted: deleted}
+		r.mu.RLock()
+		newHistory := r.purged
+		r.mu.RUnlock()
+		meta := store.AppendMeta{Heads: crdt.HashStrings(heads), Size: size, Deleted: deleted, NewHistory: newHistory}
 		ctx, cancel := context.WithTimeout(context.Background(), e.opts.StoreTimeout)
 		err := e.store.Append(ctx, r.key, store.Entry{Seq: seq + 1, Changes: entry}, meta)
 		cancel()
@@ -212,7 +215,19 @@ func (e *Engine) prepare(r *record, batch []*push) (tx *crdt.Tx, entry []byte, h
 			p.err = fmt.Errorf("%w: record %s would hold %d operations in %d bytes, over its allocation budget of %d", ErrTooLarge, r.key, ops, bytes, e.recordBudget(bytes))
 			continue
 		}
+		if r.purged || len(r.roots) > 0 {
+			// The record was purged, maybe while this push waited.
+			if err := r.goneForLocked(p.changes); err != nil {
+				p.err = err
+				continue
+			}
+		}
 		fresh, err := tx.Add(p.changes)
+		if errors.Is(err, crdt.ErrMissingDeps) && r.purged {
+			// Changes that build on history a tombstone no longer has:
+			// the purged one.
+			err = fmt.Errorf("%w: %w", ErrGone, err)
+		}
 		if err != nil {
 			p.err = fmt.Errorf("engine: %s: %w", r.key, err)
 			continue
@@ -242,6 +257,7 @@ func (e *Engine) commit(r *record, tx *crdt.Tx, seq uint64, entry []byte, batch 
 		// r.seq may already be seq: a concurrent refresh read our entry
 		// from the log before we got here, and the index has it.
 		tx.Commit()
+		r.purged = false // a new history, if the record was a tombstone
 		r.appendTailLocked(logEntry{seq: seq, changes: entry, n: n})
 		r.updateCostLocked()
 	}

@@ -19,6 +19,8 @@ type Engine struct {
 	log   *slog.Logger
 	actor []byte // of the changes the engine makes itself (lifecycle.go)
 
+	purgeStop chan struct{} // closed by Close: ends purgeLoop
+
 	mu       sync.Mutex // guards the cache and closed
 	records  map[store.Key]*record
 	lru      *list.List // of *record, most recently used at the front
@@ -35,6 +37,7 @@ type Engine struct {
 		changesMerged, bytesMerged               atomic.Uint64
 		storeWrites, storeErrors, storeConflicts atomic.Uint64
 		compactions, loads, materialized         atomic.Uint64
+		purges                                   atomic.Uint64
 	}
 }
 
@@ -54,6 +57,11 @@ func Open(opts Options) (*Engine, error) {
 		compacts: make(chan struct{}, opts.MaxCompactions),
 	}
 	e.startWatch()
+	if opts.PurgeAfter > 0 {
+		e.purgeStop = make(chan struct{})
+		e.wg.Add(1)
+		go e.purgeLoop(e.purgeStop)
+	}
 	return e, nil
 }
 
@@ -144,6 +152,7 @@ func (e *Engine) Stats() Stats {
 		CacheBytes:     b,
 		CachedDocs:     docs,
 		Materialized:   e.stats.materialized.Load(),
+		Purges:         e.stats.purges.Load(),
 		ChangesMerged:  e.stats.changesMerged.Load(),
 		BytesMerged:    e.stats.bytesMerged.Load(),
 		StoreWrites:    e.stats.storeWrites.Load(),
@@ -168,6 +177,9 @@ func (e *Engine) Close(ctx context.Context) error {
 		return nil
 	}
 	e.stopWatch()
+	if e.purgeStop != nil {
+		close(e.purgeStop)
+	}
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	var err error

@@ -25,6 +25,9 @@ var (
 	// ErrUnavailable: the store is failing; the client keeps its changes and
 	// retries ("unavailable", 503).
 	ErrUnavailable = errors.New("engine: store unavailable")
+	// ErrGone: the record was purged, and the request belongs to (or
+	// reads) its purged history ("gone", 410).
+	ErrGone = errors.New("engine: record purged")
 	// ErrClosed: the engine is shutting down (503).
 	ErrClosed = errors.New("engine: closed")
 )

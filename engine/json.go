@@ -42,11 +42,14 @@ func (e *Engine) View(ctx context.Context, key store.Key, heads []crdt.Hash) (Vi
 	defer e.release(r)
 
 	r.mu.RLock()
-	seq := r.seq
+	seq, purged := r.seq, r.purged
 	missing := r.ix.Missing(heads)
 	r.mu.RUnlock()
 	if seq == 0 {
 		return View{}, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if purged {
+		return View{}, fmt.Errorf("%w: %s", ErrGone, key)
 	}
 	if len(missing) > 0 {
 		return View{}, fmt.Errorf("%w: %s has no change %s", ErrUnknownHeads, key, hashList(missing))

@@ -51,6 +51,11 @@ type record struct {
 	doc       *crdt.Doc // the materialized document at docSeq, or nil
 	docSeq    uint64
 	docBytes  int64 // doc.MemoryBytes() when it was last updated
+	// purged: the record's history was purged and nothing was appended
+	// since (a tombstone); roots are the root changes of every purged
+	// history of the key, which pushes may not bring back.
+	purged bool
+	roots  map[crdt.Hash]bool
 
 	// docMu serialises building and advancing the document: one request
 	// materializes it, the others wait for it. Taken before mu.
@@ -70,6 +75,30 @@ type logEntry struct {
 	seq     uint64
 	changes []byte
 	n       int // number of change chunks
+}
+
+// goneFor reports ErrGone when a sync of the record with these pushed
+// changes belongs to a purged history: a pull of a tombstone, or a change
+// that is the root of a purged history. (A change that depends on the
+// purged history is refused when it is written: its dependencies are
+// missing from a tombstone.)
+func (r *record) goneFor(pushed []crdt.Change) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.purged && len(pushed) == 0 {
+		return fmt.Errorf("%w: %s", ErrGone, r.key)
+	}
+	return r.goneForLocked(pushed)
+}
+
+// goneForLocked is the root check of goneFor; r.mu is held.
+func (r *record) goneForLocked(pushed []crdt.Change) error {
+	for _, c := range pushed {
+		if r.roots[c.Hash] {
+			return fmt.Errorf("%w: %s: change %s belongs to a purged history", ErrGone, r.key, c.Hash)
+		}
+	}
+	return nil
 }
 
 func newRecord(key store.Key) *record {
@@ -163,9 +192,21 @@ func (e *Engine) load(ctx context.Context, r *record) error {
 		e.stats.materialized.Add(1)
 		doc, snap, snapSeq = d, rec.Snapshot.Data, rec.Snapshot.Seq
 	}
+	roots := make(map[crdt.Hash]bool, len(rec.Roots))
+	for _, s := range rec.Roots {
+		h, err := crdt.ParseHash(s)
+		if err != nil {
+			return fmt.Errorf("engine: load %s: tombstone: %w", r.key, err)
+		}
+		roots[h] = true
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ix, r.snap, r.snapSeq, r.seq = ix, snap, snapSeq, snapSeq
+	// The entries run gap-free up to rec.Seq, after the snapshot or, for a
+	// history begun after a purge, after the tombstone.
+	base := rec.Seq - uint64(len(rec.Entries))
+	r.ix, r.snap, r.snapSeq, r.seq = ix, snap, snapSeq, base
+	r.purged, r.roots = rec.Purged, roots
 	r.tail, r.tailN, r.tailBytes = nil, 0, 0
 	if doc != nil {
 		r.doc, r.docSeq, r.docBytes = doc, snapSeq, doc.MemoryBytes()
@@ -225,6 +266,7 @@ func (e *Engine) reload(ctx context.Context, r *record) error {
 	r.ix, r.seq, r.snap, r.snapSeq = fresh.ix, fresh.seq, fresh.snap, fresh.snapSeq
 	r.tail, r.tailN, r.tailBytes = fresh.tail, fresh.tailN, fresh.tailBytes
 	r.doc, r.docSeq, r.docBytes = fresh.doc, fresh.docSeq, fresh.docBytes
+	r.purged, r.roots = fresh.purged, fresh.roots
 	r.updateCostLocked()
 	return nil
 }

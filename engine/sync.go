@@ -27,6 +27,10 @@ func (e *Engine) syncDoc(ctx context.Context, req DocRequest) DocResult {
 	}
 	defer e.release(r)
 
+	if err := r.goneFor(pushed); err != nil {
+		res.Err = err
+		return res
+	}
 	if len(pushed) > 0 {
 		r.mu.RLock()
 		fresh := false

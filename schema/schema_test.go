@@ -268,8 +268,8 @@ func TestProtocolCodes(t *testing.T) {
 		list []string
 		want []string
 	}{
-		{perDoc, []string{"forbidden", "invalid_change", "missing_deps", "too_large"}},
-		{all, []string{"bad_request", "invalid_id", "unauthorized", "too_large", "rate_limited", "unavailable", "not_found", "forbidden"}},
+		{perDoc, []string{"forbidden", "invalid_change", "missing_deps", "too_large", "gone"}},
+		{all, []string{"bad_request", "invalid_id", "unauthorized", "too_large", "rate_limited", "unavailable", "not_found", "forbidden", "deleted", "gone"}},
 	}
 	for _, tt := range tests {
 		for _, c := range tt.want {
@@ -278,8 +278,8 @@ func TestProtocolCodes(t *testing.T) {
 			}
 		}
 	}
-	if !slices.Equal(perDoc, []string{"forbidden", "invalid_change", "missing_deps", "too_large"}) {
-		t.Errorf("DocError codes %v, want exactly PROTOCOL.md's four", perDoc)
+	if !slices.Equal(perDoc, []string{"forbidden", "gone", "invalid_change", "missing_deps", "too_large"}) {
+		t.Errorf("DocError codes %v, want exactly PROTOCOL.md's five", perDoc)
 	}
 }
 

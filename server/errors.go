@@ -24,6 +24,7 @@ const (
 	CodeForbidden        = "forbidden"
 	CodeNotFound         = "not_found"
 	CodeDeleted          = "deleted"
+	CodeGone             = "gone"
 	CodeTooLarge         = "too_large"
 	CodeRateLimited      = "rate_limited"
 	CodeUnavailable      = "unavailable"
@@ -147,6 +148,8 @@ func classify(err error) (ae *apiError, internal bool) {
 	case errors.Is(err, crdt.ErrInvalidChange):
 		// Reaches here only from the JSON view's heads; sync reports it per doc.
 		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidChange, Message: "invalid change"}, false
+	case errors.Is(err, engine.ErrGone):
+		return &apiError{Status: http.StatusGone, Code: CodeGone, Message: "the record was purged"}, false
 	case errors.Is(err, crdt.ErrMissingDeps):
 		return &apiError{Status: http.StatusBadRequest, Code: CodeMissingDeps, Message: "changes depend on changes the server does not have"}, false
 	case errors.Is(err, engine.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
@@ -181,6 +184,10 @@ func invalidReason(err error) string {
 
 func docError(err error) (d errorDetail, ok bool) {
 	switch {
+	case errors.Is(err, engine.ErrGone):
+		// Before ErrMissingDeps: a stale device's changes build on the
+		// purged history, which the tombstone no longer has.
+		return errorDetail{CodeGone, "the record was purged; nothing of its old history is accepted"}, true
 	case errors.Is(err, crdt.ErrChunkTooLarge):
 		// Before ErrInvalidChange, which it also wraps: the bytes are valid
 		// but over the limits (too many ops, too large inflated).

@@ -26,6 +26,7 @@ type feedItem struct {
 	ID      string   `json:"id"`
 	Heads   []string `json:"heads"`
 	Deleted bool     `json:"deleted,omitempty"`
+	Purged  bool     `json:"purged,omitempty"`
 }
 
 // handleFeed is GET /v1/collections/{collection}/feed?after=&limit=.
@@ -59,7 +60,7 @@ func (s *Server) handleFeed(c echo.Context) error {
 		if heads == nil {
 			heads = []string{}
 		}
-		out.Docs[i] = feedItem{ID: it.ID, Heads: heads, Deleted: it.Deleted}
+		out.Docs[i] = feedItem{ID: it.ID, Heads: heads, Deleted: it.Deleted || it.Purged, Purged: it.Purged}
 	}
 	if out.Cursor == "" {
 		// An empty page keeps the caller where it was.

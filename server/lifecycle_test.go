@@ -37,3 +37,16 @@ func TestDeleteReal(t *testing.T) {
 	}
 	scenario{url: "/v1/collections/todos/docs/d?include_deleted=maybe", headers: authGood, status: 400, code: CodeBadRequest}.run(t, rs.url)
 }
+
+// TestPurgeReal: the purge cases of PROTOCOL.md through HTTP (lifecycletest,
+// also run on DynamoDB Local).
+func TestPurgeReal(t *testing.T) {
+	rs := newRealServer(t, Options{}, engine.Options{PurgeAfter: 24 * time.Hour})
+	lifecycletest.Purge(t, client.New(rs.url), "todos", "p", func(now time.Time) int {
+		n, err := rs.eng.Purge(context.Background(), now)
+		if err != nil {
+			t.Fatalf("Purge: %v", err)
+		}
+		return n
+	})
+}

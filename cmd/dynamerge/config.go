@@ -27,6 +27,9 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultPurgeDeletedAfter is how long a deleted record keeps its
+	// history before it is purged (PROTOCOL.md, Record lifecycle).
+	DefaultPurgeDeletedAfter = 30 * 24 * time.Hour
 
 	// DefaultMaxConnections stays below the usual open-file limits
 	// (ulimit -n) once the store's files and sockets are counted.
@@ -74,6 +77,9 @@ type Config struct {
 	CacheBytes        int64
 	Workers           int
 	CompactEvery      int
+	// PurgeDeletedAfter is how long a deleted record keeps its history;
+	// 0 never purges.
+	PurgeDeletedAfter time.Duration
 	// NoGroupCommit writes every push to the store on its own instead of
 	// batching concurrent pushes of a record; it exists so that the
 	// benchmarks can show what group commit saves, not for production.
@@ -118,16 +124,17 @@ type Config struct {
 // variable is given.
 func DefaultConfig() Config {
 	return Config{
-		Addr:            DefaultAddr,
-		Store:           DefaultStore,
-		MaxBodyBytes:    DefaultMaxBodyBytes,
-		MaxChangeBytes:  engine.DefaultMaxChangeBytes,
-		MaxRecordBytes:  engine.DefaultMaxRecordBytes,
-		CacheBytes:      engine.DefaultCacheBytes,
-		CompactEvery:    engine.DefaultCompactEvery,
-		LogLevel:        DefaultLogLevel,
-		LogFormat:       DefaultLogFormat,
-		ShutdownTimeout: DefaultShutdownTimeout,
+		Addr:              DefaultAddr,
+		Store:             DefaultStore,
+		MaxBodyBytes:      DefaultMaxBodyBytes,
+		MaxChangeBytes:    engine.DefaultMaxChangeBytes,
+		MaxRecordBytes:    engine.DefaultMaxRecordBytes,
+		CacheBytes:        engine.DefaultCacheBytes,
+		CompactEvery:      engine.DefaultCompactEvery,
+		LogLevel:          DefaultLogLevel,
+		LogFormat:         DefaultLogFormat,
+		ShutdownTimeout:   DefaultShutdownTimeout,
+		PurgeDeletedAfter: DefaultPurgeDeletedAfter,
 
 		AuthClaim:        server.DefaultClaim,
 		AuthLeeway:       server.DefaultLeeway,
@@ -225,6 +232,8 @@ var options = []option{
 		func(c *Config) *string { return &c.LogFormat }),
 	durationOpt("shutdown-timeout", "how long a graceful shutdown may take (e.g. 30s)",
 		func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+	durationOpt("purge-deleted-after", "how long a deleted record keeps its history before it is purged, leaving a tombstone (0: never)",
+		func(c *Config) *time.Duration { return &c.PurgeDeletedAfter }),
 }
 
 // authOptions are the security settings (README "Security").
@@ -487,6 +496,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be positive, got %s", c.ShutdownTimeout)
+	}
+	if c.PurgeDeletedAfter < 0 || c.PurgeDeletedAfter > 0 && c.PurgeDeletedAfter < time.Minute {
+		bad("purge-deleted-after", "must be 0 (never) or at least 1m, got %s", c.PurgeDeletedAfter)
 	}
 	c.validateSecurity(bad)
 	return errors.Join(errs...)

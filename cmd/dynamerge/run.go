@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		Limits:         crdt.Limits{MaxOps: cfg.MaxOpsPerChange},
 		MaxRecordOps:   cfg.MaxOpsPerRecord,
 		CompactEvery:   cfg.CompactEvery,
+		PurgeAfter:     cfg.PurgeDeletedAfter,
 		NoGroupCommit:  cfg.NoGroupCommit,
 		Logger:         logger.With("component", "engine"),
 	})

@@ -116,3 +116,75 @@ func errOf(res []client.DocResult) error {
 	}
 	return res[0].Err
 }
+
+// Purge runs the purge cases on collection/id: purge(now) must run the
+// server's purge sweep as if it were now (engine.Purge). A record deleted
+// and purged answers 410 gone to the JSON view and gone to a pull and to
+// a stale device's push, nothing of which is stored; the feed says purged;
+// a new history under the same id is a new record.
+func Purge(t testing.TB, c *client.Client, collection, id string, purge func(now time.Time) int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := textgen.NewWriters(1, "text")[0]
+	first := append(w.Create().Raw, w.Type("milk").Raw...)
+	res, err := c.Sync(ctx, []client.Doc{{Collection: collection, ID: id, Changes: first}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("push: %v %v", err, errOf(res))
+	}
+	heads := res[0].Heads
+	stale := w.Type(" and oats").Raw // an offline edit made before the purge
+	if _, err := c.Delete(ctx, collection, id); err != nil {
+		t.Fatal(err)
+	}
+	if n := purge(time.Now()); n != 0 {
+		t.Fatalf("a purge within the retention purged %d records", n)
+	}
+	if n := purge(time.Now().Add(1000 * time.Hour)); n != 1 {
+		t.Fatalf("a purge after the retention purged %d records, want 1", n)
+	}
+
+	if _, err := c.Get(ctx, collection, id); !client.IsCode(err, client.CodeGone) {
+		t.Fatalf("GET of a purged record = %v, want gone", err)
+	} else if e := err.(*client.Error); e.Status != 410 {
+		t.Fatalf("GET of a purged record: status %d, want 410", e.Status)
+	}
+	for what, doc := range map[string]client.Doc{
+		"a pull":                    {Collection: collection, ID: id},
+		"a pull from the old heads": {Collection: collection, ID: id, Have: heads},
+		"a stale edit":              {Collection: collection, ID: id, Have: heads, Changes: stale},
+		"the whole old history":     {Collection: collection, ID: id, Changes: append(append([]byte{}, first...), stale...)},
+	} {
+		res, err := c.Sync(ctx, []client.Doc{doc})
+		if err != nil || res[0].Err == nil || res[0].Err.Code != client.CodeGone {
+			t.Fatalf("%s of a purged record = %v %v, want the per-doc error gone", what, err, errOf(res))
+		}
+	}
+	if _, err := c.Delete(ctx, collection, id); !client.IsCode(err, client.CodeGone) {
+		t.Fatalf("DELETE of a purged record = %v, want gone", err)
+	}
+	page, err := c.Feed(ctx, collection, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(page.Docs, func(d client.FeedItem) bool { return d.ID == id })
+	if i < 0 || !page.Docs[i].Purged {
+		t.Fatalf("feed %+v: want %s purged", page.Docs, id)
+	}
+
+	// A new history under the same id.
+	nw := textgen.NewWriters(2, "text")[1]
+	fresh := append(nw.Create().Raw, nw.Type("bread").Raw...)
+	res, err = c.Sync(ctx, []client.Doc{{Collection: collection, ID: id, Changes: fresh}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("a new history: %v %v", err, errOf(res))
+	}
+	rec, err := c.Get(ctx, collection, id)
+	if err != nil || string(rec.Doc) != `{"text":"bread"}` {
+		t.Fatalf("GET of the new history = %+v %v", rec, err)
+	}
+	res, err = c.Sync(ctx, []client.Doc{{Collection: collection, ID: id, Changes: first}})
+	if err != nil || res[0].Err == nil || res[0].Err.Code != client.CodeGone {
+		t.Fatalf("the purged history pushed into the new one = %v %v, want gone", err, errOf(res))
+	}
+}

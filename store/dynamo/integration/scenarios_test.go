@@ -2,6 +2,7 @@ package integration
 
 import (
 	"testing"
+	"time"
 
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/internal/amjs"
@@ -38,4 +39,15 @@ func TestLifecycle(t *testing.T) {
 	dynamotest.Endpoint(t)
 	st := dynamotest.NewStore(t, nil, nil)
 	lifecycletest.Delete(t, newStack(t, st, engine.Options{}).client, "todos", "d")
+
+	s := newStack(t, st, engine.Options{PurgeAfter: 24 * time.Hour})
+	lifecycletest.Purge(t, s.client, "todos", "p", func(now time.Time) int {
+		n, err := s.eng.Purge(t.Context(), now)
+		if err != nil {
+			t.Fatalf("Purge: %v", err)
+		}
+		return n
+	})
+	c := st.Capacity()
+	t.Logf("purge: %d purged, %.1f write units, %.1f read units on DynamoDB Local", c.Purges, c.PurgeWrites, c.PurgeReads)
 }
