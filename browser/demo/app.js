@@ -1,6 +1,7 @@
-// The dynamerge demo: a shared list whose items have a text, a done flag and
-// notes, edited by several people at once, online or off. Everything it
-// knows of dynamerge comes through the public API of /dynamerge.js.
+// The dynamerge demo: a shared list whose items have a title, a done flag and
+// notes, edited by several people at once, online or off; deleted items wait
+// in "Recently deleted" for an undo. Everything it knows of dynamerge comes
+// through the public API of /dynamerge.js.
 import * as dynamerge from "/dynamerge.js";
 
 /** The collection the demo's items live in. */
@@ -30,6 +31,9 @@ const ui = {
   role: $("role"),
   error: $("error"),
   template: $("item-template"),
+  trash: $("trash"),
+  deleted: $("deleted"),
+  deletedTemplate: $("deleted-template"),
 };
 
 // ---- offline switch --------------------------------------------------------
@@ -200,7 +204,7 @@ function makeRow(id, todos) {
   const row = {
     li,
     done: li.querySelector(".done"),
-    text: li.querySelector(".text"),
+    title: li.querySelector(".title"),
     notes: li.querySelector(".notes"),
     // Local edits of the row not yet applied: while there are any, a
     // render would show the document without the user's latest keys, so
@@ -223,7 +227,10 @@ function makeRow(id, todos) {
     li.classList.toggle("is-done", done);
     edit((doc) => { doc.done = done; });
   });
-  for (const field of ["text", "notes"]) {
+  li.querySelector(".delete").addEventListener("click", () => {
+    report(enqueue(id, () => todos.delete(id)));
+  });
+  for (const field of ["title", "notes"]) {
     const el = row[field];
     el.dataset.last = "";
     el.addEventListener("input", () => {
@@ -239,7 +246,7 @@ function makeRow(id, todos) {
 
 /** fill shows doc in row's fields. */
 function fill(row, doc) {
-  setField(row.text, typeof doc.text === "string" ? doc.text : "");
+  setField(row.title, typeof doc.title === "string" ? doc.title : "");
   setField(row.notes, typeof doc.notes === "string" ? doc.notes : "");
   row.done.checked = doc.done === true;
   row.li.classList.toggle("is-done", doc.done === true);
@@ -269,6 +276,21 @@ function render(all, todos) {
   ui.empty.hidden = entries.length > 0;
   const open = entries.filter((e) => e.doc.done !== true).length;
   ui.count.textContent = entries.length ? `${entries.length} items, ${open} open` : "";
+}
+
+/** renderDeleted shows the deleted items, most recently created first, each with an undo. */
+function renderDeleted(entries, todos) {
+  const sorted = [...entries].sort(byCreation).reverse();
+  ui.deleted.replaceChildren(
+    ...sorted.map(({ id, doc }) => {
+      const li = ui.deletedTemplate.content.firstElementChild.cloneNode(true);
+      li.dataset.id = id;
+      li.querySelector(".deleted-title").textContent = typeof doc.title === "string" && doc.title ? doc.title : "(untitled)";
+      li.querySelector(".undo").addEventListener("click", () => report(enqueue(id, () => todos.undelete(id))));
+      return li;
+    }),
+  );
+  ui.trash.hidden = sorted.length === 0;
 }
 
 function renderStatus(s) {
@@ -322,9 +344,14 @@ async function main() {
   await setOffline(offline, db);
 
   render(await todos.list(), todos);
+  renderDeleted(await todos.deleted(), todos);
   ui.list.dataset.ready = "true";
   performance.mark("demo:rendered");
-  todos.subscribe((entries) => render(entries, todos));
+  todos.subscribe((entries) => {
+    render(entries, todos);
+    // The callback comes after every change, deletes and undeletes too.
+    report(todos.deleted().then((d) => renderDeleted(d, todos)));
+  });
 
   ui.offline.addEventListener("change", () => {
     localStorage.setItem(OFFLINE_KEY, ui.offline.checked ? "1" : "0");
@@ -336,10 +363,10 @@ async function main() {
   });
   ui.add.addEventListener("submit", (e) => {
     e.preventDefault();
-    const text = ui.newText.value.trim();
-    if (!text) return;
+    const title = ui.newText.value.trim();
+    if (!title) return;
     ui.newText.value = "";
-    report(todos.create({ text, done: false, notes: "", createdAt: Date.now() }));
+    report(todos.create({ title, done: false, notes: "", createdAt: Date.now() }));
   });
 }
 

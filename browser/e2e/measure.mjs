@@ -46,7 +46,7 @@ try {
       const { col } = window.lib;
       for (let i = 0; i < n; i++) {
         await col.create({
-          text: `Item ${i}: ${"lorem ipsum ".repeat(3).trim()}`,
+          title: `Item ${i}: ${"lorem ipsum ".repeat(3).trim()}`,
           done: i % 3 === 0,
           notes: i % 5 === 0 ? `A note on item ${i}` : "",
           createdAt: 1_700_000_000_000 + i,

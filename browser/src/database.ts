@@ -10,6 +10,7 @@
  */
 import * as A from "@automerge/automerge/slim";
 import { automergeWasmBase64 } from "@automerge/automerge/automerge.wasm.base64";
+import { CollectionImpl, deepFreeze } from "./collection.js";
 import {
   ClosedError,
   DynamergeError,
@@ -19,17 +20,15 @@ import {
 } from "./errors.js";
 import { Client } from "./http.js";
 import { openDatabase } from "./idb.js";
+import { Lookup } from "./lookup.js";
 import { Records, type RecordRow, type Write } from "./records.js";
+import { report } from "./report.js";
 import { Syncer, type LoopStatus } from "./sync.js";
 import type {
-  ChangeFn,
-  CollectionName,
-  CreateOptions,
-  Entry,
+  Collection,
   JSONObject,
   LockManagerLike,
   OpenOptions,
-  RecordId,
   RejectedRecord,
   Status,
   Unsubscribe,
@@ -50,7 +49,6 @@ const DEFAULTS = {
 } as const;
 
 const collectionPattern = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const idPattern = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** Database is an open dynamerge database. Get one from {@link open}. */
 export interface Database {
@@ -74,36 +72,6 @@ export interface Database {
   onStatus(fn: (s: Status) => void): Unsubscribe;
   /** close stops syncing and closes the database; later calls reject with a `closed` error. */
   close(): void;
-}
-
-/** Collection is one collection of records. */
-export interface Collection<T extends JSONObject = JSONObject> {
-  /** name is the collection's name. */
-  readonly name: string;
-  /**
-   * create stores a new record and resolves with its id (a new UUID unless
-   * given) once it is durable in IndexedDB.
-   */
-  create(doc: T, options?: CreateOptions): Promise<RecordId>;
-  /**
-   * change applies an Automerge change function to the record and resolves
-   * once the change is durable in IndexedDB. It rejects with `not_found`
-   * for a record this database does not hold. A function that changes
-   * nothing writes nothing.
-   */
-  change(id: string, fn: ChangeFn<T>): Promise<void>;
-  /** get resolves with the record as plain JSON (frozen), or undefined. */
-  get(id: string): Promise<T | undefined>;
-  /** list resolves with every record of the collection, in id order. */
-  list(): Promise<Entry<T>[]>;
-  /**
-   * subscribe calls `fn` with the whole collection (as {@link list}) once
-   * at once and then after every local or remote change, including changes
-   * made in other tabs. It returns the unsubscribe function.
-   */
-  subscribe(fn: (all: Entry<T>[]) => void): Unsubscribe;
-  /** heads resolves with the record's current heads, or undefined. */
-  heads(id: string): Promise<string[] | undefined>;
 }
 
 let wasmReady: Promise<void> | undefined;
@@ -193,6 +161,7 @@ class DatabaseImpl implements Database {
   private readonly lockAbort = new AbortController();
   private releaseLock: (() => void) | undefined;
   private syncer: Syncer | undefined;
+  private readonly lookups: Lookup | undefined;
   private loop: LoopStatus = { online: false, syncing: false, lastSyncAt: null, error: null };
   private pending = 0;
   private rejected: RejectedRecord[] = [];
@@ -209,6 +178,20 @@ class DatabaseImpl implements Database {
     this.url = url;
     this.records = new Records(idb, opts.maxLoadedDocs ?? DEFAULTS.maxLoadedDocs, opts.compactAfter ?? DEFAULTS.compactAfter);
     this.current = this.compose();
+    if (url !== undefined) {
+      this.lookups = new Lookup(
+        {
+          records: this.records,
+          applied: (writes) => this.applied(writes, false),
+          purge: (c, i, err) => this.purge(c, i, err),
+          // After a failed exchange, lookups wait for the sync loop to
+          // reach the server again instead of waiting out a timeout each.
+          reachable: () => this.current.online || this.loop.error === null,
+        },
+        this.client(),
+        this.lockAbort.signal,
+      );
+    }
     if (typeof BroadcastChannel === "function") {
       this.channel = new BroadcastChannel(`dynamerge:${name}`);
       this.channel.onmessage = (ev: MessageEvent) => {
@@ -247,13 +230,18 @@ class DatabaseImpl implements Database {
       });
   }
 
+  private client(): Client {
+    return new Client(this.url!, this.opts.token, this.opts.fetch ?? globalThis.fetch.bind(globalThis), this.opts.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs);
+  }
+
   private lead(): void {
-    const client = new Client(this.url!, this.opts.token, this.opts.fetch ?? globalThis.fetch.bind(globalThis), this.opts.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs);
+    const client = this.client();
     this.syncer = new Syncer(
       {
         records: this.records,
         collections: () => [...this.known].sort(),
         applied: (writes) => this.applied(writes, false),
+        purge: (c, i, err) => this.purge(c, i, err),
         report: (s) => {
           this.loop = s;
           this.publish();
@@ -362,6 +350,23 @@ class DatabaseImpl implements Database {
     if (this.closed) throw new ClosedError();
   }
 
+  /** lookup asks the server for a record this device does not hold (nothing when opened with sync: false). */
+  lookup(c: string, i: string): Promise<void> {
+    return this.lookups?.fetch(c, i) ?? Promise.resolve();
+  }
+
+  // purge drops a purged record and tells this tab's views and the other
+  // tabs; true when local changes were lost with it.
+  private async purge(c: string, i: string, err: DynamergeError): Promise<boolean> {
+    const { existed, report } = await this.records.purge(c, i, err.toJSON());
+    if (existed) {
+      this.cols.get(c)?.remove(i);
+      this.post({ t: "rows", from: this.tab, keys: [[c, i]], local: false });
+      this.recount(true);
+    }
+    return report !== undefined;
+  }
+
   /** localWrite is called after a local change is durable. */
   localWrite(w: Write): void {
     // Counted now, so that status.pending is right when create/change
@@ -387,6 +392,9 @@ class DatabaseImpl implements Database {
           for (const [c, i] of m.keys) this.records.forget(c, i);
           const rows = await this.records.rowsByKey(m.keys);
           for (const r of rows) this.cols.get(r.c)?.put(r);
+          // A key without a row is a record another tab purged.
+          const found = new Set(rows.map((r) => `${r.c}/${r.i}`));
+          for (const [c, i] of m.keys) if (!found.has(`${c}/${i}`)) this.cols.get(c)?.remove(i);
           this.recount(true);
           if (m.local) this.syncer?.changed();
           break;
@@ -465,7 +473,11 @@ class DatabaseImpl implements Database {
 
   private async refreshRejected(publish: boolean): Promise<void> {
     const rows = await this.records.rejected();
-    this.rejected = rows.map((r: RecordRow) => ({ collection: r.c, id: r.i, error: toDynamergeError(r.error!) }));
+    const purged = await this.records.purgeReports();
+    this.rejected = [
+      ...rows.map((r: RecordRow): RejectedRecord => ({ collection: r.c, id: r.i, error: toDynamergeError(r.error!) })),
+      ...purged.map((p): RejectedRecord => ({ collection: p.c, id: p.i, error: toDynamergeError(p.error), unsent: p.unsent, doc: deepFreeze(p.json) })),
+    ];
     if (publish) this.publish();
   }
 
@@ -515,235 +527,10 @@ class DatabaseImpl implements Database {
   }
 }
 
-class CollectionImpl<T extends JSONObject> implements Collection<T> {
-  readonly name: string;
-  private readonly db: DatabaseImpl;
-  // The JSON views of the collection's records with their write counters,
-  // loaded on first use; `early` keeps rows that arrive while loading.
-  private views: Map<string, View<T>> | undefined;
-  private early = new Map<string, View<T>>();
-  private loading: Promise<Map<string, View<T>>> | undefined;
-  private sorted: Entry<T>[] | undefined;
-  private readonly subs = new Set<(all: Entry<T>[]) => void>();
-  private notifyQueued = false;
-
-  constructor(db: DatabaseImpl, name: string) {
-    this.db = db;
-    this.name = name;
-  }
-
-  async create(doc: T, options: CreateOptions = {}): Promise<RecordId> {
-    this.db.check();
-    const id = options.id ?? randomUUID();
-    checkID(id);
-    if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
-      throw new DynamergeError("invalid_argument", "dynamerge: create wants a plain object");
-    }
-    checkValue(doc, "doc");
-    let initial: A.Doc<T>;
-    try {
-      initial = A.from(doc as Record<string, unknown>) as A.Doc<T>;
-    } catch (err) {
-      throw new DynamergeError("invalid_argument", `dynamerge: create: ${String((err as Error)?.message ?? err)}`, { cause: err });
-    }
-    const change = A.getLastLocalChange(initial)!;
-    const hash = A.getHeads(initial)[0]!;
-    const w = await this.db.records.update(this.name, id, (cur) => {
-      if (cur) {
-        throw new DynamergeError("invalid_argument", `dynamerge: ${this.name}/${id} already exists`, { collection: this.name, id });
-      }
-      return { doc: initial, outbox: [{ hash, bytes: change }] };
-    });
-    this.db.localWrite(w);
-    return id as RecordId;
-  }
-
-  async change(id: string, fn: ChangeFn<T>): Promise<void> {
-    this.db.check();
-    checkID(id);
-    if (typeof fn !== "function") throw new DynamergeError("invalid_argument", "dynamerge: change wants a function");
-    const w = await this.db.records.update(this.name, id, (doc) => {
-      if (!doc) {
-        throw new DynamergeError("not_found", `dynamerge: ${this.name}/${id} does not exist`, { collection: this.name, id });
-      }
-      const next = A.change(doc as A.Doc<T>, fn as A.ChangeFn<T>);
-      const change = A.getLastLocalChange(next);
-      const heads = A.getHeads(next);
-      if (next === doc || !change || heads.length !== 1) return {};
-      return { doc: next, outbox: [{ hash: heads[0]!, bytes: change }] };
-    });
-    if (w.changed) this.db.localWrite(w);
-  }
-
-  async get(id: string): Promise<T | undefined> {
-    this.db.check();
-    checkID(id);
-    if (this.views) return this.views.get(id)?.doc;
-    const row = await this.db.records.row(this.name, id);
-    return row ? (deepFreeze(row.json) as T) : undefined;
-  }
-
-  async heads(id: string): Promise<string[] | undefined> {
-    this.db.check();
-    checkID(id);
-    return (await this.db.records.row(this.name, id))?.heads.slice();
-  }
-
-  async list(): Promise<Entry<T>[]> {
-    this.db.check();
-    const views = await this.load();
-    if (!this.sorted) {
-      const ids = [...views.keys()].sort();
-      this.sorted = Object.freeze(ids.map((id) => Object.freeze({ id: id as RecordId, doc: views.get(id)!.doc }))) as Entry<T>[];
-    }
-    return this.sorted;
-  }
-
-  subscribe(fn: (all: Entry<T>[]) => void): Unsubscribe {
-    this.db.check();
-    this.subs.add(fn);
-    this.notify();
-    return () => this.subs.delete(fn);
-  }
-
-  /** put takes a row written by this tab, the sync loop or another tab. */
-  put(row: RecordRow): void {
-    const target = this.views ?? (this.loading ? this.early : undefined);
-    if (target) {
-      const cur = target.get(row.i);
-      // Rows can arrive out of order (a broadcast after a local read);
-      // the write counter tells which is newer.
-      if (cur && cur.v >= row.v) return;
-      // Acknowledgements and refusals bump the counter without changing
-      // the document: subscribers hear only of real changes.
-      const same = cur !== undefined && JSON.stringify(cur.doc) === JSON.stringify(row.json);
-      target.set(row.i, { v: row.v, doc: same ? cur.doc : (deepFreeze(row.json) as T) });
-      if (same) return;
-      this.sorted = undefined;
-    }
-    this.notify();
-  }
-
-  closeAll(): void {
-    this.subs.clear();
-  }
-
-  private load(): Promise<Map<string, View<T>>> {
-    if (this.views) return Promise.resolve(this.views);
-    this.loading ??= this.db.records.rows(this.name).then(
-      (rows) => {
-        const m = new Map<string, View<T>>();
-        for (const r of rows) m.set(r.i, { v: r.v, doc: deepFreeze(r.json) as T });
-        for (const [id, e] of this.early) {
-          const cur = m.get(id);
-          if (!cur || cur.v < e.v) m.set(id, e);
-        }
-        this.early.clear();
-        this.views = m;
-        this.loading = undefined;
-        return m;
-      },
-      (err) => {
-        this.loading = undefined;
-        throw err;
-      },
-    );
-    return this.loading;
-  }
-
-  private notify(): void {
-    if (this.subs.size === 0 || this.notifyQueued) return;
-    this.notifyQueued = true;
-    setTimeout(async () => {
-      this.notifyQueued = false;
-      let all: Entry<T>[];
-      try {
-        all = await this.list();
-      } catch (err) {
-        report(err);
-        return;
-      }
-      for (const fn of this.subs) {
-        try {
-          fn(all);
-        } catch (err) {
-          report(err);
-        }
-      }
-    }, 0);
-  }
-}
-
-// View is one record's JSON view and the write counter it came from.
-interface View<T> {
-  v: number;
-  doc: T;
-}
-
-// checkValue refuses what Automerge would drop or store surprisingly
-// (functions, undefined, NaN, class instances): the record must be what the
-// app passed, or nothing.
-function checkValue(v: unknown, path: string): void {
-  switch (typeof v) {
-    case "string":
-    case "boolean":
-      return;
-    case "number":
-      if (Number.isFinite(v)) return;
-      break;
-    case "object": {
-      if (v === null || v instanceof Date || v instanceof Uint8Array || v instanceof A.Counter || v instanceof A.ImmutableString) return;
-      if (Array.isArray(v)) {
-        v.forEach((x, n) => checkValue(x, `${path}[${n}]`));
-        return;
-      }
-      const proto = Object.getPrototypeOf(v);
-      if (proto === Object.prototype || proto === null) {
-        for (const [k, x] of Object.entries(v)) checkValue(x, `${path}.${k}`);
-        return;
-      }
-      break;
-    }
-  }
-  throw new DynamergeError("invalid_argument", `dynamerge: ${path}: cannot store ${describe(v)} in a record`);
-}
-
-function describe(v: unknown): string {
-  if (typeof v === "number") return String(v);
-  if (typeof v === "object" && v !== null) return `a ${v.constructor?.name ?? "non-plain"} object`;
-  return `a ${typeof v}`;
-}
-
-function checkID(id: string): void {
-  if (typeof id !== "string" || !idPattern.test(id)) {
-    throw new InvalidIdError(`dynamerge: id ${JSON.stringify(id)} does not match ${idPattern}`);
-  }
-}
-
 function wire(s: LoopStatus): WireStatus {
   return { online: s.online, syncing: s.syncing, lastSyncAt: s.lastSyncAt, error: s.error ? s.error.toJSON() : null };
 }
 
-function deepFreeze<V>(v: V): V {
-  if (v !== null && typeof v === "object" && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const x of Object.values(v as object)) deepFreeze(x);
-  }
-  return v;
-}
-
-function randomUUID(): string {
-  return crypto.randomUUID();
-}
-
 function randomID(): string {
   return crypto.randomUUID();
-}
-
-// report surfaces an error no caller can receive (a subscriber that threw,
-// a failed background read) instead of dropping it.
-function report(err: unknown): void {
-  const r = (globalThis as { reportError?: (e: unknown) => void }).reportError;
-  if (typeof r === "function") r(err);
-  else console.error(err);
 }

@@ -18,6 +18,8 @@ export type ErrorCode =
   | "forbidden"
   | "unauthorized"
   | "not_found"
+  | "deleted"
+  | "gone"
   | "rate_limited"
   | "unavailable"
   | "internal"
@@ -201,6 +203,8 @@ const codes: ReadonlySet<string> = new Set<ErrorCode>([
   "forbidden",
   "unauthorized",
   "not_found",
+  "deleted",
+  "gone",
   "rate_limited",
   "unavailable",
   "internal",

@@ -29,9 +29,19 @@ export interface SyncDocResponse {
   error?: { code: string; message: string };
 }
 
+/** FeedEntry is one record of a feed page. */
+export interface FeedEntry {
+  id: string;
+  heads: Heads;
+  /** The record is deleted (PROTOCOL.md, Record lifecycle). */
+  deleted?: boolean;
+  /** The record was purged: devices drop their copies. */
+  purged?: boolean;
+}
+
 /** FeedPage is one page of a collection feed. */
 export interface FeedPage {
-  docs: { id: string; heads: Heads }[];
+  docs: FeedEntry[];
   cursor: string;
   more: boolean;
 }
@@ -41,6 +51,8 @@ export interface ChangeEvent {
   collection: string;
   id: string;
   heads: Heads;
+  /** The record is now deleted. */
+  deleted?: boolean;
 }
 
 /** Client talks to one dynamerge server. */

@@ -13,8 +13,9 @@
  * @packageDocumentation
  */
 export { open } from "./database.js";
-export type { Database, Collection } from "./database.js";
+export type { Database } from "./database.js";
 export type {
+  Collection,
   RecordId,
   CollectionName,
   Heads,

@@ -21,6 +21,7 @@ import * as A from "@automerge/automerge/slim";
 import { CHUNKS, META, OUTBOX, RECORDS, done, prefixRange, req } from "./idb.js";
 import { DynamergeError, type SerializedError } from "./errors.js";
 import { concat, toPlain } from "./plain.js";
+import { viewOf } from "./reserved.js";
 import type { Heads, JSONObject } from "./types.js";
 
 /** RecordRow is the `records` value of one record. */
@@ -47,6 +48,8 @@ export interface RecordRow {
   error?: SerializedError | undefined;
   /** 1 while `error` is set: the key of the index of refused records. */
   e?: 1 | undefined;
+  /** 1 while the record is deleted (its root `$deleted` is true). */
+  d?: 1 | undefined;
   /** Last local or remote write, ms since the epoch. */
   at: number;
 }
@@ -218,7 +221,7 @@ export class Records {
     load: boolean,
   ): Promise<Write> {
     const k = key(c, i);
-    const tx = this.db.transaction([RECORDS, CHUNKS, OUTBOX], "readwrite");
+    const tx = this.db.transaction([RECORDS, CHUNKS, OUTBOX, META], "readwrite");
     const committed = done(tx);
     // A failing request rejects `committed` too; this keeps that rejection
     // from surfacing as unhandled when the request's own error is thrown.
@@ -259,7 +262,10 @@ export class Records {
         }
         out.n++;
         out.heads = heads;
-        out.json = toPlain(A.toJS(next)) as JSONObject;
+        const view = viewOf(toPlain(A.toJS(next)) as JSONObject);
+        out.json = view.json;
+        if (view.deleted) out.d = 1;
+        else delete out.d;
         out.at = now;
       }
       const outbox = tx.objectStore(OUTBOX);
@@ -282,6 +288,8 @@ export class Records {
       if (touched) {
         out.v = (row?.v ?? 0) + 1;
         records.put(out);
+        // A record of this id exists again: an old purge report is moot.
+        if (!row) tx.objectStore(META).delete(purgedKey(c, i));
       }
       await committed;
       if (next) this.remember(k, { doc: next, v: out.v });
@@ -316,6 +324,43 @@ export class Records {
     let doc = A.load<unknown>(rows[0]!.bytes);
     if (rows.length > 1) doc = A.loadIncremental(doc, concat(rows.slice(1).map((r) => r.bytes)));
     return doc;
+  }
+
+  /**
+   * purge drops the record (its row, chunks and outbox) in one transaction,
+   * after every earlier write of this tab to it. When it had unsent changes,
+   * a {@link PurgeReport} is stored in their place: the app hears of them
+   * through `status.rejected` until a record of that id exists again. It
+   * returns the report, or undefined when nothing was lost (or there was no
+   * record). Idempotent.
+   */
+  purge(c: string, i: string, error: SerializedError): Promise<{ existed: boolean; report: PurgeReport | undefined }> {
+    return this.queued(c, i, async () => {
+      const tx = this.db.transaction([RECORDS, CHUNKS, OUTBOX, META], "readwrite");
+      const committed = done(tx);
+      committed.catch(() => {});
+      const row = (await req(tx.objectStore(RECORDS).get([c, i]))) as RecordRow | undefined;
+      const unsent = await req(tx.objectStore(OUTBOX).count(prefixRange(c, i)));
+      let report: PurgeReport | undefined;
+      if (row) {
+        tx.objectStore(RECORDS).delete([c, i]);
+        tx.objectStore(CHUNKS).delete(prefixRange(c, i));
+        tx.objectStore(OUTBOX).delete(prefixRange(c, i));
+        if (unsent > 0) {
+          report = { k: purgedKey(c, i), c, i, error, unsent, json: row.json, at: Date.now() };
+          tx.objectStore(META).put(report);
+        }
+      }
+      await committed;
+      this.loaded.delete(key(c, i));
+      return { existed: row !== undefined, report };
+    });
+  }
+
+  /** purgeReports returns every stored {@link PurgeReport}. */
+  async purgeReports(): Promise<PurgeReport[]> {
+    const tx = this.db.transaction(META, "readonly");
+    return (await req(tx.objectStore(META).getAll(IDBKeyRange.bound("purged:", "purged:\uffff")))) as PurgeReport[];
   }
 
   /** forget drops a loaded document (another tab changed the record). */
@@ -383,6 +428,29 @@ export interface Edit {
   server?: Heads;
   /** A refusal to record, or null to clear it; undefined leaves it. */
   error?: SerializedError | null;
+}
+
+/**
+ * PurgeReport is the `meta` value that stands for a purged record whose
+ * local changes never reached the server.
+ */
+export interface PurgeReport {
+  k: string;
+  c: string;
+  i: string;
+  /** The server's `gone` (or the feed's purge) as an error. */
+  error: SerializedError;
+  /** How many local changes were lost. */
+  unsent: number;
+  /** The record's last JSON view here. */
+  json: JSONObject;
+  /** When it was purged here, ms since the epoch. */
+  at: number;
+}
+
+function purgedKey(c: string, i: string): string {
+  // Collection names cannot hold "/", so the key is unambiguous.
+  return `purged:${c}/${i}`;
 }
 
 /** key is the in-memory key of a record. */

@@ -22,6 +22,11 @@ export interface Host {
   applied(writes: Write[]): void;
   /** report publishes the loop's part of the status. */
   report(s: LoopStatus): void;
+  /**
+   * purge drops a purged record here and tells the app; it resolves with
+   * true when local changes were lost with it.
+   */
+  purge(c: string, i: string, err: DynamergeError): Promise<boolean>;
 }
 
 /** LoopStatus is the part of the status the sync loop owns. */
@@ -192,7 +197,9 @@ export class Syncer {
     this.feedDue = true;
     let res: RoundResult;
     try {
-      res = await this.exclusive(() => this.round(true));
+      // The feeds are read even when a round that was running meanwhile
+      // read them: sync() promises what the server had when it was called.
+      res = await this.exclusive(() => this.round(true, true));
     } catch (err) {
       this.failed(err);
       throw err;
@@ -249,20 +256,21 @@ export class Syncer {
     return run;
   }
 
-  private async round(force: boolean): Promise<RoundResult> {
+  private async round(force: boolean, feeds = false): Promise<RoundResult> {
     this.state.syncing = true;
     this.host.report({ ...this.state });
     try {
-      return await this.roundNow(force);
+      return await this.roundNow(force, feeds);
     } finally {
       this.state.syncing = false;
       this.host.report({ ...this.state });
     }
   }
 
-  private async roundNow(force: boolean): Promise<RoundResult> {
+  private async roundNow(force: boolean, feeds: boolean): Promise<RoundResult> {
     const records = this.host.records;
-    const cursors = this.feedDue ? await this.readFeeds() : new Map<string, string>();
+    const rejected: DynamergeError[] = [];
+    const cursors = feeds || this.feedDue ? await this.readFeeds(rejected) : new Map<string, string>();
     const dirty = await records.dirty();
     const keys = new Map<string, [string, string]>();
     for (const k of dirty) keys.set(key(...k), k);
@@ -275,7 +283,6 @@ export class Syncer {
       if (!known.has(c)) continue;
       out.push(await this.outgoing(c, i, rows.get(k), force));
     }
-    const rejected: DynamergeError[] = [];
     await this.sendAll(out, rejected);
     for (const [c, cur] of cursors) await records.setCursor(c, cur);
     if (cursors.size > 0) this.feedDue = false;
@@ -373,6 +380,14 @@ export class Syncer {
         collection: b.req.collection,
         id: b.req.id,
       });
+      if (e.code === "gone") {
+        // Purged on the server: nothing of this history will ever be
+        // accepted, so the local copy goes, and lost changes are reported.
+        this.settled(b);
+        this.fullPull.delete(key(b.req.collection, b.req.id));
+        if (await this.host.purge(b.req.collection, b.req.id, e)) rejected.push(e);
+        continue;
+      }
       if (e.code === "missing_deps" && b.tries < MISSING_DEPS_TRIES) {
         const retry = await this.resend(b, a.heads);
         if (retry) {
@@ -483,9 +498,10 @@ export class Syncer {
   }
 
   // readFeeds walks every collection's feed from its cursor and adds the
-  // records whose heads we lack to the pulls. It returns the new cursors,
-  // stored only once the pulls went through.
-  private async readFeeds(): Promise<Map<string, string>> {
+  // records whose heads we lack to the pulls (deleted ones only when held
+  // here), and drops the purged ones. It returns the new cursors, stored
+  // only once the pulls went through.
+  private async readFeeds(rejected: DynamergeError[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     for (const c of this.host.collections()) {
       let cursor = (await this.host.records.cursor(c)) ?? "";
@@ -494,7 +510,13 @@ export class Syncer {
         const rows = await this.host.records.rowsByKey(page.docs.map((d) => [c, d.id] as [string, string]));
         const byID = new Map(rows.map((r) => [r.i, r]));
         for (const d of page.docs) {
-          if (!lacks(byID.get(d.id), d.heads)) continue;
+          const row = byID.get(d.id);
+          if (d.purged === true) {
+            if (row) await this.purgeFromFeed(c, d.id, rejected);
+            continue;
+          }
+          if (d.deleted === true && !row) continue;
+          if (!lacks(row, d.heads)) continue;
           this.pull(c, d.id);
         }
         cursor = page.cursor;
@@ -503,6 +525,12 @@ export class Syncer {
       out.set(c, cursor);
     }
     return out;
+  }
+
+  private async purgeFromFeed(c: string, i: string, rejected: DynamergeError[]): Promise<void> {
+    const e = toDynamergeError({ code: "gone", message: `dynamerge: ${c}/${i}: purged on the server`, collection: c, id: i });
+    this.pulls.delete(key(c, i));
+    if (await this.host.purge(c, i, e)) rejected.push(e);
   }
 
   private async liveLoop(): Promise<void> {
@@ -555,6 +583,8 @@ export class Syncer {
     if (this.stopped || !this.host.collections().includes(ev.collection)) return;
     try {
       const row = await this.host.records.row(ev.collection, ev.id);
+      // A record deleted before this device ever held it stays away.
+      if (ev.deleted === true && !row) return;
       if (!lacks(row, ev.heads)) return;
     } catch {
       // Cannot tell: pulling is always safe.

@@ -106,8 +106,15 @@ export interface RejectedRecord {
   collection: string;
   /** The record's id. */
   id: string;
-  /** The server's refusal, with the protocol's code. */
+  /** The server's refusal, with the protocol's code (`gone` for a purged record). */
   error: DynamergeError;
+  /**
+   * For a purged record (`gone`) whose local changes never reached the
+   * server: how many were lost. The record itself is no longer stored.
+   */
+  unsent?: number;
+  /** For a purged record: its last JSON view on this device, so the app can offer to save it. */
+  doc?: JSONObject;
 }
 
 /** Entry is one record of {@link Collection.list}. */
@@ -129,3 +136,60 @@ export interface CreateOptions {
 
 /** Unsubscribe stops a subscription. */
 export type Unsubscribe = () => void;
+
+/**
+ * Collection is one collection of records. Calls that name a record this
+ * device has never held (`get`, `change`, `delete`, `undelete`, `heads`)
+ * ask the server for it first, when the server answers within
+ * `requestTimeoutMs`; offline they see only what this device holds.
+ *
+ * Root keys starting with `$` belong to the protocol (`$deleted` marks a
+ * deleted record): they never appear in what `get`, `list`, `deleted` and
+ * `subscribe` return, `create` refuses them, and a change function that
+ * writes one is refused (`invalid_argument`, nothing is written).
+ */
+export interface Collection<T extends JSONObject = JSONObject> {
+  /** name is the collection's name. */
+  readonly name: string;
+  /**
+   * create stores a new record and resolves with its id (a new UUID unless
+   * given) once it is durable in IndexedDB.
+   */
+  create(doc: T, options?: CreateOptions): Promise<RecordId>;
+  /**
+   * change applies an Automerge change function to the record and resolves
+   * once the change is durable in IndexedDB. It rejects with `not_found`
+   * for a record neither this database nor the server holds, and with
+   * `deleted` for a deleted record. A function that changes nothing writes
+   * nothing.
+   */
+  change(id: string, fn: ChangeFn<T>): Promise<void>;
+  /**
+   * delete marks the record deleted (an Automerge change, so it works
+   * offline and merges with concurrent edits, which stay in its history)
+   * and resolves once that is durable in IndexedDB. Deleting a deleted
+   * record does nothing; an unknown one rejects with `not_found`.
+   */
+  delete(id: string): Promise<void>;
+  /**
+   * undelete brings a deleted record back, with every edit made to it
+   * meanwhile, and resolves once that is durable in IndexedDB. Undeleting
+   * a record that is not deleted does nothing.
+   */
+  undelete(id: string): Promise<void>;
+  /** get resolves with the record as plain JSON (frozen), or undefined when it is unknown or deleted. */
+  get(id: string): Promise<T | undefined>;
+  /** list resolves with every record of the collection that is not deleted, in id order. */
+  list(): Promise<Entry<T>[]>;
+  /** deleted resolves with the deleted records this device holds, in id order. */
+  deleted(): Promise<Entry<T>[]>;
+  /**
+   * subscribe calls `fn` with the collection (as {@link list}) once at
+   * once and then after every local or remote change, delete and undelete
+   * included, also when made in other tabs. It returns the unsubscribe
+   * function.
+   */
+  subscribe(fn: (all: Entry<T>[]) => void): Unsubscribe;
+  /** heads resolves with the record's current heads (deleted or not), or undefined. */
+  heads(id: string): Promise<string[] | undefined>;
+}

@@ -1,6 +1,7 @@
 // Test helpers: a real dynamerge server per test file, fake-indexeddb, an
 // in-memory Web Locks implementation, and polling until a condition holds.
 import "fake-indexeddb/auto";
+import { after, before } from "node:test";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -165,3 +166,19 @@ export function dbName(prefix = "t") {
 
 /** fast are sync settings that keep tests quick. */
 export const fast = { retryInitialMs: 20, retryMaxMs: 200, requestTimeoutMs: 5_000 };
+
+/**
+ * fileServer starts one server for the calling test file (in its `before`)
+ * and stops it in its `after`; the returned object gains the server's
+ * `url` once it runs.
+ */
+export function fileServer(opts = {}) {
+  const srv = {};
+  before(async () => {
+    Object.assign(srv, await startServer(opts));
+  });
+  after(async () => {
+    await srv.stop?.();
+  });
+  return srv;
+}

@@ -8,7 +8,7 @@
  * group comes from the server (PROTOCOL.md); `network`, `bad_response`,
  * `closed` and `invalid_argument` are the library's own.
  */
-export type ErrorCode = "bad_request" | "invalid_id" | "invalid_change" | "missing_deps" | "too_large" | "forbidden" | "unauthorized" | "not_found" | "rate_limited" | "unavailable" | "internal" | "network" | "bad_response" | "closed" | "invalid_argument";
+export type ErrorCode = "bad_request" | "invalid_id" | "invalid_change" | "missing_deps" | "too_large" | "forbidden" | "unauthorized" | "not_found" | "deleted" | "gone" | "rate_limited" | "unavailable" | "internal" | "network" | "bad_response" | "closed" | "invalid_argument";
 /** ErrorDetails is the optional context of a {@link DynamergeError}. */
 export interface ErrorDetails {
     /** HTTP status of the answer, when there was one. */

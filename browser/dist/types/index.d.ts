@@ -13,8 +13,8 @@
  * @packageDocumentation
  */
 export { open } from "./database.js";
-export type { Database, Collection } from "./database.js";
-export type { RecordId, CollectionName, Heads, JSONValue, JSONObject, Token, LockManagerLike, OpenOptions, Status, RejectedRecord, Entry, ChangeFn, CreateOptions, Unsubscribe, } from "./types.js";
+export type { Database } from "./database.js";
+export type { Collection, RecordId, CollectionName, Heads, JSONValue, JSONObject, Token, LockManagerLike, OpenOptions, Status, RejectedRecord, Entry, ChangeFn, CreateOptions, Unsubscribe, } from "./types.js";
 export { DynamergeError, NetworkError, UnauthorizedError, ForbiddenError, InvalidChangeError, TooLargeError, InvalidIdError, UnavailableError, ClosedError, isDynamergeError, } from "./errors.js";
 export type { ErrorCode, ErrorDetails, SerializedError } from "./errors.js";
 /**

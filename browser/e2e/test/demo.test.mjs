@@ -6,7 +6,7 @@
 // refreshes the README's picture).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { startServer, launchBrowser, serverDoc, waitFor, waitForEqual, collectErrors, repoRoot } from "../harness.mjs";
 
@@ -45,7 +45,7 @@ async function addItem(page, text) {
 }
 
 const item = (page, n) => page.locator("#items > li").nth(n);
-const textOf = (page, n) => item(page, n).locator(".text").inputValue();
+const titleOf = (page, n) => item(page, n).locator(".title").inputValue();
 const notesOf = (page, n) => item(page, n).locator(".notes").inputValue();
 const doneOf = (page, n) => item(page, n).locator(".done").isChecked();
 const pending = async (page) => Number(await page.locator("#pending").textContent());
@@ -70,7 +70,7 @@ test("two people edit one item, one offline through the app's switch; everything
       const [pa, pb] = [await openApp(a, server.url), await openApp(b, server.url)];
       const errors = [...collectErrors(pa), ...collectErrors(pb)];
       await addItem(pa, "Buy milk");
-      await waitFor(async () => (await item(pb, 0).count()) === 1 && (await textOf(pb, 0)) === "Buy milk", {
+      await waitFor(async () => (await item(pb, 0).count()) === 1 && (await titleOf(pb, 0)) === "Buy milk", {
         what: "B to show A's new item",
       });
 
@@ -82,20 +82,20 @@ test("two people edit one item, one offline through the app's switch; everything
         if (new URL(r.url()).pathname.startsWith("/v1/")) sent.push(`${r.method()} ${r.url()}`);
       });
 
-      await typeAt(item(pb, 0).locator(".text"), "end", " and bread");
+      await typeAt(item(pb, 0).locator(".title"), "end", " and bread");
       await item(pb, 0).locator(".done").click();
       await typeAt(item(pb, 0).locator(".notes"), "end", "B: the big one. ");
       await addItem(pb, "Call the plumber");
       await waitFor(async () => (await pending(pb)) >= 2, { what: "B to count its offline changes as pending" });
 
       // A edits the same item at the same time.
-      await typeAt(item(pa, 0).locator(".text"), "start", "Today: ");
+      await typeAt(item(pa, 0).locator(".title"), "start", "Today: ");
       await typeAt(item(pa, 0).locator(".notes"), "end", "A: organic. ");
       const id = await item(pa, 0).getAttribute("data-id");
       await waitForEqual(
         async () => {
           const d = await serverDoc(server.url, "todos", id);
-          return [d?.text, d?.notes];
+          return [d?.title, d?.notes];
         },
         ["Today: Buy milk", "A: organic. "],
         { what: "A's edits to reach the server" },
@@ -103,7 +103,7 @@ test("two people edit one item, one offline through the app's switch; everything
       assert.equal(await item(pa, 1).count(), 0, "A sees B's offline item");
       // Nothing reaches B either: the switch also cut its live stream.
       await new Promise((r) => setTimeout(r, 500));
-      assert.equal(await textOf(pb, 0), "Buy milk and bread", "B received A's edit while offline");
+      assert.equal(await titleOf(pb, 0), "Buy milk and bread", "B received A's edit while offline");
 
       assert.deepEqual(sent, [], "the offline switch let requests through");
       await pb.locator("#offline").click();
@@ -111,7 +111,7 @@ test("two people edit one item, one offline through the app's switch; everything
       const want = "Today: Buy milk and bread";
       for (const [name, p] of [["A", pa], ["B", pb]]) {
         await waitFor(
-          async () => (await textOf(p, 0)) === want && (await doneOf(p, 0)) && (await item(p, 1).count()) === 1 && (await pending(p)) === 0,
+          async () => (await titleOf(p, 0)) === want && (await doneOf(p, 0)) && (await item(p, 1).count()) === 1 && (await pending(p)) === 0,
           { what: `${name} to converge`, timeoutMs: 20_000 },
         );
       }
@@ -119,8 +119,8 @@ test("two people edit one item, one offline through the app's switch; everything
       const [na, nb] = [await notesOf(pa, 0), await notesOf(pb, 0)];
       assert.equal(na, nb);
       assert.ok(na.includes("A: organic. ") && na.includes("B: the big one. "), `notes lost an edit: ${JSON.stringify(na)}`);
-      assert.equal(await textOf(pa, 1), "Call the plumber");
-      assertFields(await serverDoc(server.url, "todos", id), { text: want, done: true, notes: na });
+      assert.equal(await titleOf(pa, 1), "Call the plumber");
+      assertFields(await serverDoc(server.url, "todos", id), { title: want, done: true, notes: na });
 
       // A finishes the second item, then the picture for the README.
       await item(pa, 1).locator(".done").click();
@@ -156,8 +156,8 @@ test("a reload shows the list from IndexedDB before any network", async () => {
       await page.route(`${server.url}/v1/**`, (route) => held.push(route));
       await page.reload();
       await page.locator("#items[data-ready]").waitFor({ state: "attached" });
-      assert.equal(await textOf(page, 0), "First");
-      assert.equal(await textOf(page, 1), "Second");
+      assert.equal(await titleOf(page, 0), "First");
+      assert.equal(await titleOf(page, 1), "Second");
       assert.equal(await notesOf(page, 1), "with a note");
       const timing = await page.evaluate(() => {
         const [nav] = performance.getEntriesByType("navigation");
@@ -189,22 +189,22 @@ test("a tab closed while offline delivers its changes when the app is opened aga
       await waitFor(() => serverDoc(server.url, "todos", id), { what: "the item to sync" });
 
       await ctx.setOffline(true);
-      await typeAt(item(first, 0).locator(".text"), "end", " on Friday");
+      await typeAt(item(first, 0).locator(".title"), "end", " on Friday");
       await item(first, 0).locator(".done").click();
       await addItem(first, "Offline idea");
       // Rendered means stored: the list is drawn from IndexedDB.
-      await waitFor(async () => (await item(first, 1).count()) === 1 && (await textOf(first, 1)) === "Offline idea", { what: "the offline item to be stored" });
+      await waitFor(async () => (await item(first, 1).count()) === 1 && (await titleOf(first, 1)) === "Offline idea", { what: "the offline item to be stored" });
       await waitFor(async () => (await pending(first)) >= 2, { what: "the offline edits to be pending" });
       await first.close();
-      assertFields(await serverDoc(server.url, "todos", id), { text: "Pay the rent", done: false });
+      assertFields(await serverDoc(server.url, "todos", id), { title: "Pay the rent", done: false });
 
       await ctx.setOffline(false);
       const second = await openApp(ctx, server.url);
       // The reopened app shows the offline edits at once, and delivers them.
-      assert.equal(await textOf(second, 0), "Pay the rent on Friday");
-      assert.equal(await textOf(second, 1), "Offline idea");
+      assert.equal(await titleOf(second, 0), "Pay the rent on Friday");
+      assert.equal(await titleOf(second, 1), "Offline idea");
       await waitFor(async () => (await serverDoc(server.url, "todos", id))?.done === true, { what: "the server to receive the closed tab's edits" });
-      assert.equal((await serverDoc(server.url, "todos", id)).text, "Pay the rent on Friday");
+      assert.equal((await serverDoc(server.url, "todos", id)).title, "Pay the rent on Friday");
       await waitFor(async () => (await pending(second)) === 0, { what: "pending to drop to 0" });
     } finally {
       await ctx.close();
@@ -221,7 +221,7 @@ test("two tabs of one browser stay in step, offline switch included", async () =
       assert.deepEqual(roles, ["another tab syncs", "this tab syncs"]);
 
       await addItem(t1, "Shared between tabs");
-      await waitFor(async () => (await item(t2, 0).count()) === 1 && (await textOf(t2, 0)) === "Shared between tabs", { what: "tab two to show the item" });
+      await waitFor(async () => (await item(t2, 0).count()) === 1 && (await titleOf(t2, 0)) === "Shared between tabs", { what: "tab two to show the item" });
       await typeAt(item(t2, 0).locator(".notes"), "end", "typed in tab two");
       await waitFor(async () => (await notesOf(t1, 0)) === "typed in tab two", { what: "tab one to show tab two's notes" });
 
@@ -235,6 +235,52 @@ test("two tabs of one browser stay in step, offline switch included", async () =
       assert.equal((await serverDoc(server.url, "todos", id)).notes, "typed in tab two");
     } finally {
       await ctx.close();
+    }
+  });
+});
+
+/** readmeTodo is the body of the README's "One sync with curl" request. */
+async function readmeTodo() {
+  const readme = await readFile(join(repoRoot, "README.md"), "utf8");
+  const m = /curl -s http:\/\/127\.0\.0\.1:8080\/v1\/sync .*? -d '([^']+)'/s.exec(readme);
+  assert.ok(m, "the README's curl example is missing");
+  return m[1];
+}
+
+test("the README's curl todo shows in the demo; delete, Recently deleted and undo work in both browsers", async () => {
+  await withServer(async (server) => {
+    const res = await fetch(`${server.url}/v1/sync`, { method: "POST", headers: { "Content-Type": "application/json" }, body: await readmeTodo() });
+    assert.equal(res.status, 200);
+    const [a, b] = await Promise.all([browser.newContext(), browser.newContext()]);
+    try {
+      const [pa, pb] = [await openApp(a, server.url), await openApp(b, server.url)];
+      const errors = [...collectErrors(pa), ...collectErrors(pb)];
+      for (const [name, p] of [["A", pa], ["B", pb]]) {
+        await waitFor(async () => (await item(p, 0).count()) === 1 && (await titleOf(p, 0)) === "Buy milk", { what: `${name} to show the curl todo` });
+      }
+      const trash = (p) => p.locator("#deleted > li");
+      assert.equal(await pa.locator("#trash").isVisible(), false, "Recently deleted shows while empty");
+
+      await item(pa, 0).locator(".delete").click();
+      for (const [name, p] of [["A", pa], ["B", pb]]) {
+        await waitFor(
+          async () => (await item(p, 0).count()) === 0 && (await trash(p).count()) === 1 && (await trash(p).locator(".deleted-title").textContent()) === "Buy milk",
+          { what: `${name} to move the item to Recently deleted` },
+        );
+      }
+      assert.equal(await pb.locator("#trash").isVisible(), true);
+
+      // B undoes A's delete; the item comes back everywhere, as it was.
+      await trash(pb).locator(".undo").click();
+      for (const [name, p] of [["A", pa], ["B", pb]]) {
+        await waitFor(async () => (await item(p, 0).count()) === 1 && (await trash(p).count()) === 0, { what: `${name} to show the item again` });
+        assert.equal(await titleOf(p, 0), "Buy milk");
+      }
+      await waitFor(async () => (await pending(pb)) === 0, { what: "B's undo to sync" });
+      assert.deepEqual(await serverDoc(server.url, "todos", "groceries"), { title: "Buy milk", done: false });
+      assert.deepEqual(errors, []);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   });
 });

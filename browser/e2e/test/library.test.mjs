@@ -28,13 +28,26 @@ const status = (page) =>
 /** unexpected drops the errors a test caused on purpose (an offline browser's failed requests). */
 const unexpected = (errors) => errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch|NetworkError|network/i.test(e));
 
-test("two browsers edit the same records, one offline; both converge with every edit kept", async () => {
-  const C = "converge"; // a collection of its own: the server is shared by the tests of this file
+/**
+ * twoBrowsers runs fn with two browsers (contexts a and b), each with a page
+ * that opened the library on collection C, and the pages' errors.
+ */
+async function twoBrowsers(C, fn) {
   const [a, b] = await Promise.all([browser.newContext(), browser.newContext()]);
   try {
     const [pa, pb] = await Promise.all([a.newPage(), b.newPage()]);
     const errors = [...collectErrors(pa), ...collectErrors(pb)];
     await Promise.all([openLibrary(pa, server.url, { collection: C }), openLibrary(pb, server.url, { collection: C })]);
+    await fn({ a, b, pa, pb, errors });
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+}
+
+test("two browsers edit the same records, one offline; both converge with every edit kept", async () => {
+  // A collection of its own: the server is shared by the tests of this file.
+  const C = "converge";
+  await twoBrowsers(C, async ({ a, b, pa, pb, errors }) => {
 
     const id = await pa.evaluate(async () => {
       const id = await window.lib.col.create({ title: "Buy milk", done: false, notes: "" });
@@ -85,9 +98,7 @@ test("two browsers edit the same records, one offline; both converge with every 
     const list = (p) => p.evaluate(async () => [...(await window.lib.col.list())].sort((x, y) => (x.id < y.id ? -1 : 1)));
     assert.deepEqual(await list(pa), await list(pb));
     assert.deepEqual(unexpected(errors), []);
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
+  });
 });
 
 test("a reload shows the data from IndexedDB before any network", async () => {
@@ -210,5 +221,96 @@ test("two tabs of one browser stay in step", async () => {
     assert.deepEqual(await serverDoc(server.url, C, id), want);
   } finally {
     await ctx.close();
+  }
+});
+
+test("one browser deletes offline while the other edits; both show it deleted, and undelete shows the edit", async () => {
+  // A collection of its own: the server is shared by the tests of this file.
+  const C = "lifecycle";
+  await twoBrowsers(C, async ({ a, b, pa, pb, errors }) => {
+    const id = await pa.evaluate(async () => {
+      const id = await window.lib.col.create({ title: "Buy milk", done: false });
+      await window.lib.db.sync();
+      return id;
+    });
+    await waitFor(() => get(pb, id), { what: "B to receive the record" });
+    await pb.evaluate(() => {
+      window.seen = [];
+      window.lib.col.subscribe((all) => window.seen.push(all.length));
+    });
+
+    // A deletes offline; B edits online, meanwhile.
+    await a.setOffline(true);
+    await pa.evaluate((id) => window.lib.col.delete(id), id);
+    assert.equal(await get(pa, id), undefined, "A still shows the record it deleted");
+    await waitFor(async () => (await status(pa)).pending >= 1, { what: "A's delete to be pending" });
+    await pb.evaluate(async (id) => {
+      const { col, db, dynamerge } = window.lib;
+      await col.change(id, (d) => {
+        dynamerge.updateText(d, ["title"], "Buy oat milk");
+        d.done = true;
+      });
+      await db.sync();
+    }, id);
+    assert.deepEqual(await serverDoc(server.url, C, id), { title: "Buy oat milk", done: true });
+
+    await a.setOffline(false);
+    await pa.evaluate(() => window.lib.db.sync());
+    const deletedIds = (p) => p.evaluate(async () => (await window.lib.col.deleted()).map((e) => e.id));
+    for (const [name, p] of [["A", pa], ["B", pb]]) {
+      await waitFor(async () => (await get(p, id)) === undefined && (await deletedIds(p)).includes(id), { what: `${name} to show it deleted` });
+      assert.ok(!(await p.evaluate(async (id) => (await window.lib.col.list()).some((e) => e.id === id), id)), `${name} lists it`);
+    }
+    await waitFor(() => pb.evaluate(() => window.seen.at(-1) === 0), { what: "B's subscription to hear of the delete" });
+
+    // B undoes the delete: both show the record with B's concurrent edit.
+    await pb.evaluate(async (id) => {
+      await window.lib.col.undelete(id);
+      await window.lib.db.sync();
+    }, id);
+    const want = { title: "Buy oat milk", done: true };
+    for (const [name, p] of [["A", pa], ["B", pb]]) {
+      await waitForEqual(() => get(p, id), want, { what: `${name} to show the edit after undelete` });
+      assert.deepEqual(await deletedIds(p), []);
+    }
+    assert.deepEqual(await serverDoc(server.url, C, id), want);
+    assert.deepEqual(unexpected(errors), []);
+  });
+});
+
+test("a second browser: sync() then get() and change() of records it has never seen", async () => {
+  const C = "second"; // a collection of its own: the server is shared by the tests of this file
+  const [a, b] = await Promise.all([browser.newContext(), browser.newContext()]);
+  try {
+    const [pa, pb] = await Promise.all([a.newPage(), b.newPage()]);
+    await openLibrary(pa, server.url, { collection: C });
+    const [id1, id2] = await pa.evaluate(async () => {
+      const { col, db } = window.lib;
+      const ids = [await col.create({ title: "one" }), await col.create({ title: "two" })];
+      await db.sync();
+      return ids;
+    });
+    // B opens the library without naming the collection, syncs, and only
+    // then asks for the records by id.
+    await pb.goto(`${server.url}/healthz`);
+    const got = await pb.evaluate(
+      async ({ C, id1, id2 }) => {
+        const dynamerge = await import("/dynamerge.js");
+        const db = await dynamerge.open({ name: "second" });
+        await db.sync();
+        const col = db.collection(C);
+        const one = await col.get(id1);
+        await col.change(id2, (d) => {
+          d.title = "two, edited in B";
+        });
+        await db.sync();
+        return { one, two: await col.get(id2), missing: (await col.get("never-written")) ?? null };
+      },
+      { C, id1, id2 },
+    );
+    assert.deepEqual(got, { one: { title: "one" }, two: { title: "two, edited in B" }, missing: null });
+    assert.deepEqual(await serverDoc(server.url, C, id2), { title: "two, edited in B" });
+  } finally {
+    await Promise.all([a.close(), b.close()]);
   }
 });

@@ -1,0 +1,328 @@
+/**
+ * Collections: the app-facing calls on the records of one collection, and
+ * the in-memory JSON views that `get`, `list`, `deleted` and `subscribe`
+ * answer from.
+ */
+import * as A from "@automerge/automerge/slim";
+import { DynamergeError, InvalidIdError, isDynamergeError } from "./errors.js";
+import type { RecordRow, Records, Write } from "./records.js";
+import { appChange, checkNoReserved, isDeletedDoc, markDeleted, unmarkDeleted } from "./reserved.js";
+import { report } from "./report.js";
+import type { ChangeFn, Collection, CreateOptions, Entry, JSONObject, RecordId, Unsubscribe } from "./types.js";
+
+const idPattern = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** CollectionHost is what a collection needs from its database. */
+export interface CollectionHost {
+  readonly records: Records;
+  /** check throws a `closed` error after close. */
+  check(): void;
+  /** localWrite is called after a local change is durable. */
+  localWrite(w: Write): void;
+  /** lookup asks the server for a record this device does not hold (see lookup.ts). */
+  lookup(c: string, i: string): Promise<void>;
+}
+
+// View is one record's JSON view, whether it is deleted, and the write
+// counter it came from.
+interface View<T> {
+  v: number;
+  doc: T;
+  deleted: boolean;
+}
+
+function viewOfRow<T>(r: RecordRow): View<T> {
+  return { v: r.v, doc: deepFreeze(r.json) as T, deleted: r.d === 1 };
+}
+
+/** CollectionImpl is the {@link Collection} of one name in one open database. */
+export class CollectionImpl<T extends JSONObject> implements Collection<T> {
+  readonly name: string;
+  private readonly db: CollectionHost;
+  // The views of the collection's records, loaded on first use; `early`
+  // keeps rows that arrive while loading, `earlyGone` records removed then.
+  private views: Map<string, View<T>> | undefined;
+  private early = new Map<string, View<T>>();
+  private earlyGone = new Set<string>();
+  private loading: Promise<Map<string, View<T>>> | undefined;
+  private sorted: { live: Entry<T>[]; deleted: Entry<T>[] } | undefined;
+  private readonly subs = new Set<(all: Entry<T>[]) => void>();
+  private notifyQueued = false;
+
+  constructor(db: CollectionHost, name: string) {
+    this.db = db;
+    this.name = name;
+  }
+
+  async create(doc: T, options: CreateOptions = {}): Promise<RecordId> {
+    this.db.check();
+    const id = options.id ?? crypto.randomUUID();
+    checkID(id);
+    if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+      throw new DynamergeError("invalid_argument", "dynamerge: create wants a plain object");
+    }
+    checkNoReserved(doc);
+    checkValue(doc, "doc");
+    let initial: A.Doc<T>;
+    try {
+      initial = A.from(doc as Record<string, unknown>) as A.Doc<T>;
+    } catch (err) {
+      throw new DynamergeError("invalid_argument", `dynamerge: create: ${String((err as Error)?.message ?? err)}`, { cause: err });
+    }
+    const change = A.getLastLocalChange(initial)!;
+    const hash = A.getHeads(initial)[0]!;
+    const w = await this.db.records.update(this.name, id, (cur) => {
+      if (cur) {
+        throw new DynamergeError("invalid_argument", `dynamerge: ${this.name}/${id} already exists`, { collection: this.name, id });
+      }
+      return { doc: initial, outbox: [{ hash, bytes: change }] };
+    });
+    this.db.localWrite(w);
+    return id as RecordId;
+  }
+
+  async change(id: string, fn: ChangeFn<T>): Promise<void> {
+    this.db.check();
+    checkID(id);
+    if (typeof fn !== "function") throw new DynamergeError("invalid_argument", "dynamerge: change wants a function");
+    await this.write(id, false, (doc) => appChange(doc, fn as A.ChangeFn<T>));
+  }
+
+  async delete(id: string): Promise<void> {
+    this.db.check();
+    checkID(id);
+    await this.write(id, true, markDeleted);
+  }
+
+  async undelete(id: string): Promise<void> {
+    this.db.check();
+    checkID(id);
+    await this.write(id, true, unmarkDeleted);
+  }
+
+  // write makes a local change with `fn` (which returns the document
+  // unchanged to write nothing); a record this device does not hold is
+  // looked up on the server, and the write tried once more. Only
+  // `lifecycle` changes may touch a deleted record.
+  private async write(id: string, lifecycle: boolean, fn: (doc: A.Doc<T>) => A.Doc<T>): Promise<void> {
+    try {
+      await this.writeNow(id, lifecycle, fn);
+    } catch (err) {
+      if (!isDynamergeError(err, "not_found")) throw err;
+      await this.db.lookup(this.name, id);
+      await this.writeNow(id, lifecycle, fn);
+    }
+  }
+
+  private async writeNow(id: string, lifecycle: boolean, fn: (doc: A.Doc<T>) => A.Doc<T>): Promise<void> {
+    const w = await this.db.records.update(this.name, id, (cur) => {
+      if (!cur) {
+        throw new DynamergeError("not_found", `dynamerge: ${this.name}/${id} does not exist`, { collection: this.name, id });
+      }
+      const doc = cur as A.Doc<T>;
+      if (!lifecycle && isDeletedDoc(doc)) {
+        throw new DynamergeError("deleted", `dynamerge: ${this.name}/${id} is deleted (undelete it first)`, { collection: this.name, id });
+      }
+      const next = fn(doc);
+      const change = A.getLastLocalChange(next);
+      const heads = A.getHeads(next);
+      if (next === doc || !change || heads.length !== 1) return {};
+      return { doc: next, outbox: [{ hash: heads[0]!, bytes: change }] };
+    });
+    if (w.changed) this.db.localWrite(w);
+  }
+
+  async get(id: string): Promise<T | undefined> {
+    this.db.check();
+    checkID(id);
+    const v = await this.ensure(id);
+    return v && !v.deleted ? v.doc : undefined;
+  }
+
+  async heads(id: string): Promise<string[] | undefined> {
+    this.db.check();
+    checkID(id);
+    await this.ensure(id);
+    return (await this.db.records.row(this.name, id))?.heads.slice();
+  }
+
+  async list(): Promise<Entry<T>[]> {
+    this.db.check();
+    return (await this.entries()).live;
+  }
+
+  async deleted(): Promise<Entry<T>[]> {
+    this.db.check();
+    return (await this.entries()).deleted;
+  }
+
+  subscribe(fn: (all: Entry<T>[]) => void): Unsubscribe {
+    this.db.check();
+    this.subs.add(fn);
+    this.notify();
+    return () => this.subs.delete(fn);
+  }
+
+  /** put takes a row written by this tab, the sync loop or another tab. */
+  put(row: RecordRow): void {
+    const target = this.views ?? (this.loading ? this.early : undefined);
+    if (target) {
+      const cur = target.get(row.i);
+      // Rows can arrive out of order (a broadcast after a local read);
+      // the write counter tells which is newer.
+      if (cur && cur.v >= row.v) return;
+      this.earlyGone.delete(row.i);
+      // Acknowledgements and refusals bump the counter without changing
+      // the document: subscribers hear only of real changes.
+      const deleted = row.d === 1;
+      const same = cur !== undefined && cur.deleted === deleted && JSON.stringify(cur.doc) === JSON.stringify(row.json);
+      target.set(row.i, { v: row.v, doc: same ? cur.doc : (deepFreeze(row.json) as T), deleted });
+      if (same) return;
+      this.sorted = undefined;
+    }
+    this.notify();
+  }
+
+  /** remove takes the news that a record is no longer stored here (purged). */
+  remove(id: string): void {
+    if (this.views) {
+      if (!this.views.delete(id)) return;
+      this.sorted = undefined;
+    } else if (this.loading) {
+      this.early.delete(id);
+      this.earlyGone.add(id);
+    }
+    this.notify();
+  }
+
+  closeAll(): void {
+    this.subs.clear();
+  }
+
+  // ensure returns the record's view, after asking the server for a record
+  // this device does not hold.
+  private async ensure(id: string): Promise<View<T> | undefined> {
+    const v = await this.view(id);
+    if (v) return v;
+    await this.db.lookup(this.name, id);
+    return this.view(id);
+  }
+
+  private async view(id: string): Promise<View<T> | undefined> {
+    if (this.views) return this.views.get(id);
+    const row = await this.db.records.row(this.name, id);
+    return row ? viewOfRow<T>(row) : undefined;
+  }
+
+  private async entries(): Promise<{ live: Entry<T>[]; deleted: Entry<T>[] }> {
+    const views = await this.load();
+    if (!this.sorted) {
+      const live: Entry<T>[] = [];
+      const deleted: Entry<T>[] = [];
+      for (const id of [...views.keys()].sort()) {
+        const v = views.get(id)!;
+        (v.deleted ? deleted : live).push(Object.freeze({ id: id as RecordId, doc: v.doc }));
+      }
+      this.sorted = { live: Object.freeze(live) as Entry<T>[], deleted: Object.freeze(deleted) as Entry<T>[] };
+    }
+    return this.sorted;
+  }
+
+  private load(): Promise<Map<string, View<T>>> {
+    if (this.views) return Promise.resolve(this.views);
+    this.loading ??= this.db.records.rows(this.name).then(
+      (rows) => {
+        const m = new Map<string, View<T>>();
+        for (const r of rows) m.set(r.i, viewOfRow<T>(r));
+        for (const id of this.earlyGone) m.delete(id);
+        for (const [id, e] of this.early) {
+          const cur = m.get(id);
+          if (!cur || cur.v < e.v) m.set(id, e);
+        }
+        this.early.clear();
+        this.earlyGone.clear();
+        this.views = m;
+        this.loading = undefined;
+        return m;
+      },
+      (err) => {
+        this.loading = undefined;
+        throw err;
+      },
+    );
+    return this.loading;
+  }
+
+  private notify(): void {
+    if (this.subs.size === 0 || this.notifyQueued) return;
+    this.notifyQueued = true;
+    setTimeout(async () => {
+      this.notifyQueued = false;
+      // Closed meanwhile: nobody is listening any more.
+      if (this.subs.size === 0) return;
+      let all: Entry<T>[];
+      try {
+        all = await this.list();
+      } catch (err) {
+        report(err);
+        return;
+      }
+      for (const fn of this.subs) {
+        try {
+          fn(all);
+        } catch (err) {
+          report(err);
+        }
+      }
+    }, 0);
+  }
+}
+
+// checkValue refuses what Automerge would drop or store surprisingly
+// (functions, undefined, NaN, class instances): the record must be what the
+// app passed, or nothing.
+function checkValue(v: unknown, path: string): void {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return;
+    case "number":
+      if (Number.isFinite(v)) return;
+      break;
+    case "object": {
+      if (v === null || v instanceof Date || v instanceof Uint8Array || v instanceof A.Counter || v instanceof A.ImmutableString) return;
+      if (Array.isArray(v)) {
+        v.forEach((x, n) => checkValue(x, `${path}[${n}]`));
+        return;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto === Object.prototype || proto === null) {
+        for (const [k, x] of Object.entries(v)) checkValue(x, `${path}.${k}`);
+        return;
+      }
+      break;
+    }
+  }
+  throw new DynamergeError("invalid_argument", `dynamerge: ${path}: cannot store ${describe(v)} in a record`);
+}
+
+function describe(v: unknown): string {
+  if (typeof v === "number") return String(v);
+  if (typeof v === "object" && v !== null) return `a ${v.constructor?.name ?? "non-plain"} object`;
+  return `a ${typeof v}`;
+}
+
+function checkID(id: string): void {
+  if (typeof id !== "string" || !idPattern.test(id)) {
+    throw new InvalidIdError(`dynamerge: id ${JSON.stringify(id)} does not match ${idPattern}`);
+  }
+}
+
+/** deepFreeze freezes a plain JSON value and everything in it. */
+export function deepFreeze<V>(v: V): V {
+  if (v !== null && typeof v === "object" && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as object)) deepFreeze(x);
+  }
+  return v;
+}
