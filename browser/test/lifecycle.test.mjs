@@ -1,7 +1,6 @@
 // Record lifecycle (PROTOCOL.md): delete and undelete as Automerge changes,
 // reserved `$` keys, purge (per-doc `gone`, `purged: true` in the feed).
-// The server's lifecycle answers that today's server does not give are
-// injected with a fetch wrapper in front of the real server.
+// Runs against the real server; purge.test.mjs covers the purge answers.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as A from "@automerge/automerge";

@@ -1,10 +1,11 @@
 // Purge (PROTOCOL.md, Record lifecycle): a record the server answers `gone`
 // for, or lists as `purged: true` in its feed, is dropped from IndexedDB,
-// and local changes lost with it show in status.rejected. Today's server
-// does not purge: its answers are rewritten by a fetch wrapper.
+// and local changes lost with it show in status.rejected. Most cases
+// rewrite the server's answers with a fetch wrapper, to reach every path;
+// the last runs a server that purges within seconds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { lib, dbName, fast, fileServer, until } from "./helpers.mjs";
+import { lib, dbName, fast, fileServer, startServer, until } from "./helpers.mjs";
 
 const { open, isDynamergeError } = lib;
 const srv = fileServer();
@@ -123,14 +124,6 @@ test("a deleted record this device never held is not pulled from the feed", asyn
     a.close();
   }
   const log = [];
-  const marking = async (url, init) => {
-    const res = await fetch(url, init);
-    if (!String(url).includes("/feed") || !res.ok) return res;
-    const page = await res.json();
-    // Today's server does not flag deleted records yet: do it here.
-    for (const d of page.docs) if (d.id === id) d.deleted = true;
-    return Response.json(page);
-  };
   const b = await open({
     url: srv.url,
     name: dbName("b"),
@@ -138,7 +131,7 @@ test("a deleted record this device never held is not pulled from the feed", asyn
     ...fast,
     fetch: async (url, init) => {
       if (String(url).endsWith("/v1/sync")) log.push(JSON.parse(init.body).docs.map((d) => d.id));
-      return marking(url, init);
+      return fetch(url, init);
     },
   });
   try {
@@ -151,5 +144,52 @@ test("a deleted record this device never held is not pulled from the feed", asyn
     assert.equal((await c.deleted()).length, 1);
   } finally {
     b.close();
+  }
+});
+
+test("a real purge: the stale device's edit is refused gone and reported; a new history under the id is a new record", async () => {
+  // Records deleted for 2 s are purged, swept every 200 ms.
+  const purger = await startServer({ args: ["--purge-deleted-after", "2s"] });
+  let offline = false;
+  const net = (url, init) => (offline ? Promise.reject(new TypeError("offline")) : fetch(url, init));
+  const a = await open({ url: purger.url, name: dbName("pa"), live: false, ...fast });
+  const b = await open({ url: purger.url, name: dbName("pb"), fetch: net, live: false, ...fast });
+  try {
+    const ca = a.collection("real");
+    const cb = b.collection("real");
+    const id = await ca.create({ title: "soon gone" });
+    await a.sync();
+    await b.sync();
+    assert.deepEqual(await cb.get(id), { title: "soon gone" });
+    // b goes offline and edits; a deletes, and the server purges it.
+    offline = true;
+    await cb.change(id, (d) => (d.title = "edited offline"));
+    await ca.delete(id);
+    await a.sync();
+    await until(async () => {
+      const res = await fetch(`${purger.url}/v1/collections/real/docs/${id}`);
+      return res.status === 410;
+    }, "the server to purge the record", 20_000);
+    // a learns it from the feed and drops its copy.
+    await a.sync();
+    assert.deepEqual(await ca.deleted(), []);
+    assert.equal(await ca.heads(id), undefined);
+    // b comes back: its edit is refused gone, the record dropped, and the
+    // lost edit reported.
+    offline = false;
+    await b.sync().catch((e) => assert.ok(isDynamergeError(e, "gone"), String(e)));
+    await until(() => b.status.rejected.length === 1, "b's report");
+    assert.equal(b.status.rejected[0].error.code, "gone");
+    assert.deepEqual(b.status.rejected[0].doc, { title: "edited offline" });
+    assert.equal(await cb.get(id), undefined);
+    // A new history under the same id is a new record, on both devices.
+    await ca.create({ title: "reborn" }, { id });
+    await a.sync();
+    await b.sync();
+    assert.deepEqual(await cb.get(id), { title: "reborn" });
+  } finally {
+    a.close();
+    b.close();
+    await purger.stop();
   }
 });

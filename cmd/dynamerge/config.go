@@ -497,8 +497,8 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be positive, got %s", c.ShutdownTimeout)
 	}
-	if c.PurgeDeletedAfter < 0 || c.PurgeDeletedAfter > 0 && c.PurgeDeletedAfter < time.Minute {
-		bad("purge-deleted-after", "must be 0 (never) or at least 1m, got %s", c.PurgeDeletedAfter)
+	if c.PurgeDeletedAfter < 0 || c.PurgeDeletedAfter > 0 && c.PurgeDeletedAfter < time.Second {
+		bad("purge-deleted-after", "must be 0 (never) or at least 1s, got %s", c.PurgeDeletedAfter)
 	}
 	c.validateSecurity(bad)
 	return errors.Join(errs...)
