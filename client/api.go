@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/dynamerge/dynamerge/protocol"
 )
 
 // Client speaks the dynamerge protocol (PROTOCOL.md) to one server. It is
@@ -66,25 +68,11 @@ type GetOptions struct {
 	IncludeDeleted bool     // answer a deleted record instead of CodeDeleted
 }
 
-// FeedItem is one record of a feed page.
-type FeedItem struct {
-	ID      string   `json:"id"`
-	Heads   []string `json:"heads"`
-	Deleted bool     `json:"deleted,omitempty"` // the record is deleted: a device may drop its copy
-	Purged  bool     `json:"purged,omitempty"`  // the record was purged: a device must drop its copy
-}
+// FeedItem is one record of a feed page (protocol.FeedItem).
+type FeedItem = protocol.FeedItem
 
-// FeedPage is one page of a collection feed.
-type FeedPage struct {
-	Docs   []FeedItem `json:"docs"`
-	Cursor string     `json:"cursor"`
-	More   bool       `json:"more"`
-}
+// FeedPage is one page of a collection feed (protocol.FeedResponse).
+type FeedPage = protocol.FeedResponse
 
-// Event is one live notification.
-type Event struct {
-	Collection string   `json:"collection"`
-	ID         string   `json:"id"`
-	Heads      []string `json:"heads"`
-	Deleted    bool     `json:"deleted,omitempty"` // the record is deleted at Heads
-}
+// Event is one live notification (protocol.Event).
+type Event = protocol.Event

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/dynamerge/dynamerge/protocol"
 )
 
 // maxAnswerBytes bounds a successful answer the client reads: a sync of a
@@ -65,31 +67,13 @@ func (c *Client) do(req *http.Request, out any) (http.Header, error) {
 	return resp.Header, nil
 }
 
-type syncDocJSON struct {
-	Collection string     `json:"collection"`
-	ID         string     `json:"id"`
-	Have       []string   `json:"have,omitempty"`
-	Heads      []string   `json:"heads,omitempty"`
-	Changes    string     `json:"changes,omitempty"`
-	Error      *errorJSON `json:"error,omitempty"`
-}
-
-type errorJSON struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-type syncJSON struct {
-	Docs []syncDocJSON `json:"docs"`
-}
-
 // Sync sends one /v1/sync request. A whole-request error is an *Error;
 // per-document errors are in DocResult.Err. The results have the order of
 // docs.
 func (c *Client) Sync(ctx context.Context, docs []Doc) ([]DocResult, error) {
-	in := syncJSON{Docs: make([]syncDocJSON, len(docs))}
+	in := protocol.SyncRequest{Docs: make([]protocol.SyncDoc, len(docs))}
 	for i, d := range docs {
-		in.Docs[i] = syncDocJSON{Collection: d.Collection, ID: d.ID, Have: d.Have}
+		in.Docs[i] = protocol.SyncDoc{Collection: d.Collection, ID: d.ID, Have: d.Have}
 		if len(d.Changes) > 0 {
 			in.Docs[i].Changes = base64.StdEncoding.EncodeToString(d.Changes)
 		}
@@ -102,7 +86,7 @@ func (c *Client) Sync(ctx context.Context, docs []Doc) ([]DocResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out syncJSON
+	var out protocol.SyncResponse
 	if _, err := c.do(req, &out); err != nil {
 		return nil, err
 	}
@@ -157,9 +141,7 @@ func (c *Client) Delete(ctx context.Context, collection, id string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	var out struct {
-		Heads []string `json:"heads"`
-	}
+	var out protocol.DeleteResponse
 	if _, err := c.do(req, &out); err != nil {
 		return nil, err
 	}
@@ -182,13 +164,7 @@ func docPath(collection, id string) string {
 
 // doRecord sends req and reads a JSON view answer.
 func (c *Client) doRecord(req *http.Request) (*Record, error) {
-	var out struct {
-		Collection string          `json:"collection"`
-		ID         string          `json:"id"`
-		Heads      []string        `json:"heads"`
-		Doc        json.RawMessage `json:"doc"`
-		Deleted    bool            `json:"deleted"`
-	}
+	var out protocol.DocResponse
 	h, err := c.do(req, &out)
 	if err != nil {
 		return nil, err

@@ -110,7 +110,7 @@ func TestReadError(t *testing.T) {
 		{"rate limited", 429, `{"error":{"code":"rate_limited","message":"slow down"}}`, "1", CodeRateLimited, "slow down", true},
 		{"proxy html 502", 502, `<html>bad gateway</html>`, "", CodeUnavailable, "<html>bad gateway</html>", true},
 		{"empty 500", 500, ``, "", CodeInternal, "Internal Server Error", false},
-		{"unknown 418", 418, `teapot`, "", "http_418", "teapot", false},
+		{"unknown 418", 418, `teapot`, "", "bad_request", "teapot", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,29 +3,33 @@ package client
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dynamerge/dynamerge/protocol"
 )
 
 // Error codes of the protocol (PROTOCOL.md).
 const (
-	CodeBadRequest    = "bad_request"
-	CodeInvalidID     = "invalid_id"
-	CodeUnauthorized  = "unauthorized"
-	CodeForbidden     = "forbidden"
-	CodeNotFound      = "not_found"
-	CodeDeleted       = "deleted"
-	CodeGone          = "gone"
-	CodeTooLarge      = "too_large"
-	CodeRateLimited   = "rate_limited"
-	CodeUnavailable   = "unavailable"
-	CodeInvalidChange = "invalid_change"
-	CodeMissingDeps   = "missing_deps"
-	CodeInternal      = "internal"
+	CodeBadRequest    = protocol.CodeBadRequest
+	CodeInvalidID     = protocol.CodeInvalidID
+	CodeUnauthorized  = protocol.CodeUnauthorized
+	CodeForbidden     = protocol.CodeForbidden
+	CodeNotFound      = protocol.CodeNotFound
+	CodeDeleted       = protocol.CodeDeleted
+	CodeGone          = protocol.CodeGone
+	CodeTooLarge      = protocol.CodeTooLarge
+	CodeRateLimited   = protocol.CodeRateLimited
+	CodeUnavailable   = protocol.CodeUnavailable
+	CodeInvalidChange = protocol.CodeInvalidChange
+	CodeMissingDeps   = protocol.CodeMissingDeps
+	CodeInternal      = protocol.CodeInternal
+	// CodeMethodNotAllowed is the server's extension: a known path, a
+	// wrong method.
+	CodeMethodNotAllowed = protocol.CodeMethodNotAllowed
 )
 
 // Temporary reports whether the request may succeed if sent again later
@@ -51,18 +55,12 @@ const maxErrorBody = 64 << 10
 func readError(resp *http.Response) *Error {
 	e := &Error{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	var eb struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-		Heads []string `json:"heads"`
-	}
+	var eb protocol.ErrorBody
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
 		e.Code, e.Message, e.Heads = eb.Error.Code, eb.Error.Message, eb.Heads
 		return e
 	}
-	e.Code = codeForStatus(resp.StatusCode)
+	e.Code = protocol.CodeForStatus(resp.StatusCode)
 	e.Message = strings.TrimSpace(string(body))
 	if len(e.Message) > 200 {
 		e.Message = e.Message[:200] + "…"
@@ -71,29 +69,6 @@ func readError(resp *http.Response) *Error {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	return e
-}
-
-func codeForStatus(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return CodeBadRequest
-	case http.StatusUnauthorized:
-		return CodeUnauthorized
-	case http.StatusForbidden:
-		return CodeForbidden
-	case http.StatusNotFound:
-		return CodeNotFound
-	case http.StatusRequestEntityTooLarge:
-		return CodeTooLarge
-	case http.StatusTooManyRequests:
-		return CodeRateLimited
-	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
-		return CodeUnavailable
-	}
-	if status >= 500 {
-		return CodeInternal
-	}
-	return fmt.Sprintf("http_%d", status)
 }
 
 // parseRetryAfter reads Retry-After as seconds or as an HTTP date

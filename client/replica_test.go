@@ -14,6 +14,7 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/dynamerge/dynamerge/crdt"
+	"github.com/dynamerge/dynamerge/protocol"
 )
 
 // stubSync is a trusting in-memory sync server, one automerge-go document
@@ -34,12 +35,12 @@ func newStubSync(tb testing.TB) (*stubSync, *Client) {
 func (s *stubSync) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var in syncJSON
+	var in protocol.SyncRequest
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		http.Error(w, err.Error(), 400)
 		return
 	}
-	out := syncJSON{Docs: make([]syncDocJSON, len(in.Docs))}
+	out := protocol.SyncResponse{Docs: make([]protocol.SyncResult, len(in.Docs))}
 	for i, d := range in.Docs {
 		key := d.Collection + "/" + d.ID
 		doc := s.docs[key]
@@ -47,7 +48,7 @@ func (s *stubSync) serve(w http.ResponseWriter, r *http.Request) {
 			doc = automerge.New()
 			s.docs[key] = doc
 		}
-		out.Docs[i] = syncDocJSON{Collection: d.Collection, ID: d.ID}
+		out.Docs[i] = protocol.SyncResult{Collection: d.Collection, ID: d.ID}
 		raw, _ := base64.StdEncoding.DecodeString(d.Changes)
 		if len(raw) > 0 {
 			chunks, err := crdt.Split(raw)
@@ -57,12 +58,12 @@ func (s *stubSync) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			switch {
 			case d.ID == s.refuse:
-				out.Docs[i].Error = &errorJSON{Code: CodeInvalidChange, Message: "refused"}
+				out.Docs[i].Error = &protocol.ErrorDetail{Code: CodeInvalidChange, Message: "refused"}
 				out.Docs[i].Heads = hexHeads(doc.Heads())
 				continue
 			case s.missing > 0:
 				s.missing--
-				out.Docs[i].Error = &errorJSON{Code: CodeMissingDeps, Message: "resend"}
+				out.Docs[i].Error = &protocol.ErrorDetail{Code: CodeMissingDeps, Message: "resend"}
 				out.Docs[i].Heads = hexHeads(doc.Heads())
 				continue
 			}

@@ -3,11 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/base64"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -16,11 +12,9 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
-)
 
-// serverDir is the package whose routes and error codes the document must
-// describe.
-const serverDir = "../server"
+	"github.com/dynamerge/dynamerge/protocol"
+)
 
 // spec is the part of an OpenAPI document the tests look at; everything
 // else is kept as generic YAML.
@@ -53,100 +47,18 @@ func loadSpec(tb testing.TB) *spec {
 	return &s
 }
 
-// httpMethods are the echo router methods whose calls register a route.
+// httpMethods are the HTTP methods an OpenAPI path item may hold.
 var httpMethods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "HEAD": true, "OPTIONS": true}
 
-// serverRoutes returns "METHOD /path" for every route registered in the
-// server package, in OpenAPI form ("/v1/collections/{collection}/...").
-// It reads the source rather than starting a server, because a server
-// needs a running engine and its worker processes.
-func serverRoutes(tb testing.TB) []string {
-	tb.Helper()
-	fset := token.NewFileSet()
-	files, err := filepath.Glob(filepath.Join(serverDir, "*.go"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	param := regexp.MustCompile(`:([A-Za-z_][A-Za-z0-9_]*)`)
+// protocolRoutes returns "METHOD /path" of every route of the protocol
+// package, which the server registers (server's TestRoutesAreProtocol).
+func protocolRoutes() []string {
 	var routes []string
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok || len(call.Args) < 2 {
-				return true
-			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok || !httpMethods[sel.Sel.Name] {
-				return true
-			}
-			lit, ok := call.Args[0].(*ast.BasicLit)
-			if !ok || lit.Kind != token.STRING {
-				return true
-			}
-			path, err := strconv.Unquote(lit.Value)
-			if err != nil || !strings.HasPrefix(path, "/") {
-				return true
-			}
-			routes = append(routes, sel.Sel.Name+" "+param.ReplaceAllString(path, "{$1}"))
-			return true
-		})
-	}
-	if len(routes) == 0 {
-		tb.Fatalf("found no routes in %s: has the router moved?", serverDir)
+	for _, r := range protocol.Routes {
+		routes = append(routes, r.Method+" "+r.Path)
 	}
 	sort.Strings(routes)
-	return slices.Compact(routes)
-}
-
-// serverCodes returns the values of the server's exported Code* string
-// constants: the protocol's error codes.
-func serverCodes(tb testing.TB) []string {
-	tb.Helper()
-	fset := token.NewFileSet()
-	files, err := filepath.Glob(filepath.Join(serverDir, "*.go"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var codes []string
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for _, d := range f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
-				continue
-			}
-			for _, s := range gd.Specs {
-				vs := s.(*ast.ValueSpec)
-				for i, id := range vs.Names {
-					if !strings.HasPrefix(id.Name, "Code") || !id.IsExported() || i >= len(vs.Values) {
-						continue
-					}
-					if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-						v, _ := strconv.Unquote(lit.Value)
-						codes = append(codes, v)
-					}
-				}
-			}
-		}
-	}
-	if len(codes) == 0 {
-		tb.Fatalf("found no Code* constants in %s", serverDir)
-	}
-	sort.Strings(codes)
-	return codes
+	return routes
 }
 
 // specRoutes returns "METHOD /path" for every operation of the document.
@@ -217,15 +129,12 @@ func TestOpenAPIVersion(t *testing.T) {
 func TestRoutesMatchServer(t *testing.T) {
 	s := loadSpec(t)
 	documented := s.routes()
-	for _, r := range serverRoutes(t) {
-		if m, ok := strings.CutSuffix(r, " /*"); ok {
-			r = m + " /"
-		}
+	for _, r := range protocolRoutes() {
 		if !slices.Contains(documented, r) {
-			t.Errorf("server route %q is not in openapi.yaml", r)
+			t.Errorf("route %q is not in openapi.yaml", r)
 		}
 	}
-	registered := serverRoutes(t)
+	registered := append(protocolRoutes(), "GET /", "HEAD /") // and the demo app
 	for _, r := range documented {
 		if !slices.Contains(registered, r) {
 			t.Errorf("openapi.yaml documents %q, which the server does not register", r)
@@ -237,18 +146,26 @@ func TestRoutesMatchServer(t *testing.T) {
 // Code* constants, and the per-doc codes are among them.
 func TestErrorCodesMatchServer(t *testing.T) {
 	s := loadSpec(t)
-	codes := serverCodes(t)
+	codes := protocol.Codes
 	if got := s.enum("components", "schemas", "ErrorCode"); !slices.Equal(got, codes) {
-		t.Errorf("ErrorCode enum = %v, want the server's codes %v", got, codes)
+		t.Errorf("ErrorCode enum = %v, want protocol.Codes %v", got, codes)
 	}
 	statuses, _ := s.lookup("components", "schemas", "ErrorCode", "x-status").(map[string]any)
 	for code, st := range statuses {
 		if !slices.Contains(codes, code) {
 			t.Errorf("x-status names unknown code %q", code)
 		}
-		if n, ok := st.(int); !ok || n < 400 || n > 599 {
-			t.Errorf("x-status[%s]=%v, want an HTTP error status", code, st)
+		if n, ok := st.(int); !ok || n != protocol.Status(code) {
+			t.Errorf("x-status[%s]=%v, want protocol.Status %d", code, st, protocol.Status(code))
 		}
+	}
+	for _, code := range codes {
+		if _, ok := statuses[code]; !ok && protocol.Status(code) != 0 {
+			t.Errorf("x-status lacks %s (%d)", code, protocol.Status(code))
+		}
+	}
+	if got := s.enum("components", "schemas", "DocError", "properties", "code"); !slices.Equal(got, protocol.DocCodes) {
+		t.Errorf("DocError codes = %v, want protocol.DocCodes %v", got, protocol.DocCodes)
 	}
 	for _, c := range s.enum("components", "schemas", "DocError", "properties", "code") {
 		if !slices.Contains(codes, c) {
@@ -387,9 +304,9 @@ func TestPatterns(t *testing.T) {
 		ok     []string
 		bad    []string
 	}{
-		{"Collection", `^[a-z0-9][a-z0-9_-]{0,63}$`, []string{"todos", "a", "0-x_y"}, []string{"", "Todos", "-x", strings.Repeat("a", 65)}},
-		{"ID", `^[A-Za-z0-9_-]{1,128}$`, []string{"0b9f6c1e-0d7a-4a57-9a55-3f1f3d0c2b7e", "X"}, []string{"", "a/b", "a.b", strings.Repeat("a", 129)}},
-		{"Hash", `^[0-9a-f]{64}$`, []string{strings.Repeat("ab", 32)}, []string{strings.Repeat("AB", 32), strings.Repeat("a", 63)}},
+		{"Collection", protocol.CollectionPattern, []string{"todos", "a", "0-x_y"}, []string{"", "Todos", "-x", strings.Repeat("a", 65)}},
+		{"ID", protocol.IDPattern, []string{"0b9f6c1e-0d7a-4a57-9a55-3f1f3d0c2b7e", "X"}, []string{"", "a/b", "a.b", strings.Repeat("a", 129)}},
+		{"Hash", protocol.HashPattern, []string{strings.Repeat("ab", 32)}, []string{strings.Repeat("AB", 32), strings.Repeat("a", 63)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

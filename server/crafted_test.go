@@ -14,6 +14,7 @@ import (
 
 	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/protocol"
 )
 
 // issue18Change reads one of the crafted changes of issue 18 from
@@ -109,7 +110,7 @@ func TestCraftedRunLengthChanges(t *testing.T) {
 // docCodeOf is the error code of the one doc of a sync answer, "" for none.
 func docCodeOf(tb testing.TB, body []byte) string {
 	tb.Helper()
-	var sr syncResponse
+	var sr protocol.SyncResponse
 	if err := json.Unmarshal(body, &sr); err != nil || len(sr.Docs) != 1 {
 		tb.Fatalf("not a sync answer of one doc (%v): %s", err, body)
 	}

@@ -13,23 +13,9 @@ import (
 
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/protocol"
 	"github.com/dynamerge/dynamerge/store"
 )
-
-type docResponse struct {
-	Collection string          `json:"collection"`
-	ID         string          `json:"id"`
-	Heads      []string        `json:"heads"`
-	Doc        json.RawMessage `json:"doc"`
-	Deleted    bool            `json:"deleted,omitempty"`
-}
-
-// deletedBody is the 404 of a deleted record: where it stands, so that a
-// client can sync or undelete from there.
-type deletedBody struct {
-	Error errorDetail `json:"error"`
-	Heads []string    `json:"heads"`
-}
 
 // handleDoc is GET /v1/collections/{collection}/docs/{id}[?heads=a,b]: the
 // record as plain JSON, at the given heads when asked (time travel). A
@@ -60,8 +46,8 @@ func (s *Server) handleDoc(c echo.Context) error {
 		return fmt.Errorf("json view of %s: %w", key, err)
 	}
 	if v.Deleted && !includeDeleted {
-		return c.JSON(http.StatusNotFound, deletedBody{
-			Error: errorDetail{Code: CodeDeleted, Message: "the record is deleted; ?include_deleted=true shows it"},
+		return c.JSON(http.StatusNotFound, protocol.ErrorBody{
+			Error: protocol.ErrorDetail{Code: CodeDeleted, Message: "the record is deleted; ?include_deleted=true shows it"},
 			Heads: hashStrings(v.Heads),
 		})
 	}
@@ -84,7 +70,7 @@ func (s *Server) writeView(c echo.Context, key store.Key, v engine.View) error {
 	if !json.Valid(doc) {
 		return fmt.Errorf("json view of %s: engine returned invalid JSON", key)
 	}
-	return c.JSON(http.StatusOK, docResponse{
+	return c.JSON(http.StatusOK, protocol.DocResponse{
 		Collection: key.Collection,
 		ID:         key.ID,
 		Heads:      hashStrings(at),
@@ -105,14 +91,6 @@ func boolParam(c echo.Context, name string) (bool, error) {
 	}
 }
 
-// deleteResponse answers DELETE.
-type deleteResponse struct {
-	Collection string   `json:"collection"`
-	ID         string   `json:"id"`
-	Heads      []string `json:"heads"`
-	Deleted    bool     `json:"deleted"`
-}
-
 // handleDelete is DELETE /v1/collections/{collection}/docs/{id}: one change
 // made by the server puts the record's root "$deleted" (PROTOCOL.md, Record
 // lifecycle); deleting a deleted record changes nothing.
@@ -125,7 +103,7 @@ func (s *Server) handleDelete(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
-	return c.JSON(http.StatusOK, deleteResponse{Collection: key.Collection, ID: key.ID, Heads: hashStrings(heads), Deleted: true})
+	return c.JSON(http.StatusOK, protocol.DeleteResponse{Collection: key.Collection, ID: key.ID, Heads: hashStrings(heads), Deleted: true})
 }
 
 // handleUndelete is POST /v1/collections/{collection}/docs/{id}/undelete:

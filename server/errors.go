@@ -13,25 +13,26 @@ import (
 
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/protocol"
 	"github.com/dynamerge/dynamerge/store"
 )
 
 // Error codes of the protocol (PROTOCOL.md), sent as "code" in error bodies.
 const (
-	CodeBadRequest       = "bad_request"
-	CodeInvalidID        = "invalid_id"
-	CodeUnauthorized     = "unauthorized"
-	CodeForbidden        = "forbidden"
-	CodeNotFound         = "not_found"
-	CodeDeleted          = "deleted"
-	CodeGone             = "gone"
-	CodeTooLarge         = "too_large"
-	CodeRateLimited      = "rate_limited"
-	CodeUnavailable      = "unavailable"
-	CodeInvalidChange    = "invalid_change"
-	CodeMissingDeps      = "missing_deps"
-	CodeInternal         = "internal"
-	CodeMethodNotAllowed = "method_not_allowed" // extension: a known path, a wrong method
+	CodeBadRequest       = protocol.CodeBadRequest
+	CodeInvalidID        = protocol.CodeInvalidID
+	CodeUnauthorized     = protocol.CodeUnauthorized
+	CodeForbidden        = protocol.CodeForbidden
+	CodeNotFound         = protocol.CodeNotFound
+	CodeDeleted          = protocol.CodeDeleted
+	CodeGone             = protocol.CodeGone
+	CodeTooLarge         = protocol.CodeTooLarge
+	CodeRateLimited      = protocol.CodeRateLimited
+	CodeUnavailable      = protocol.CodeUnavailable
+	CodeInvalidChange    = protocol.CodeInvalidChange
+	CodeMissingDeps      = protocol.CodeMissingDeps
+	CodeInternal         = protocol.CodeInternal
+	CodeMethodNotAllowed = protocol.CodeMethodNotAllowed // extension: a known path, a wrong method
 )
 
 // DefaultRetryAfter is what 503 answers put in Retry-After when nothing more
@@ -90,16 +91,6 @@ func invalidID(err error) *apiError {
 
 func tooLarge(format string, args ...any) *apiError {
 	return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: fmt.Sprintf(format, args...)}
-}
-
-// errorBody is the JSON of every whole-request error.
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
 }
 
 // classify maps any error reaching the HTTP layer to the answer the client
@@ -182,28 +173,28 @@ func invalidReason(err error) string {
 	return msg
 }
 
-func docError(err error) (d errorDetail, ok bool) {
+func docError(err error) (d protocol.ErrorDetail, ok bool) {
 	switch {
 	case errors.Is(err, engine.ErrGone):
 		// Before ErrMissingDeps: a stale device's changes build on the
 		// purged history, which the tombstone no longer has.
-		return errorDetail{CodeGone, "the record was purged; nothing of its old history is accepted"}, true
+		return protocol.ErrorDetail{Code: CodeGone, Message: "the record was purged; nothing of its old history is accepted"}, true
 	case errors.Is(err, crdt.ErrChunkTooLarge):
 		// Before ErrInvalidChange, which it also wraps: the bytes are valid
 		// but over the limits (too many ops, too large inflated).
-		return errorDetail{CodeTooLarge, "change or record over the server's size limits"}, true
+		return protocol.ErrorDetail{Code: CodeTooLarge, Message: "change or record over the server's size limits"}, true
 	case errors.Is(err, crdt.ErrInvalidChange):
 		// The reason describes the client's own bytes (which change, which
 		// op, what is wrong with it), which is what its developer needs.
-		return errorDetail{CodeInvalidChange, "bytes are not valid Automerge change chunks: " + invalidReason(err)}, true
+		return protocol.ErrorDetail{Code: CodeInvalidChange, Message: "bytes are not valid Automerge change chunks: " + invalidReason(err)}, true
 	case errors.Is(err, crdt.ErrMissingDeps):
-		return errorDetail{CodeMissingDeps, "changes depend on changes the server does not have; resend from heads"}, true
+		return protocol.ErrorDetail{Code: CodeMissingDeps, Message: "changes depend on changes the server does not have; resend from heads"}, true
 	case errors.Is(err, engine.ErrTooLarge), errors.Is(err, store.ErrTooLarge):
-		return errorDetail{CodeTooLarge, "change or record over the server's size limits"}, true
+		return protocol.ErrorDetail{Code: CodeTooLarge, Message: "change or record over the server's size limits"}, true
 	case errors.Is(err, ErrForbidden):
-		return errorDetail{CodeForbidden, "not allowed for this collection"}, true
+		return protocol.ErrorDetail{Code: CodeForbidden, Message: "not allowed for this collection"}, true
 	}
-	return errorDetail{}, false
+	return protocol.ErrorDetail{}, false
 }
 
 func fromEchoError(he *echo.HTTPError) *apiError {
@@ -275,7 +266,7 @@ func writeError(c echo.Context, ae *apiError) {
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(ae.Status)
 	} else {
-		err = c.JSON(ae.Status, errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}})
+		err = c.JSON(ae.Status, protocol.ErrorBody{Error: protocol.ErrorDetail{Code: ae.Code, Message: ae.Message}})
 	}
 	_ = err // the client went away; nothing left to tell it
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/dynamerge/dynamerge/protocol"
 	"github.com/dynamerge/dynamerge/store"
 )
 
@@ -18,13 +19,6 @@ const MaxEventCollections = 100
 // sseRetryAfter is what a client over its SSE stream quota is told to wait:
 // streams end when tabs close, which takes a while.
 const sseRetryAfter = 10 * time.Second
-
-type eventData struct {
-	Collection string   `json:"collection"`
-	ID         string   `json:"id"`
-	Heads      []string `json:"heads"`
-	Deleted    bool     `json:"deleted,omitempty"`
-}
 
 // handleEvents is GET /v1/events?collections=a,b: Server-Sent Events, one
 // "change" event per changed record, ": ping" comments while idle. The stream
@@ -100,7 +94,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 			if !ok {
 				return nil // the engine closed
 			}
-			data, err := json.Marshal(eventData{
+			data, err := json.Marshal(protocol.Event{
 				Collection: ev.Key.Collection,
 				ID:         ev.Key.ID,
 				Heads:      hashStrings(ev.Heads),
@@ -137,7 +131,7 @@ func parseCollections(q string) ([]string, error) {
 	out := make([]string, 0, len(parts))
 	for _, p := range parts {
 		if !store.ValidCollection(p) {
-			return nil, invalidID(fmt.Errorf("%w: collection %q must match ^[a-z0-9][a-z0-9_-]{0,63}$", store.ErrInvalidKey, p))
+			return nil, invalidID(fmt.Errorf("%w: collection %q must match %s", store.ErrInvalidKey, p, protocol.CollectionPattern))
 		}
 		if !seen[p] {
 			seen[p] = true

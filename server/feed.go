@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/dynamerge/dynamerge/protocol"
 	"github.com/dynamerge/dynamerge/store"
 )
 
@@ -16,24 +17,11 @@ const (
 	MaxFeedLimit     = 1000
 )
 
-type feedResponse struct {
-	Docs   []feedItem `json:"docs"`
-	Cursor string     `json:"cursor"`
-	More   bool       `json:"more"`
-}
-
-type feedItem struct {
-	ID      string   `json:"id"`
-	Heads   []string `json:"heads"`
-	Deleted bool     `json:"deleted,omitempty"`
-	Purged  bool     `json:"purged,omitempty"`
-}
-
 // handleFeed is GET /v1/collections/{collection}/feed?after=&limit=.
 func (s *Server) handleFeed(c echo.Context) error {
 	collection := c.Param("collection")
 	if !store.ValidCollection(collection) {
-		return invalidID(fmt.Errorf("%w: collection %q must match ^[a-z0-9][a-z0-9_-]{0,63}$", store.ErrInvalidKey, collection))
+		return invalidID(fmt.Errorf("%w: collection %q must match %s", store.ErrInvalidKey, collection, protocol.CollectionPattern))
 	}
 	limit := DefaultFeedLimit
 	if q := c.QueryParam("limit"); q != "" {
@@ -54,13 +42,13 @@ func (s *Server) handleFeed(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("feed of %s after %q: %w", collection, cursor, err)
 	}
-	out := feedResponse{Docs: make([]feedItem, len(page.Items)), Cursor: page.Cursor, More: page.More}
+	out := protocol.FeedResponse{Docs: make([]protocol.FeedItem, len(page.Items)), Cursor: page.Cursor, More: page.More}
 	for i, it := range page.Items {
 		heads := it.Heads
 		if heads == nil {
 			heads = []string{}
 		}
-		out.Docs[i] = feedItem{ID: it.ID, Heads: heads, Deleted: it.Deleted || it.Purged, Purged: it.Purged}
+		out.Docs[i] = protocol.FeedItem{ID: it.ID, Heads: heads, Deleted: it.Deleted || it.Purged, Purged: it.Purged}
 	}
 	if out.Cursor == "" {
 		// An empty page keeps the caller where it was.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/protocol"
 )
 
 // validatingEngine is the fake engine with the real decoder of pushed
@@ -118,7 +119,7 @@ func FuzzSyncHandler(f *testing.F) {
 		var in struct {
 			Docs []json.RawMessage `json:"docs"`
 		}
-		var out syncResponse
+		var out protocol.SyncResponse
 		_ = json.Unmarshal([]byte(body), &in)
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 			t.Fatalf("200 answer: %v", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dynamerge/dynamerge/client"
+	"github.com/dynamerge/dynamerge/protocol"
 	"github.com/dynamerge/dynamerge/store"
 )
 
@@ -307,7 +308,7 @@ func TestShutdownInFlight(t *testing.T) {
 	if a.err != nil || a.status != 200 {
 		t.Fatalf("in-flight sync: status %d, err %v, body %s", a.status, a.err, a.body)
 	}
-	var sr syncResponse
+	var sr protocol.SyncResponse
 	if err := json.Unmarshal([]byte(a.body), &sr); err != nil || len(sr.Docs) != 1 || len(sr.Docs[0].Heads) != 1 {
 		t.Fatalf("in-flight sync answer %s (%v)", a.body, err)
 	}

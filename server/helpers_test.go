@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dynamerge/dynamerge/client"
+	"github.com/dynamerge/dynamerge/protocol"
 )
 
 // scenario is one HTTP exchange of a table test: what is sent and what must
@@ -71,7 +72,7 @@ func (sc scenario) run(tb testing.TB, base string) {
 		tb.Errorf("no %s header", HeaderRequestID)
 	}
 	if sc.code != "" {
-		var eb errorBody
+		var eb protocol.ErrorBody
 		if err := json.Unmarshal(body, &eb); err != nil {
 			tb.Fatalf("error body %q: %v", body, err)
 		}
@@ -89,7 +90,7 @@ func (sc scenario) run(tb testing.TB, base string) {
 		}
 	}
 	if sc.docCodes != nil {
-		var sr syncResponse
+		var sr protocol.SyncResponse
 		if err := json.Unmarshal(body, &sr); err != nil {
 			tb.Fatalf("sync body %q: %v", body, err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/protocol"
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/bolt"
 )
@@ -237,7 +238,7 @@ func TestScenariosReal(t *testing.T) {
 		{name: "flipped byte, fixed checksum", method: "POST", url: "/v1/sync", headers: authGood, body: syncBody(docJSON("todos", "base", b64(poisonless))), status: 200, docCodes: []string{CodeInvalidChange}, check: unchanged},
 		{name: "missing deps", method: "POST", url: "/v1/sync", headers: authGood, body: syncBody(docJSON("todos", "base", b64(c3))), status: 200, docCodes: []string{CodeMissingDeps},
 			check: func(tb testing.TB, body []byte) {
-				var sr syncResponse
+				var sr protocol.SyncResponse
 				if err := json.Unmarshal(body, &sr); err != nil {
 					tb.Fatal(err)
 				}

@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/protocol"
 )
 
 // httpCall sends one request and returns status, headers and body.
@@ -53,7 +54,7 @@ func httpCall(tb testing.TB, method, u, token, body string, hdr ...string) (int,
 }
 
 func errCode(body []byte) string {
-	var eb errorBody
+	var eb protocol.ErrorBody
 	_ = json.Unmarshal(body, &eb)
 	return eb.Error.Code
 }
@@ -130,7 +131,7 @@ func TestAccessMatrix(t *testing.T) {
 						checks++
 						h := newHistory()
 						st, _, body := httpCall(t, "POST", base+"/v1/sync", tok, syncBody(docJSON(col, id, b64(h.edit(t, "by_"+u, 1)))))
-						var sr syncResponse
+						var sr protocol.SyncResponse
 						_ = json.Unmarshal(body, &sr)
 						if st != 200 || len(sr.Docs) != 1 {
 							fail("%s push %s/%s: %d %s", u, col, id, st, body)
@@ -148,7 +149,7 @@ func TestAccessMatrix(t *testing.T) {
 						// pull
 						checks++
 						st, _, body = httpCall(t, "POST", base+"/v1/sync", tok, syncBody(docJSON(col, id, "")))
-						sr = syncResponse{}
+						sr = protocol.SyncResponse{}
 						_ = json.Unmarshal(body, &sr)
 						if st != 200 || len(sr.Docs) != 1 {
 							fail("%s pull %s/%s: %d %s", u, col, id, st, body)

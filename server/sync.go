@@ -14,6 +14,7 @@ import (
 
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/protocol"
 	"github.com/dynamerge/dynamerge/store"
 )
 
@@ -21,26 +22,7 @@ import (
 // PROTOCOL.md lets later versions add optional fields ("extend, never
 // bend"), and an old server must not refuse a newer client for it.
 type syncRequest struct {
-	Docs *[]syncDocIn `json:"docs"`
-}
-
-type syncDocIn struct {
-	Collection string   `json:"collection"`
-	ID         string   `json:"id"`
-	Have       []string `json:"have"`
-	Changes    string   `json:"changes"`
-}
-
-type syncResponse struct {
-	Docs []syncDocOut `json:"docs"`
-}
-
-type syncDocOut struct {
-	Collection string       `json:"collection"`
-	ID         string       `json:"id"`
-	Heads      []string     `json:"heads"`
-	Changes    string       `json:"changes"`
-	Error      *errorDetail `json:"error,omitempty"`
+	Docs *[]protocol.SyncDoc `json:"docs"`
 }
 
 // handleSync is POST /v1/sync. Every whole-request check (shape, ids,
@@ -65,12 +47,12 @@ func (s *Server) handleSync(c echo.Context) error {
 		return err
 	}
 
-	out := make([]syncDocOut, len(reqs))
+	out := make([]protocol.SyncResult, len(reqs))
 	allowed := make([]engine.DocRequest, 0, len(reqs))
 	allowedAt := make([]int, 0, len(reqs)) // index in out of each allowed request
 	decided := make(map[authKey]error)
 	for i, r := range reqs {
-		out[i] = syncDocOut{Collection: r.Key.Collection, ID: r.Key.ID, Heads: []string{}}
+		out[i] = protocol.SyncResult{Collection: r.Key.Collection, ID: r.Key.ID, Heads: []string{}}
 		ak := authKey{r.Key.Collection, len(r.Changes) > 0}
 		authErr, seen := decided[ak]
 		if !seen {
@@ -82,7 +64,7 @@ func (s *Server) handleSync(c echo.Context) error {
 			allowed = append(allowed, r)
 			allowedAt = append(allowedAt, i)
 		case errors.Is(authErr, ErrForbidden):
-			out[i].Error = &errorDetail{Code: CodeForbidden, Message: "not allowed for this collection"}
+			out[i].Error = &protocol.ErrorDetail{Code: CodeForbidden, Message: "not allowed for this collection"}
 		default:
 			return authErr // unauthorized, or the authorizer failed
 		}
@@ -100,7 +82,7 @@ func (s *Server) handleSync(c echo.Context) error {
 			return err
 		}
 	}
-	return c.JSON(http.StatusOK, syncResponse{Docs: out})
+	return c.JSON(http.StatusOK, protocol.SyncResponse{Docs: out})
 }
 
 type authKey struct {
@@ -112,7 +94,7 @@ type authKey struct {
 // failed on fails the whole request with 503: the client resends the batch,
 // which is safe because retries are idempotent (the docs that did land are
 // recognised by hash).
-func fillSyncResults(out []syncDocOut, at []int, results []engine.DocResult) error {
+func fillSyncResults(out []protocol.SyncResult, at []int, results []engine.DocResult) error {
 	var unavailable, internal error
 	for j, res := range results {
 		o := &out[at[j]]
@@ -165,7 +147,7 @@ func requireJSON(r *http.Request) error {
 
 // decodeSyncRequest parses the body strictly: one JSON object with a "docs"
 // array of objects with the right types, and nothing after it.
-func decodeSyncRequest(body io.Reader) ([]syncDocIn, error) {
+func decodeSyncRequest(body io.Reader) ([]protocol.SyncDoc, error) {
 	dec := json.NewDecoder(body)
 	var req syncRequest
 	if err := dec.Decode(&req); err != nil {
@@ -217,7 +199,7 @@ func jsonError(err error) error {
 
 // parseSyncDocs checks and converts every doc of a request; the first bad
 // one refuses the whole request.
-func parseSyncDocs(docs []syncDocIn) ([]engine.DocRequest, error) {
+func parseSyncDocs(docs []protocol.SyncDoc) ([]engine.DocRequest, error) {
 	reqs := make([]engine.DocRequest, len(docs))
 	for i, d := range docs {
 		key := store.Key{Collection: d.Collection, ID: d.ID}

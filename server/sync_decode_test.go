@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/dynamerge/dynamerge/protocol"
 )
 
 func TestDecodeSyncRequest(t *testing.T) {
@@ -71,26 +73,26 @@ func TestParseSyncDocs(t *testing.T) {
 	hash := strings.Repeat("ab", 32)
 	tests := []struct {
 		name string
-		doc  syncDocIn
+		doc  protocol.SyncDoc
 		code string
 	}{
-		{"pull", syncDocIn{Collection: "todos", ID: "a"}, ""},
-		{"have and changes", syncDocIn{Collection: "todos", ID: "a", Have: []string{hash}, Changes: "AAEC"}, ""},
-		{"bad collection", syncDocIn{Collection: "Todos", ID: "a"}, CodeInvalidID},
-		{"empty collection", syncDocIn{Collection: "", ID: "a"}, CodeInvalidID},
-		{"bad id", syncDocIn{Collection: "todos", ID: "a/b"}, CodeInvalidID},
-		{"long id", syncDocIn{Collection: "todos", ID: strings.Repeat("a", 129)}, CodeInvalidID},
-		{"uppercase hash", syncDocIn{Collection: "todos", ID: "a", Have: []string{strings.ToUpper(hash)}}, CodeBadRequest},
-		{"short hash", syncDocIn{Collection: "todos", ID: "a", Have: []string{"abcd"}}, CodeBadRequest},
-		{"non-hex hash", syncDocIn{Collection: "todos", ID: "a", Have: []string{strings.Repeat("zz", 32)}}, CodeBadRequest},
-		{"bad base64", syncDocIn{Collection: "todos", ID: "a", Changes: "!!!!"}, CodeBadRequest},
-		{"unpadded base64", syncDocIn{Collection: "todos", ID: "a", Changes: "AAE"}, CodeBadRequest},
-		{"url base64", syncDocIn{Collection: "todos", ID: "a", Changes: "-_-_"}, CodeBadRequest},
-		{"non-canonical base64", syncDocIn{Collection: "todos", ID: "a", Changes: "AAF="}, CodeBadRequest},
+		{"pull", protocol.SyncDoc{Collection: "todos", ID: "a"}, ""},
+		{"have and changes", protocol.SyncDoc{Collection: "todos", ID: "a", Have: []string{hash}, Changes: "AAEC"}, ""},
+		{"bad collection", protocol.SyncDoc{Collection: "Todos", ID: "a"}, CodeInvalidID},
+		{"empty collection", protocol.SyncDoc{Collection: "", ID: "a"}, CodeInvalidID},
+		{"bad id", protocol.SyncDoc{Collection: "todos", ID: "a/b"}, CodeInvalidID},
+		{"long id", protocol.SyncDoc{Collection: "todos", ID: strings.Repeat("a", 129)}, CodeInvalidID},
+		{"uppercase hash", protocol.SyncDoc{Collection: "todos", ID: "a", Have: []string{strings.ToUpper(hash)}}, CodeBadRequest},
+		{"short hash", protocol.SyncDoc{Collection: "todos", ID: "a", Have: []string{"abcd"}}, CodeBadRequest},
+		{"non-hex hash", protocol.SyncDoc{Collection: "todos", ID: "a", Have: []string{strings.Repeat("zz", 32)}}, CodeBadRequest},
+		{"bad base64", protocol.SyncDoc{Collection: "todos", ID: "a", Changes: "!!!!"}, CodeBadRequest},
+		{"unpadded base64", protocol.SyncDoc{Collection: "todos", ID: "a", Changes: "AAE"}, CodeBadRequest},
+		{"url base64", protocol.SyncDoc{Collection: "todos", ID: "a", Changes: "-_-_"}, CodeBadRequest},
+		{"non-canonical base64", protocol.SyncDoc{Collection: "todos", ID: "a", Changes: "AAF="}, CodeBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reqs, err := parseSyncDocs([]syncDocIn{tt.doc})
+			reqs, err := parseSyncDocs([]protocol.SyncDoc{tt.doc})
 			if tt.code == "" {
 				if err != nil {
 					t.Fatalf("parseSyncDocs: %v", err)

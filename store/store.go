@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/dynamerge/dynamerge/protocol"
 )
 
 // Key addresses one record.
@@ -170,43 +172,15 @@ type Store interface {
 
 // Validate reports whether k is a valid record key under the protocol's rules.
 func (k Key) Validate() error {
-	if !validCollection(k.Collection) {
-		return fmt.Errorf("%w: collection %q must match ^[a-z0-9][a-z0-9_-]{0,63}$", ErrInvalidKey, k.Collection)
+	if !protocol.ValidCollection(k.Collection) {
+		return fmt.Errorf("%w: collection %q must match %s", ErrInvalidKey, k.Collection, protocol.CollectionPattern)
 	}
-	if !validID(k.ID) {
-		return fmt.Errorf("%w: id %q must match ^[A-Za-z0-9_-]{1,128}$", ErrInvalidKey, k.ID)
+	if !protocol.ValidID(k.ID) {
+		return fmt.Errorf("%w: id %q must match %s", ErrInvalidKey, k.ID, protocol.IDPattern)
 	}
 	return nil
 }
 
 // ValidCollection reports whether name is a valid collection name.
-func ValidCollection(name string) bool { return validCollection(name) }
+func ValidCollection(name string) bool { return protocol.ValidCollection(name) }
 
-func validCollection(s string) bool {
-	if len(s) < 1 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case (c == '_' || c == '-') && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func validID(s string) bool {
-	if len(s) < 1 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}

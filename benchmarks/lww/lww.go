@@ -27,6 +27,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/dynamerge/dynamerge/protocol"
 	"regexp"
 )
 
@@ -69,8 +70,8 @@ var ErrNotFound = errors.New("lww: record not found")
 // Limits and names shared with the dynamerge protocol, so that both systems
 // accept the same workload.
 var (
-	collectionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-	idRE         = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	collectionRE = regexp.MustCompile(protocol.CollectionPattern)
+	idRE         = regexp.MustCompile(protocol.IDPattern)
 )
 
 // MaxRecordBytes bounds one stored version (DynamoDB's item limit is 400 KB).
