@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -14,13 +13,12 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/dynamerge/dynamerge/crdt"
+	"github.com/dynamerge/dynamerge/internal/testlog"
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/bolt"
 )
 
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func quietLogger() *slog.Logger { return testlog.New() }
 
 // newBolt opens a bolt store on a temporary file.
 func newBolt(tb testing.TB) store.Store {

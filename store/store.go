@@ -183,4 +183,3 @@ func (k Key) Validate() error {
 
 // ValidCollection reports whether name is a valid collection name.
 func ValidCollection(name string) bool { return protocol.ValidCollection(name) }
-

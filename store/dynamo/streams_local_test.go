@@ -5,14 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/dynamerge/dynamerge/internal/testlog"
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/dynamo"
 	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
@@ -28,7 +27,7 @@ func TestWatchLocal(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	opts := dynamo.StreamOptions{Poll: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	opts := dynamo.StreamOptions{Poll: 50 * time.Millisecond, Logger: testlog.New()}
 	ch1, err := watched.WatchWith(ctx, opts)
 	if err != nil {
 		t.Fatalf("Watch: %v", err)

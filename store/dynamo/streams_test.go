@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
+	"github.com/dynamerge/dynamerge/internal/testlog"
 	"github.com/dynamerge/dynamerge/store"
 )
 
@@ -278,7 +278,7 @@ func logRecord(key store.Key, seq uint64) types.Record {
 	}
 }
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return testlog.New() }
 
 // fastStream are reader settings for tests: quick polls.
 var fastStream = StreamOptions{Poll: 10 * time.Millisecond, Describe: 50 * time.Millisecond, Readers: 2}

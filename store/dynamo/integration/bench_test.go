@@ -77,7 +77,7 @@ func TestMeasureLoad64Clients(t *testing.T) {
 				d := docs[c][rng.IntN(len(docs[c]))]
 				d.set(t, fmt.Sprintf("f%d", i%8), i)
 				t0 := time.Now()
-				res, err := s.client.Sync(ctx, []client.Doc{{Collection: d.key.Collection, ID: d.key.ID, Changes: join(d.pending)}})
+				res, err := s.Client.Sync(ctx, []client.Doc{{Collection: d.key.Collection, ID: d.key.ID, Changes: join(d.pending)}})
 				if err != nil || res[0].Err != nil {
 					errs.Add(1)
 					continue // kept pending, resent with the next push
@@ -114,7 +114,7 @@ func TestMeasureWriteUnits(t *testing.T) {
 		const n = 200
 		for i := range n {
 			d.set(t, fmt.Sprintf("f%d", i%8), i)
-			mustPush(t, s.client, d, d.pending)
+			mustPush(t, s.Client, d, d.pending)
 		}
 		c := st.Capacity()
 		t.Logf("single pushes: %d changes in %d appends, %.2f write units per change (%.1f per append)",
@@ -133,7 +133,7 @@ func TestMeasureWriteUnits(t *testing.T) {
 				wg.Go(func() {
 					for i := range rounds {
 						d.set(t, "f", i)
-						mustPush(t, s.client, d, d.pending)
+						mustPush(t, s.Client, d, d.pending)
 					}
 				})
 			}
@@ -154,10 +154,10 @@ func TestMeasureWriteUnits(t *testing.T) {
 			for i := range 101 {
 				d.set(t, fmt.Sprintf("f%d", i%8), i)
 				if i%10 == 0 {
-					mustPush(t, s.client, d, d.pending)
+					mustPush(t, s.Client, d, d.pending)
 				}
 			}
-			mustPush(t, s.client, d, d.pending)
+			mustPush(t, s.Client, d, d.pending)
 			var c dynamo.Capacity
 			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 				if c = st.Capacity(); c.CleanupWrites > 0 {
@@ -190,7 +190,7 @@ func TestMeasureColdLoad(t *testing.T) {
 	for i := range n {
 		d.set(t, fmt.Sprintf("f%d", i%100), i)
 		if len(d.pending) == 1000 || i == n-1 {
-			mustPush(t, w.client, d, d.pending)
+			mustPush(t, w.Client, d, d.pending)
 		}
 	}
 	t.Logf("built %d changes in %v", n, time.Since(t0).Round(time.Millisecond))
@@ -211,7 +211,7 @@ func TestMeasureColdLoad(t *testing.T) {
 	}
 	r := newStack(t, st, engine.Options{})
 	t2 := time.Now()
-	got, err := r.client.Get(ctx, key.Collection, key.ID)
+	got, err := r.Client.Get(ctx, key.Collection, key.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

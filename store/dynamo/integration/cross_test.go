@@ -12,6 +12,7 @@ import (
 	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/internal/testutil"
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/bolt"
 	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
@@ -36,7 +37,7 @@ func TestAcrossStores(t *testing.T) {
 	ds := dynamotest.NewStore(t, nil, nil)
 	stores := map[string]store.Store{"bolt": bs, "dynamodb": ds}
 	opts := engine.Options{CompactEvery: 4}
-	write := map[string]*stack{"bolt": newStack(t, bs, opts), "dynamodb": newStack(t, ds, opts)}
+	write := map[string]*testutil.Stack{"bolt": newStack(t, bs, opts), "dynamodb": newStack(t, ds, opts)}
 
 	type written struct {
 		d    *doc
@@ -54,9 +55,9 @@ func TestAcrossStores(t *testing.T) {
 				if e%2 == 1 { // pushes of one and of several changes
 					continue
 				}
-				mustPush(t, write[from].client, d, d.pending)
+				mustPush(t, write[from].Client, d, d.pending)
 			}
-			mustPush(t, write[from].client, d, d.pending)
+			mustPush(t, write[from].Client, d, d.pending)
 			all = append(all, written{d, from})
 		}
 	}
@@ -67,7 +68,7 @@ func TestAcrossStores(t *testing.T) {
 		if w.from == "bolt" {
 			to = "dynamodb"
 		}
-		res, err := write[w.from].client.Sync(ctx, []client.Doc{{Collection: w.d.key.Collection, ID: w.d.key.ID}})
+		res, err := write[w.from].Client.Sync(ctx, []client.Doc{{Collection: w.d.key.Collection, ID: w.d.key.ID}})
 		if err != nil || res[0].Err != nil {
 			t.Fatalf("pull %s from %s: %v %v", w.d.key, w.from, err, res[0].Err)
 		}
@@ -76,18 +77,18 @@ func TestAcrossStores(t *testing.T) {
 		if err != nil {
 			t.Fatalf("pull %s from %s: %v", w.d.key, w.from, err)
 		}
-		mustPush(t, write[to].client, w.d, [][]byte{changes})
+		mustPush(t, write[to].Client, w.d, [][]byte{changes})
 	}
 
 	// Read back through fresh engines on both stores.
-	read := map[string]*stack{}
+	read := map[string]*testutil.Stack{}
 	for name, st := range stores {
 		read[name] = newStack(t, st, engine.Options{})
 	}
 	for _, w := range all {
 		var docs [][]byte
 		for _, name := range []string{"bolt", "dynamodb"} {
-			rec, err := read[name].client.Get(ctx, w.d.key.Collection, w.d.key.ID)
+			rec, err := read[name].Client.Get(ctx, w.d.key.Collection, w.d.key.ID)
 			if err != nil {
 				t.Fatalf("Get %s from %s: %v", w.d.key, name, err)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/internal/testutil"
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/dynamo"
 	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
@@ -72,7 +73,7 @@ func TestEngineFaults(t *testing.T) {
 		return dynamotest.Fault{}
 	}
 	var faults []*dynamotest.Faults
-	stacks := make([]*stack, 2)
+	stacks := make([]*testutil.Stack, 2)
 	for i := range stacks {
 		f := &dynamotest.Faults{API: client, Inject: inject}
 		faults = append(faults, f)
@@ -104,7 +105,7 @@ func TestEngineFaults(t *testing.T) {
 							t.Errorf("client %d, %s: %d changes still not stored after 50 attempts", c, d.key, len(d.pending))
 							return
 						}
-						res, err := st.eng.Sync(context.Background(), []engine.DocRequest{{Key: d.key, Changes: join(d.pending)}})
+						res, err := st.Engine.Sync(context.Background(), []engine.DocRequest{{Key: d.key, Changes: join(d.pending)}})
 						if err == nil {
 							err = res[0].Err
 						}
@@ -201,7 +202,7 @@ func TestThrottledSyncAnswers503(t *testing.T) {
 	d.set(t, "title", "kept by the client")
 	ctx := context.Background()
 	push := func() ([]client.DocResult, error) {
-		return s.client.Sync(ctx, []client.Doc{{Collection: key.Collection, ID: key.ID, Changes: join(d.pending)}})
+		return s.Client.Sync(ctx, []client.Doc{{Collection: key.Collection, ID: key.ID, Changes: join(d.pending)}})
 	}
 	_, err := push()
 	var ce *client.Error

@@ -1,22 +1,16 @@
 package integration
 
 import (
-	"context"
 	"crypto/rand"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/automerge/automerge-go"
 
-	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/internal/testutil"
 	"github.com/dynamerge/dynamerge/server"
 	"github.com/dynamerge/dynamerge/store"
 )
@@ -25,46 +19,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// stack is one dynamerge "process": an engine on a store, served over HTTP.
-type stack struct {
-	eng    *engine.Engine
-	http   *httptest.Server
-	client *client.Client
-}
-
-// newStack starts an engine and server on st; they stop (the store stays
-// open) at the end of the test or at stop.
-func newStack(tb testing.TB, st store.Store, eopts engine.Options) *stack {
+// newStack starts an engine and server on st (one dynamerge "process");
+// they stop (the store stays open) at the end of the test.
+func newStack(tb testing.TB, st store.Store, eopts engine.Options) *testutil.Stack {
 	tb.Helper()
-	eopts.Store, eopts.Logger = st, quiet()
-	eng, err := engine.Open(eopts)
-	if err != nil {
-		tb.Fatalf("engine.Open: %v", err)
-	}
-	srv, err := server.New(server.Options{Engine: eng, Logger: quiet()})
-	if err != nil {
-		tb.Fatalf("server.New: %v", err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	s := &stack{eng: eng, http: hs, client: client.New(hs.URL)}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				tb.Errorf("server Shutdown: %v", err)
-			}
-			hs.Close()
-			if err := eng.Close(ctx); err != nil {
-				tb.Errorf("engine Close: %v", err)
-			}
-		})
-	}
-	tb.Cleanup(stop)
-	return s
+	return testutil.Start(tb, st, eopts, server.Options{})
 }
 
 // doc is a client's copy of one record, made with automerge-go.

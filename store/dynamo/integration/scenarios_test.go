@@ -20,17 +20,17 @@ func TestLargeRecords(t *testing.T) {
 	st := dynamotest.NewStore(t, nil, nil, dynamotest.WithoutStream)
 	js := amjs.Start(t)
 	a := newStack(t, st, engine.Options{})
-	largetest.Paste(t, a.client, js, "notes", "article", 1_000_000)
+	largetest.Paste(t, a.Client, js, "notes", "article", 1_000_000)
 
 	// Another process loads it cold from the table.
 	b := newStack(t, st, engine.Options{})
-	rec, err := b.client.Get(t.Context(), "notes", "article")
+	rec, err := b.Client.Get(t.Context(), "notes", "article")
 	if err != nil {
 		t.Fatalf("Get from a fresh engine: %v", err)
 	}
-	largetest.FreshClient(t, b.client, js, "notes", "article", rec)
+	largetest.FreshClient(t, b.Client, js, "notes", "article", rec)
 
-	largetest.Typing(t, a.client, js, "notes", "typed", largetest.TypingOptions{Changes: 10_000})
+	largetest.Typing(t, a.Client, js, "notes", "typed", largetest.TypingOptions{Changes: 10_000})
 }
 
 // TestLifecycle runs PROTOCOL.md's deletion cases (lifecycletest) on
@@ -38,11 +38,11 @@ func TestLargeRecords(t *testing.T) {
 func TestLifecycle(t *testing.T) {
 	dynamotest.Endpoint(t)
 	st := dynamotest.NewStore(t, nil, nil)
-	lifecycletest.Delete(t, newStack(t, st, engine.Options{}).client, "todos", "d")
+	lifecycletest.Delete(t, newStack(t, st, engine.Options{}).Client, "todos", "d")
 
 	s := newStack(t, st, engine.Options{PurgeAfter: 24 * time.Hour})
-	lifecycletest.Purge(t, s.client, "todos", "p", func(now time.Time) int {
-		n, err := s.eng.Purge(t.Context(), now)
+	lifecycletest.Purge(t, s.Client, "todos", "p", func(now time.Time) int {
+		n, err := s.Engine.Purge(t.Context(), now)
 		if err != nil {
 			t.Fatalf("Purge: %v", err)
 		}

@@ -38,7 +38,7 @@ func TestSizesThroughServer(t *testing.T) {
 		k := fmt.Sprintf("part%02d", i)
 		want[k] = randomText(partSize)
 		d.set(t, k, want[k])
-		res, err := a.client.Sync(ctx, []client.Doc{{Collection: key.Collection, ID: key.ID, Changes: join(d.pending)}})
+		res, err := a.Client.Sync(ctx, []client.Doc{{Collection: key.Collection, ID: key.ID, Changes: join(d.pending)}})
 		if err != nil || res[0].Err != nil {
 			t.Fatalf("push %s: %v %v", k, err, res[0].Err)
 		}
@@ -47,7 +47,7 @@ func TestSizesThroughServer(t *testing.T) {
 
 	// A fresh engine (another process) loads it from the table.
 	b := newStack(t, st, engine.Options{})
-	rec, err := b.client.Get(ctx, key.Collection, key.ID)
+	rec, err := b.Client.Get(ctx, key.Collection, key.ID)
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
@@ -78,7 +78,7 @@ func TestSizesThroughServer(t *testing.T) {
 	// One change over what a transaction holds (but under the engine's
 	// and the server's own limits, so that the store is what refuses it).
 	d.set(t, "huge", randomText(dynamo.MaxEntrySize+100<<10))
-	res, err := b.client.Sync(ctx, []client.Doc{{Collection: key.Collection, ID: key.ID, Have: rec.Heads, Changes: join(d.pending)}})
+	res, err := b.Client.Sync(ctx, []client.Doc{{Collection: key.Collection, ID: key.ID, Have: rec.Heads, Changes: join(d.pending)}})
 	if err != nil {
 		t.Fatalf("push huge: %v", err)
 	}
@@ -92,7 +92,7 @@ func TestSizesThroughServer(t *testing.T) {
 	if after.Seq != before.Seq {
 		t.Fatalf("log moved from seq %d to %d after a refused change", before.Seq, after.Seq)
 	}
-	if rec2, err := b.client.Get(ctx, key.Collection, key.ID); err != nil || !slices.Equal(rec2.Heads, rec.Heads) {
+	if rec2, err := b.Client.Get(ctx, key.Collection, key.ID); err != nil || !slices.Equal(rec2.Heads, rec.Heads) {
 		t.Fatalf("heads after the refused change = %v, %v; want %v", rec2.Heads, err, rec.Heads)
 	}
 	if got := faults.MaxItemSize(); got > 400*1024 {
