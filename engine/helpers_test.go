@@ -13,6 +13,7 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/dynamerge/dynamerge/crdt"
+	"github.com/dynamerge/dynamerge/internal/amgo"
 	"github.com/dynamerge/dynamerge/internal/testlog"
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/bolt"
@@ -100,18 +101,8 @@ func newReplica() *replica { return &replica{doc: automerge.New()} }
 // edit sets key to val and returns the change chunk of that edit.
 func (r *replica) edit(tb testing.TB, key string, val any) []byte {
 	tb.Helper()
-	if err := r.doc.Path(key).Set(val); err != nil {
-		tb.Fatalf("Set: %v", err)
-	}
-	h, err := r.doc.Commit("edit " + key)
-	if err != nil {
-		tb.Fatalf("Commit: %v", err)
-	}
-	c, err := r.doc.Change(h)
-	if err != nil {
-		tb.Fatalf("Change: %v", err)
-	}
-	return c.Save()
+	_, c := amgo.Edit(tb, r.doc, key, val)
+	return c
 }
 
 // apply merges change chunks the server sent.

@@ -24,6 +24,7 @@ import (
 	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/internal/amgo"
 	"github.com/dynamerge/dynamerge/protocol"
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/bolt"
@@ -150,18 +151,8 @@ func newHistory() *history { return &history{doc: automerge.New()} }
 // edit sets key to val, commits, and returns the change chunk.
 func (h *history) edit(tb testing.TB, key string, val any) []byte {
 	tb.Helper()
-	if err := h.doc.Path(key).Set(val); err != nil {
-		tb.Fatalf("Set: %v", err)
-	}
-	hash, err := h.doc.Commit("edit " + key)
-	if err != nil {
-		tb.Fatalf("Commit: %v", err)
-	}
-	c, err := h.doc.Change(hash)
-	if err != nil {
-		tb.Fatalf("Change: %v", err)
-	}
-	return c.Save()
+	_, c := amgo.Edit(tb, h.doc, key, val)
+	return c
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/internal/amgo"
 	"github.com/dynamerge/dynamerge/internal/testutil"
 	"github.com/dynamerge/dynamerge/server"
 	"github.com/dynamerge/dynamerge/store"
@@ -41,18 +42,8 @@ func newDoc(key store.Key) *doc {
 // set sets a root key to a value and commits: one change, kept pending.
 func (d *doc) set(tb testing.TB, k string, v any) {
 	tb.Helper()
-	if err := d.am.Path(k).Set(v); err != nil {
-		tb.Fatalf("Set: %v", err)
-	}
-	h, err := d.am.Commit("set " + k)
-	if err != nil {
-		tb.Fatalf("Commit: %v", err)
-	}
-	c, err := d.am.Change(h)
-	if err != nil {
-		tb.Fatalf("Change: %v", err)
-	}
-	d.pending = append(d.pending, c.Save())
+	h, c := amgo.Edit(tb, d.am, k, v)
+	d.pending = append(d.pending, c)
 	d.made[crdt.Hash(h)] = true
 }
 
