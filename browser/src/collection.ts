@@ -26,13 +26,13 @@ export interface CollectionHost {
 // View is one record's JSON view, whether it is deleted, and the write
 // counter it came from.
 interface View<T> {
-  v: number;
+  version: number;
   doc: T;
   deleted: boolean;
 }
 
 function viewOfRow<T>(r: RecordRow): View<T> {
-  return { v: r.v, doc: deepFreeze(r.json) as T, deleted: r.d === 1 };
+  return { version: r.version, doc: deepFreeze(r.json) as T, deleted: r.deleted };
 }
 
 /** CollectionImpl is the {@link Collection} of one name in one open database. */
@@ -167,16 +167,16 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
   put(row: RecordRow): void {
     const target = this.views ?? (this.loading ? this.early : undefined);
     if (target) {
-      const cur = target.get(row.i);
+      const cur = target.get(row.id);
       // Rows can arrive out of order (a broadcast after a local read);
       // the write counter tells which is newer.
-      if (cur && cur.v >= row.v) return;
-      this.earlyGone.delete(row.i);
+      if (cur && cur.version >= row.version) return;
+      this.earlyGone.delete(row.id);
       // Acknowledgements and refusals bump the counter without changing
       // the document: subscribers hear only of real changes.
-      const deleted = row.d === 1;
+      const deleted = row.deleted;
       const same = cur !== undefined && cur.deleted === deleted && JSON.stringify(cur.doc) === JSON.stringify(row.json);
-      target.set(row.i, { v: row.v, doc: same ? cur.doc : (deepFreeze(row.json) as T), deleted });
+      target.set(row.id, { version: row.version, doc: same ? cur.doc : (deepFreeze(row.json) as T), deleted });
       if (same) return;
       this.sorted = undefined;
     }
@@ -233,11 +233,11 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
     this.loading ??= this.db.records.rows(this.name).then(
       (rows) => {
         const m = new Map<string, View<T>>();
-        for (const r of rows) m.set(r.i, viewOfRow<T>(r));
+        for (const r of rows) m.set(r.id, viewOfRow<T>(r));
         for (const id of this.earlyGone) m.delete(id);
         for (const [id, e] of this.early) {
           const cur = m.get(id);
-          if (!cur || cur.v < e.v) m.set(id, e);
+          if (!cur || cur.version < e.version) m.set(id, e);
         }
         this.early.clear();
         this.earlyGone.clear();

@@ -379,8 +379,8 @@ class DatabaseImpl implements Database {
 
   // applied updates this tab's views and tells the other tabs.
   private applied(writes: Write[], local: boolean): void {
-    for (const w of writes) this.cols.get(w.row.c)?.put(w.row);
-    this.post({ t: "rows", from: this.tab, keys: writes.map((w) => [w.row.c, w.row.i]), local });
+    for (const w of writes) this.cols.get(w.row.collection)?.put(w.row);
+    this.post({ t: "rows", from: this.tab, keys: writes.map((w) => [w.row.collection, w.row.id]), local });
     this.recount(writes.some((w) => w.row.error !== undefined) || this.rejected.length > 0);
   }
 
@@ -391,9 +391,9 @@ class DatabaseImpl implements Database {
         case "rows": {
           for (const [c, i] of m.keys) this.records.forget(c, i);
           const rows = await this.records.rowsByKey(m.keys);
-          for (const r of rows) this.cols.get(r.c)?.put(r);
+          for (const r of rows) this.cols.get(r.collection)?.put(r);
           // A key without a row is a record another tab purged.
-          const found = new Set(rows.map((r) => `${r.c}/${r.i}`));
+          const found = new Set(rows.map((r) => `${r.collection}/${r.id}`));
           for (const [c, i] of m.keys) if (!found.has(`${c}/${i}`)) this.cols.get(c)?.remove(i);
           this.recount(true);
           if (m.local) this.syncer?.changed();
@@ -475,8 +475,8 @@ class DatabaseImpl implements Database {
     const rows = await this.records.rejected();
     const purged = await this.records.purgeReports();
     this.rejected = [
-      ...rows.map((r: RecordRow): RejectedRecord => ({ collection: r.c, id: r.i, error: toDynamergeError(r.error!) })),
-      ...purged.map((p): RejectedRecord => ({ collection: p.c, id: p.i, error: toDynamergeError(p.error), unsent: p.unsent, doc: deepFreeze(p.json) })),
+      ...rows.map((r: RecordRow): RejectedRecord => ({ collection: r.collection, id: r.id, error: toDynamergeError(r.error!) })),
+      ...purged.map((p): RejectedRecord => ({ collection: p.collection, id: p.id, error: toDynamergeError(p.error), unsent: p.unsent, doc: deepFreeze(p.json) })),
     ];
     if (publish) this.publish();
   }
