@@ -4,13 +4,12 @@
  * answer from.
  */
 import * as A from "@automerge/automerge/slim";
-import { DynamergeError, InvalidIdError, isDynamergeError } from "./errors.js";
+import { DynamergeError, isDynamergeError } from "./errors.js";
+import { recordId } from "./ids.js";
 import type { RecordRow, Records, Write } from "./records.js";
 import { appChange, checkNoReserved, isDeletedDoc, markDeleted, unmarkDeleted } from "./reserved.js";
 import { report } from "./report.js";
-import type { ChangeFn, Collection, CreateOptions, Entry, JSONObject, RecordId, Unsubscribe } from "./types.js";
-
-const idPattern = /^[A-Za-z0-9_-]{1,128}$/;
+import type { ChangeFn, Collection, CollectionName, CreateOptions, Entry, JSONObject, RecordId, Unsubscribe } from "./types.js";
 
 /** CollectionHost is what a collection needs from its database. */
 export interface CollectionHost {
@@ -37,7 +36,7 @@ function viewOfRow<T>(r: RecordRow): View<T> {
 
 /** CollectionImpl is the {@link Collection} of one name in one open database. */
 export class CollectionImpl<T extends JSONObject> implements Collection<T> {
-  readonly name: string;
+  readonly name: CollectionName;
   private readonly db: CollectionHost;
   // The views of the collection's records, loaded on first use; `early`
   // keeps rows that arrive while loading, `earlyGone` records removed then.
@@ -49,15 +48,14 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
   private readonly subs = new Set<(all: Entry<T>[]) => void>();
   private notifyQueued = false;
 
-  constructor(db: CollectionHost, name: string) {
+  constructor(db: CollectionHost, name: CollectionName) {
     this.db = db;
     this.name = name;
   }
 
   async create(doc: T, options: CreateOptions = {}): Promise<RecordId> {
     this.db.check();
-    const id = options.id ?? crypto.randomUUID();
-    checkID(id);
+    const id = recordId(options.id ?? crypto.randomUUID());
     if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
       throw new DynamergeError("invalid_argument", "dynamerge: create wants a plain object");
     }
@@ -78,7 +76,7 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
       return { doc: initial, outbox: [{ hash, bytes: change }] };
     });
     this.db.localWrite(w);
-    return id as RecordId;
+    return id;
   }
 
   async change(id: string, fn: ChangeFn<T>): Promise<void> {
@@ -312,10 +310,8 @@ function describe(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-function checkID(id: string): void {
-  if (typeof id !== "string" || !idPattern.test(id)) {
-    throw new InvalidIdError(`dynamerge: id ${JSON.stringify(id)} does not match ${idPattern}`);
-  }
+function checkID(id: string): asserts id is RecordId {
+  recordId(id);
 }
 
 /** deepFreeze freezes a plain JSON value and everything in it. */
