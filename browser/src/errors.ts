@@ -1,7 +1,7 @@
 /**
  * Errors the library reports: one class, {@link DynamergeError}, keyed by
  * `code` (one of {@link ERROR_CODES}). A few codes also have a subclass, for
- * `instanceof`; {@link toDynamergeError} is the one place that picks it.
+ * `instanceof`; `toDynamergeError` is the one place that picks it.
  */
 
 /**
@@ -181,7 +181,7 @@ const subclasses: { readonly [C in ErrorCode]?: (message: string, details: Error
   closed: (m) => new ClosedError(m),
 };
 
-/** toDynamergeError rebuilds the typed error from its serialized form (or from a protocol error body). */
+/** @internal toDynamergeError rebuilds the typed error from its serialized form (or from a protocol error body). */
 export function toDynamergeError(e: SerializedError): DynamergeError {
   const details: ErrorDetails = {
     status: e.status,
