@@ -275,7 +275,7 @@ function render(all, todos) {
   }
   ui.empty.hidden = entries.length > 0;
   const open = entries.filter((e) => e.doc.done !== true).length;
-  ui.count.textContent = entries.length ? `${entries.length} items, ${open} open` : "";
+  ui.count.textContent = entries.length ? `${plural(entries.length, "item")}, ${open} open` : "";
 }
 
 /** renderDeleted shows the deleted items, most recently created first, each with an undo. */
@@ -305,25 +305,74 @@ function renderStatus(s) {
     offline: "Offline (switch on)",
     syncing: "Syncing…",
     online: "Online",
-    disconnected: "Server unreachable, retrying",
+    disconnected: "Reconnecting…",
   }[state];
   document.body.dataset.sync = state;
   ui.pending.textContent = String(s.pending);
   if (s.lastSyncAt) {
     const t = new Date(s.lastSyncAt);
     ui.lastSync.dateTime = t.toISOString();
-    ui.lastSync.textContent = t.toLocaleTimeString();
+    ui.lastSync.textContent = t.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    ui.lastSync.title = t.toLocaleString();
   }
   ui.role.textContent = s.leader === false ? "another tab syncs" : "this tab syncs";
-  const err = offline ? null : s.error;
-  ui.error.hidden = !err;
-  ui.error.textContent = err ? `${err.code ? err.code + ": " : ""}${err.message}` : "";
+  showError(offline ? null : s.error, s.rejected);
+}
+
+/** plural says "1 item", "2 items". */
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * userMessage says what an error means for the person using the list, or
+ * null when the status bar says it already (the server cannot be reached:
+ * "Reconnecting…"). The library's own message, written for developers, goes
+ * to the console and the line's tooltip.
+ */
+function userMessage(err, rejected = []) {
+  switch (err.code) {
+    case "network":
+      return null;
+    case "unavailable":
+    case "rate_limited":
+      return "The server is busy. Your changes are saved here and will sync shortly.";
+    case "unauthorized":
+      return "The server did not accept this browser's sign-in. Your changes are saved here.";
+    case "forbidden":
+      return "You may not change this list. Your changes are saved here only.";
+    case "too_large":
+      return "An item is too large to sync. Shorten it; it is saved here meanwhile.";
+    case "gone": {
+      const lost = rejected.find((r) => r.error === err)?.unsent ?? 0;
+      return lost
+        ? `An item deleted on another device was removed for good, and ${plural(lost, "unsynced edit")} to it with it.`
+        : "An item deleted on another device was removed for good.";
+    }
+    case "deleted":
+      return "That item was deleted meanwhile.";
+    case "not_found":
+      return "That item no longer exists.";
+    case "closed":
+      return "The list was closed. Reload the page to continue.";
+    case "invalid_argument":
+      return "That could not be saved.";
+    default:
+      return "The server could not take a change. It is saved here, and sync will try again.";
+  }
+}
+
+/** showError shows one user-worded line for err (nothing for null). */
+function showError(err, rejected) {
+  const msg = err ? userMessage(err, rejected) : null;
+  ui.error.hidden = !msg;
+  ui.error.textContent = msg ?? "";
+  ui.error.title = msg ? `${err.code ?? "error"}: ${err.message}` : "";
 }
 
 function report(p) {
   p.catch((err) => {
-    ui.error.hidden = false;
-    ui.error.textContent = `${err.code ? err.code + ": " : ""}${err.message}`;
+    showError(err, []);
     console.error(err);
   });
 }
@@ -371,8 +420,9 @@ async function main() {
 }
 
 main().catch((err) => {
-  ui.statusText.textContent = "Could not open the local database";
+  ui.statusText.textContent = "Could not open";
   ui.error.hidden = false;
-  ui.error.textContent = String(err && err.message ? err.message : err);
+  ui.error.textContent = "This browser could not open the list's local storage (a private window may not allow it).";
+  ui.error.title = String(err && err.message ? err.message : err);
   console.error(err);
 });

@@ -4,13 +4,12 @@
  * answer from.
  */
 import * as A from "@automerge/automerge/slim";
-import { DynamergeError, InvalidIdError, isDynamergeError } from "./errors.js";
+import { DynamergeError, isDynamergeError } from "./errors.js";
+import { recordId } from "./ids.js";
 import type { RecordRow, Records, Write } from "./records.js";
 import { appChange, checkNoReserved, isDeletedDoc, markDeleted, unmarkDeleted } from "./reserved.js";
 import { report } from "./report.js";
-import type { ChangeFn, Collection, CreateOptions, Entry, JSONObject, RecordId, Unsubscribe } from "./types.js";
-
-const idPattern = /^[A-Za-z0-9_-]{1,128}$/;
+import type { ChangeFn, Collection, CollectionName, CreateOptions, Entry, JSONObject, RecordId, Unsubscribe } from "./types.js";
 
 /** CollectionHost is what a collection needs from its database. */
 export interface CollectionHost {
@@ -26,18 +25,18 @@ export interface CollectionHost {
 // View is one record's JSON view, whether it is deleted, and the write
 // counter it came from.
 interface View<T> {
-  v: number;
+  version: number;
   doc: T;
   deleted: boolean;
 }
 
 function viewOfRow<T>(r: RecordRow): View<T> {
-  return { v: r.v, doc: deepFreeze(r.json) as T, deleted: r.d === 1 };
+  return { version: r.version, doc: deepFreeze(r.json) as T, deleted: r.deleted };
 }
 
 /** CollectionImpl is the {@link Collection} of one name in one open database. */
 export class CollectionImpl<T extends JSONObject> implements Collection<T> {
-  readonly name: string;
+  readonly name: CollectionName;
   private readonly db: CollectionHost;
   // The views of the collection's records, loaded on first use; `early`
   // keeps rows that arrive while loading, `earlyGone` records removed then.
@@ -49,15 +48,14 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
   private readonly subs = new Set<(all: Entry<T>[]) => void>();
   private notifyQueued = false;
 
-  constructor(db: CollectionHost, name: string) {
+  constructor(db: CollectionHost, name: CollectionName) {
     this.db = db;
     this.name = name;
   }
 
   async create(doc: T, options: CreateOptions = {}): Promise<RecordId> {
     this.db.check();
-    const id = options.id ?? crypto.randomUUID();
-    checkID(id);
+    const id = recordId(options.id ?? crypto.randomUUID());
     if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
       throw new DynamergeError("invalid_argument", "dynamerge: create wants a plain object");
     }
@@ -78,7 +76,7 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
       return { doc: initial, outbox: [{ hash, bytes: change }] };
     });
     this.db.localWrite(w);
-    return id as RecordId;
+    return id;
   }
 
   async change(id: string, fn: ChangeFn<T>): Promise<void> {
@@ -167,16 +165,16 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
   put(row: RecordRow): void {
     const target = this.views ?? (this.loading ? this.early : undefined);
     if (target) {
-      const cur = target.get(row.i);
+      const cur = target.get(row.id);
       // Rows can arrive out of order (a broadcast after a local read);
       // the write counter tells which is newer.
-      if (cur && cur.v >= row.v) return;
-      this.earlyGone.delete(row.i);
+      if (cur && cur.version >= row.version) return;
+      this.earlyGone.delete(row.id);
       // Acknowledgements and refusals bump the counter without changing
       // the document: subscribers hear only of real changes.
-      const deleted = row.d === 1;
+      const deleted = row.deleted;
       const same = cur !== undefined && cur.deleted === deleted && JSON.stringify(cur.doc) === JSON.stringify(row.json);
-      target.set(row.i, { v: row.v, doc: same ? cur.doc : (deepFreeze(row.json) as T), deleted });
+      target.set(row.id, { version: row.version, doc: same ? cur.doc : (deepFreeze(row.json) as T), deleted });
       if (same) return;
       this.sorted = undefined;
     }
@@ -233,11 +231,11 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
     this.loading ??= this.db.records.rows(this.name).then(
       (rows) => {
         const m = new Map<string, View<T>>();
-        for (const r of rows) m.set(r.i, viewOfRow<T>(r));
+        for (const r of rows) m.set(r.id, viewOfRow<T>(r));
         for (const id of this.earlyGone) m.delete(id);
         for (const [id, e] of this.early) {
           const cur = m.get(id);
-          if (!cur || cur.v < e.v) m.set(id, e);
+          if (!cur || cur.version < e.version) m.set(id, e);
         }
         this.early.clear();
         this.earlyGone.clear();
@@ -312,10 +310,8 @@ function describe(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-function checkID(id: string): void {
-  if (typeof id !== "string" || !idPattern.test(id)) {
-    throw new InvalidIdError(`dynamerge: id ${JSON.stringify(id)} does not match ${idPattern}`);
-  }
+function checkID(id: string): asserts id is RecordId {
+  recordId(id);
 }
 
 /** deepFreeze freezes a plain JSON value and everything in it. */

@@ -1,32 +1,37 @@
 /**
- * Errors the library reports. Every error carries a `code`: the protocol's
- * own codes (PROTOCOL.md) for what the server said, and three of the
- * library's for what happened on this side.
+ * Errors the library reports: one class, {@link DynamergeError}, keyed by
+ * `code` (one of {@link ERROR_CODES}). A few codes also have a subclass, for
+ * `instanceof`; `toDynamergeError` is the one place that picks it.
  */
 
 /**
- * ErrorCode is every `code` a {@link DynamergeError} can have. The first
- * group comes from the server (PROTOCOL.md); `network`, `bad_response`,
- * `closed` and `invalid_argument` are the library's own.
+ * ERROR_CODES lists every `code` a {@link DynamergeError} can have: first
+ * the protocol's (PROTOCOL.md; what the server answers), then the library's
+ * own for what happened on this side. It is the one list: {@link ErrorCode}
+ * is derived from it, unknown server codes are checked against it, and a Go
+ * test reads it to keep it in step with the server.
  */
-export type ErrorCode =
-  | "bad_request"
-  | "invalid_id"
-  | "invalid_change"
-  | "missing_deps"
-  | "too_large"
-  | "forbidden"
-  | "unauthorized"
-  | "not_found"
-  | "deleted"
-  | "gone"
-  | "rate_limited"
-  | "unavailable"
-  | "internal"
-  | "network"
-  | "bad_response"
-  | "closed"
-  | "invalid_argument";
+export const ERROR_CODES = [
+  "bad_request",
+  "invalid_id",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "deleted",
+  "gone",
+  "too_large",
+  "rate_limited",
+  "unavailable",
+  "invalid_change",
+  "missing_deps",
+  "internal",
+  "method_not_allowed",
+  "network",
+  "bad_response",
+  "closed",
+  "invalid_argument",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** ErrorDetails is the optional context of a {@link DynamergeError}. */
 export interface ErrorDetails {
@@ -163,7 +168,20 @@ export function isDynamergeError(err: unknown, code?: ErrorCode): err is Dynamer
   return err instanceof DynamergeError && (code === undefined || err.code === code);
 }
 
-/** toDynamergeError rebuilds the typed error from its serialized form (or from a protocol error body). */
+// subclasses makes the typed error of the codes that have a subclass.
+const subclasses: { readonly [C in ErrorCode]?: (message: string, details: ErrorDetails) => DynamergeError } = {
+  network: (m, d) => new NetworkError(m, d),
+  unauthorized: (m, d) => new UnauthorizedError(m, d),
+  forbidden: (m, d) => new ForbiddenError(m, d),
+  invalid_change: (m, d) => new InvalidChangeError(m, d),
+  too_large: (m, d) => new TooLargeError(m, d),
+  invalid_id: (m, d) => new InvalidIdError(m, d),
+  unavailable: (m, d) => new UnavailableError("unavailable", m, d),
+  rate_limited: (m, d) => new UnavailableError("rate_limited", m, d),
+  closed: (m) => new ClosedError(m),
+};
+
+/** @internal toDynamergeError rebuilds the typed error from its serialized form (or from a protocol error body). */
 export function toDynamergeError(e: SerializedError): DynamergeError {
   const details: ErrorDetails = {
     status: e.status,
@@ -171,51 +189,14 @@ export function toDynamergeError(e: SerializedError): DynamergeError {
     id: e.id,
     retryAfterMs: e.retryAfterMs,
   };
-  switch (e.code) {
-    case "network":
-      return new NetworkError(e.message, details);
-    case "unauthorized":
-      return new UnauthorizedError(e.message, details);
-    case "forbidden":
-      return new ForbiddenError(e.message, details);
-    case "invalid_change":
-      return new InvalidChangeError(e.message, details);
-    case "too_large":
-      return new TooLargeError(e.message, details);
-    case "invalid_id":
-      return new InvalidIdError(e.message, details);
-    case "unavailable":
-    case "rate_limited":
-      return new UnavailableError(e.code, e.message, details);
-    case "closed":
-      return new ClosedError(e.message);
-    default:
-      return new DynamergeError(knownCode(e.code), e.message, details);
-  }
+  const code = knownCode(e.code);
+  return subclasses[code]?.(e.message, details) ?? new DynamergeError(code, e.message, details);
 }
 
-const codes: ReadonlySet<string> = new Set<ErrorCode>([
-  "bad_request",
-  "invalid_id",
-  "invalid_change",
-  "missing_deps",
-  "too_large",
-  "forbidden",
-  "unauthorized",
-  "not_found",
-  "deleted",
-  "gone",
-  "rate_limited",
-  "unavailable",
-  "internal",
-  "network",
-  "bad_response",
-  "closed",
-  "invalid_argument",
-]);
+const codes: ReadonlySet<string> = new Set<string>(ERROR_CODES);
 
 // knownCode keeps an unknown server code visible instead of dropping the
-// error: it becomes "bad_response" only when the code is not a string we know,
+// error: it becomes "bad_response" only when the code is not one we know,
 // and the message says what the server sent.
 function knownCode(code: string): ErrorCode {
   return codes.has(code) ? (code as ErrorCode) : "bad_response";

@@ -213,7 +213,7 @@ async function errorOf(res: Response, what: string): Promise<DynamergeError> {
   return toDynamergeError(e);
 }
 
-function codeOfStatus(status: number): string {
+function codeOfStatus(status: number): ErrorCode {
   switch (status) {
     case 400:
       return "bad_request";
@@ -223,6 +223,8 @@ function codeOfStatus(status: number): string {
       return "forbidden";
     case 404:
       return "not_found";
+    case 405:
+      return "method_not_allowed";
     case 413:
       return "too_large";
     case 429:

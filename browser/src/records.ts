@@ -13,67 +13,48 @@
  *
  * Every write is one readwrite transaction over those stores: IndexedDB
  * serialises transactions whose scopes overlap, across tabs too, so two
- * tabs writing one record each see the other's write (the row's `v` moved)
+ * tabs writing one record each see the other's write (the row's `version` moved)
  * and merge it before adding their own. Nothing is acknowledged to the
  * caller before the transaction commits.
  */
 import * as A from "@automerge/automerge/slim";
-import { CHUNKS, META, OUTBOX, RECORDS, done, prefixRange, req } from "./idb.js";
+import {
+  BY_COLLECTION,
+  CHUNKS,
+  META,
+  OUTBOX,
+  RECORDS,
+  REFUSED,
+  cursorKey,
+  cursorRange,
+  done,
+  fromChunks,
+  fromCursor,
+  fromOutbox,
+  fromPurgeReports,
+  fromRecord,
+  fromRecords,
+  outboxKey,
+  prefixRange,
+  purgedKey,
+  purgedRange,
+  recordOfOutboxKey,
+  req,
+  toChunk,
+  toCursor,
+  toOutbox,
+  toPurgeReport,
+  toRecord,
+  type OutboxRow,
+  type PurgeReport,
+  type RecordRow,
+} from "./idb.js";
 import { DynamergeError, type SerializedError } from "./errors.js";
 import { concat, toPlain } from "./plain.js";
 import { viewOf } from "./reserved.js";
 import type { Heads, JSONObject } from "./types.js";
 
-/** RecordRow is the `records` value of one record. */
-export interface RecordRow {
-  /** Collection. */
-  c: string;
-  /** Id. */
-  i: string;
-  /** The JSON view of the document at `heads`. */
-  json: JSONObject;
-  /** Local heads. */
-  heads: Heads;
-  /** The server's heads as last confirmed by a sync answer (all present locally). */
-  server: Heads;
-  /** Write counter: bumped by every transaction that changes the record. */
-  v: number;
-  /** Key of the next chunk. */
-  n: number;
-  /** Chunks written since the last snapshot. */
-  chunks: number;
-  /** Next outbox sequence number (keeps changes in the order they were made). */
-  o: number;
-  /** The server's last refusal of this record's changes, if any. */
-  error?: SerializedError | undefined;
-  /** 1 while `error` is set: the key of the index of refused records. */
-  e?: 1 | undefined;
-  /** 1 while the record is deleted (its root `$deleted` is true). */
-  d?: 1 | undefined;
-  /** Last local or remote write, ms since the epoch. */
-  at: number;
-}
-
-/** ChunkRow is one `chunks` value: a snapshot (`snap`) or incremental changes. */
-interface ChunkRow {
-  c: string;
-  i: string;
-  n: number;
-  snap: boolean;
-  bytes: Uint8Array;
-}
-
-/** OutboxRow is one unacknowledged local change. */
-export interface OutboxRow {
-  c: string;
-  i: string;
-  /** The change's hash (hex). */
-  h: string;
-  /** Order among the record's local changes. */
-  o: number;
-  /** The change chunk. */
-  bytes: Uint8Array;
-}
+export type { OutboxRow, PurgeReport, RecordRow } from "./idb.js";
 
 /** Write is the result of one record transaction, for notifying the rest of the app. */
 export interface Write {
@@ -82,7 +63,7 @@ export interface Write {
   changed: boolean;
 }
 
-type Loaded = { doc: A.Doc<unknown>; v: number };
+type Loaded = { doc: A.Doc<unknown>; version: number };
 
 /** Records is the record store of one open database. */
 export class Records {
@@ -109,13 +90,13 @@ export class Records {
   /** row returns the record's row, or undefined when the record does not exist locally. */
   async row(c: string, i: string): Promise<RecordRow | undefined> {
     const tx = this.db.transaction(RECORDS, "readonly");
-    return (await req(tx.objectStore(RECORDS).get([c, i]))) as RecordRow | undefined;
+    return fromRecord(await req(tx.objectStore(RECORDS).get([c, i])));
   }
 
   /** rows returns every row of a collection, in id order. */
   async rows(c: string): Promise<RecordRow[]> {
     const tx = this.db.transaction(RECORDS, "readonly");
-    return (await req(tx.objectStore(RECORDS).index("c").getAll(c))) as RecordRow[];
+    return fromRecords(await req(tx.objectStore(RECORDS).index(BY_COLLECTION).getAll(c)));
   }
 
   /** rowsByKey returns the rows of the given records (missing ones left out). */
@@ -123,14 +104,14 @@ export class Records {
     if (keys.length === 0) return [];
     const tx = this.db.transaction(RECORDS, "readonly");
     const store = tx.objectStore(RECORDS);
-    const rows = await Promise.all(keys.map((k) => req(store.get(k))));
+    const rows = await Promise.all(keys.map(async (k) => fromRecord(await req(store.get(k)))));
     return rows.filter((r): r is RecordRow => r !== undefined);
   }
 
   /** rejected returns every row that carries a refusal from the server. */
   async rejected(): Promise<RecordRow[]> {
     const tx = this.db.transaction(RECORDS, "readonly");
-    return (await req(tx.objectStore(RECORDS).index("e").getAll())) as RecordRow[];
+    return fromRecords(await req(tx.objectStore(RECORDS).index(REFUSED).getAll()));
   }
 
   /** pending counts the changes in the outbox (all records, all tabs). */
@@ -142,9 +123,9 @@ export class Records {
   /** dirty returns the keys of every record with unacknowledged changes. */
   async dirty(): Promise<[string, string][]> {
     const tx = this.db.transaction(OUTBOX, "readonly");
-    const keys = (await req(tx.objectStore(OUTBOX).getAllKeys())) as [string, string, string][];
+    const keys = await req(tx.objectStore(OUTBOX).getAllKeys());
     const out: [string, string][] = [];
-    for (const [c, i] of keys) {
+    for (const [c, i] of keys.map(recordOfOutboxKey)) {
       const last = out[out.length - 1];
       if (!last || last[0] !== c || last[1] !== i) out.push([c, i]);
     }
@@ -154,8 +135,8 @@ export class Records {
   /** outbox returns the record's unacknowledged changes in the order they were made. */
   async outbox(c: string, i: string): Promise<OutboxRow[]> {
     const tx = this.db.transaction(OUTBOX, "readonly");
-    const rows = (await req(tx.objectStore(OUTBOX).getAll(prefixRange(c, i)))) as OutboxRow[];
-    return rows.sort((a, b) => a.o - b.o);
+    const rows = fromOutbox(await req(tx.objectStore(OUTBOX).getAll(prefixRange(c, i))));
+    return rows.sort((a, b) => a.seq - b.seq);
   }
 
   /**
@@ -168,16 +149,16 @@ export class Records {
     return this.queued(c, i, async () => {
       const k = key(c, i);
       const tx = this.db.transaction([RECORDS, CHUNKS], "readonly");
-      const row = (await req(tx.objectStore(RECORDS).get([c, i]))) as RecordRow | undefined;
+      const row = fromRecord(await req(tx.objectStore(RECORDS).get([c, i])));
       if (!row) return undefined;
       const hit = this.loaded.get(k);
       let doc: A.Doc<unknown>;
-      if (hit && hit.v === row.v) {
+      if (hit && hit.version === row.version) {
         this.touch(k, hit);
         doc = hit.doc;
       } else {
         doc = await this.read(tx, c, i);
-        this.remember(k, { doc, v: row.v });
+        this.remember(k, { doc, version: row.version });
       }
       return fn(doc);
     });
@@ -228,11 +209,11 @@ export class Records {
     committed.catch(() => {});
     try {
       const records = tx.objectStore(RECORDS);
-      const row = (await req(records.get([c, i]))) as RecordRow | undefined;
+      const row = fromRecord(await req(records.get([c, i])));
       let doc: A.Doc<unknown> | undefined;
       if (row && load) {
         const hit = this.loaded.get(k);
-        doc = hit && hit.v === row.v ? hit.doc : await this.read(tx, c, i);
+        doc = hit && hit.version === row.version ? hit.doc : await this.read(tx, c, i);
       }
       const edit = fn(doc, row);
       const next = edit.doc ?? doc;
@@ -243,60 +224,51 @@ export class Records {
       const now = Date.now();
       const out: RecordRow = row
         ? { ...row }
-        : { c, i, json: {}, heads: [], server: [], v: 0, n: 0, chunks: 0, o: 0, at: now };
+        : { collection: c, id: i, json: {}, heads: [], server: [], version: 0, nextChunk: 0, chunks: 0, nextOutbox: 0, deleted: false, at: now };
       if (changed && next) {
         const chunks = tx.objectStore(CHUNKS);
         if (!row || out.chunks + 1 >= this.compactAfter) {
           // The new snapshot replaces every older chunk in this same
           // transaction, so a crash leaves either the old chunks or the
           // snapshot, never neither.
-          const snap: ChunkRow = { c, i, n: out.n, snap: true, bytes: A.save(next) };
-          chunks.put(snap);
-          if (row) chunks.delete(IDBKeyRange.bound([c, i, -Infinity], [c, i, out.n], false, true));
+          chunks.put(toChunk({ collection: c, id: i, seq: out.nextChunk, snap: true, bytes: A.save(next) }));
+          if (row) chunks.delete(IDBKeyRange.bound([c, i, -Infinity], [c, i, out.nextChunk], false, true));
           out.chunks = 0;
         } else {
           const delta = A.getChangesSince(next, oldHeads);
-          const inc: ChunkRow = { c, i, n: out.n, snap: false, bytes: concat(delta) };
-          chunks.put(inc);
+          chunks.put(toChunk({ collection: c, id: i, seq: out.nextChunk, snap: false, bytes: concat(delta) }));
           out.chunks++;
         }
-        out.n++;
+        out.nextChunk++;
         out.heads = heads;
         const view = viewOf(toPlain(A.toJS(next)) as JSONObject);
         out.json = view.json;
-        if (view.deleted) out.d = 1;
-        else delete out.d;
+        out.deleted = view.deleted;
         out.at = now;
       }
       const outbox = tx.objectStore(OUTBOX);
       for (const ch of edit.outbox ?? []) {
-        const o: OutboxRow = { c, i, h: ch.hash, o: out.o++, bytes: ch.bytes };
-        outbox.put(o);
+        outbox.put(toOutbox({ collection: c, id: i, hash: ch.hash, seq: out.nextOutbox++, bytes: ch.bytes }));
       }
-      for (const h of edit.acked ?? []) outbox.delete([c, i, h]);
+      for (const h of edit.acked ?? []) outbox.delete(outboxKey(c, i, h));
       // Without the document loaded (an answer that brought no changes),
       // every head the server names is one we sent or had.
       if (edit.server) out.server = next ? edit.server.filter((h) => A.hasHeads(next, [h])) : edit.server.slice();
-      if (edit.error) {
-        out.error = edit.error;
-        out.e = 1;
-      } else if (edit.error === null) {
-        delete out.error;
-        delete out.e;
-      }
+      if (edit.error) out.error = edit.error;
+      else if (edit.error === null) delete out.error;
       const touched = changed || !!edit.outbox?.length || !!edit.acked?.length || !!edit.server || edit.error !== undefined;
       if (touched) {
-        out.v = (row?.v ?? 0) + 1;
-        records.put(out);
+        out.version = (row?.version ?? 0) + 1;
+        records.put(toRecord(out));
         // A record of this id exists again: an old purge report is moot.
         if (!row) tx.objectStore(META).delete(purgedKey(c, i));
       }
       await committed;
-      if (next) this.remember(k, { doc: next, v: out.v });
-      else if (this.loaded.get(k)?.v === row?.v && row) {
+      if (next) this.remember(k, { doc: next, version: out.version });
+      else if (this.loaded.get(k)?.version === row?.version && row) {
         // The document did not change: the loaded copy is still current.
         const hit = this.loaded.get(k)!;
-        this.loaded.set(k, { doc: hit.doc, v: out.v });
+        this.loaded.set(k, { doc: hit.doc, version: out.version });
       }
       return { row: out, changed };
     } catch (err) {
@@ -314,7 +286,7 @@ export class Records {
 
   /** read loads a record's document from its chunks inside `tx`. */
   private async read(tx: IDBTransaction, c: string, i: string): Promise<A.Doc<unknown>> {
-    const rows = (await req(tx.objectStore(CHUNKS).getAll(prefixRange(c, i)))) as ChunkRow[];
+    const rows = fromChunks(await req(tx.objectStore(CHUNKS).getAll(prefixRange(c, i))));
     if (rows.length === 0 || !rows[0]!.snap) {
       throw new DynamergeError("internal", `dynamerge: ${c}/${i}: stored chunks are missing their snapshot`, {
         collection: c,
@@ -339,7 +311,7 @@ export class Records {
       const tx = this.db.transaction([RECORDS, CHUNKS, OUTBOX, META], "readwrite");
       const committed = done(tx);
       committed.catch(() => {});
-      const row = (await req(tx.objectStore(RECORDS).get([c, i]))) as RecordRow | undefined;
+      const row = fromRecord(await req(tx.objectStore(RECORDS).get([c, i])));
       const unsent = await req(tx.objectStore(OUTBOX).count(prefixRange(c, i)));
       let report: PurgeReport | undefined;
       if (row) {
@@ -347,8 +319,8 @@ export class Records {
         tx.objectStore(CHUNKS).delete(prefixRange(c, i));
         tx.objectStore(OUTBOX).delete(prefixRange(c, i));
         if (unsent > 0) {
-          report = { k: purgedKey(c, i), c, i, error, unsent, json: row.json, at: Date.now() };
-          tx.objectStore(META).put(report);
+          report = { collection: c, id: i, error, unsent, json: row.json, at: Date.now() };
+          tx.objectStore(META).put(toPurgeReport(report));
         }
       }
       await committed;
@@ -360,7 +332,7 @@ export class Records {
   /** purgeReports returns every stored {@link PurgeReport}. */
   async purgeReports(): Promise<PurgeReport[]> {
     const tx = this.db.transaction(META, "readonly");
-    return (await req(tx.objectStore(META).getAll(IDBKeyRange.bound("purged:", "purged:\uffff")))) as PurgeReport[];
+    return fromPurgeReports(await req(tx.objectStore(META).getAll(purgedRange())));
   }
 
   /** forget drops a loaded document (another tab changed the record). */
@@ -375,7 +347,7 @@ export class Records {
 
   private remember(k: string, l: Loaded): void {
     const cur = this.loaded.get(k);
-    if (cur && cur.v > l.v) return;
+    if (cur && cur.version > l.version) return;
     this.touch(k, l);
     while (this.loaded.size > this.maxLoaded) {
       const oldest = this.loaded.keys().next().value as string;
@@ -386,32 +358,29 @@ export class Records {
   /** cursor returns the collection's stored feed cursor ("" for none). */
   async cursor(c: string): Promise<string | undefined> {
     const tx = this.db.transaction(META, "readonly");
-    const row = (await req(tx.objectStore(META).get(`cursor:${c}`))) as { cursor: string } | undefined;
-    return row?.cursor;
+    return fromCursor(await req(tx.objectStore(META).get(cursorKey(c))))?.cursor;
   }
 
   /** setCursor stores the collection's feed cursor. */
   async setCursor(c: string, cursor: string): Promise<void> {
     const tx = this.db.transaction(META, "readwrite");
-    tx.objectStore(META).put({ k: `cursor:${c}`, c, cursor });
+    tx.objectStore(META).put(toCursor({ collection: c, cursor }));
     await done(tx);
   }
 
   /** collections returns every collection that has a cursor row. */
   async collections(): Promise<string[]> {
     const tx = this.db.transaction(META, "readonly");
-    const rows = (await req(tx.objectStore(META).getAll(IDBKeyRange.bound("cursor:", "cursor:\uffff")))) as {
-      c: string;
-    }[];
-    return rows.map((r) => r.c);
+    const rows = await req(tx.objectStore(META).getAll(cursorRange()));
+    return rows.map((r) => fromCursor(r)!.collection);
   }
 
   /** addCollection records that the app uses a collection (with no cursor yet). */
   async addCollection(c: string): Promise<void> {
     const tx = this.db.transaction(META, "readwrite");
     const store = tx.objectStore(META);
-    const cur = await req(store.get(`cursor:${c}`));
-    if (!cur) store.put({ k: `cursor:${c}`, c, cursor: "" });
+    const cur = await req(store.get(cursorKey(c)));
+    if (!cur) store.put(toCursor({ collection: c, cursor: "" }));
     await done(tx);
   }
 }
@@ -428,29 +397,6 @@ export interface Edit {
   server?: Heads;
   /** A refusal to record, or null to clear it; undefined leaves it. */
   error?: SerializedError | null;
-}
-
-/**
- * PurgeReport is the `meta` value that stands for a purged record whose
- * local changes never reached the server.
- */
-export interface PurgeReport {
-  k: string;
-  c: string;
-  i: string;
-  /** The server's `gone` (or the feed's purge) as an error. */
-  error: SerializedError;
-  /** How many local changes were lost. */
-  unsent: number;
-  /** The record's last JSON view here. */
-  json: JSONObject;
-  /** When it was purged here, ms since the epoch. */
-  at: number;
-}
-
-function purgedKey(c: string, i: string): string {
-  // Collection names cannot hold "/", so the key is unambiguous.
-  return `purged:${c}/${i}`;
 }
 
 /** key is the in-memory key of a record. */

@@ -277,7 +277,7 @@ export class Syncer {
     for (const [k, v] of this.pulls) keys.set(k, [v.c, v.i]);
     const known = new Set(this.host.collections());
     const rows = new Map<string, RecordRow>();
-    for (const r of await records.rowsByKey([...keys.values()])) rows.set(key(r.c, r.i), r);
+    for (const r of await records.rowsByKey([...keys.values()])) rows.set(key(r.collection, r.id), r);
     const out: Outgoing[] = [];
     for (const [k, [c, i]] of keys) {
       if (!known.has(c)) continue;
@@ -300,7 +300,7 @@ export class Syncer {
       const ob = await this.host.records.outbox(c, i);
       if (ob.length > 0) {
         req.changes = base64(concat(ob.map((o) => o.bytes)));
-        for (const o of ob) hashes.push(o.h);
+        for (const o of ob) hashes.push(o.hash);
       }
     }
     const pull = this.pulls.get(k)?.seq;
@@ -508,7 +508,7 @@ export class Syncer {
       for (;;) {
         const page = await this.client.feed(c, cursor, FEED_LIMIT, this.abort.signal);
         const rows = await this.host.records.rowsByKey(page.docs.map((d) => [c, d.id] as [string, string]));
-        const byID = new Map(rows.map((r) => [r.i, r]));
+        const byID = new Map(rows.map((r) => [r.id, r]));
         for (const d of page.docs) {
           const row = byID.get(d.id);
           if (d.purged === true) {

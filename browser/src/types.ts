@@ -150,7 +150,7 @@ export type Unsubscribe = () => void;
  */
 export interface Collection<T extends JSONObject = JSONObject> {
   /** name is the collection's name. */
-  readonly name: string;
+  readonly name: CollectionName;
   /**
    * create stores a new record and resolves with its id (a new UUID unless
    * given) once it is durable in IndexedDB.
