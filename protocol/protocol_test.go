@@ -1,7 +1,12 @@
 package protocol
 
 import (
+	"flag"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -55,6 +60,47 @@ func TestValid(t *testing.T) {
 		for _, s := range tt.bad {
 			if tt.valid(s) {
 				t.Errorf("%q accepted", s)
+			}
+		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite "+TypeScriptPath)
+
+// TestTypeScript: the browser library's protocol module is what
+// TypeScript renders from this package, and its error codes include every
+// one of the package's.
+func TestTypeScript(t *testing.T) {
+	path := filepath.Join("..", TypeScriptPath)
+	want := TypeScript()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./protocol -update writes it)", err)
+	}
+	if string(got) != want {
+		t.Errorf("%s is not what package protocol renders: run go test ./protocol -update", TypeScriptPath)
+	}
+	for st := 400; st < 600; st++ {
+		re := regexp.MustCompile(fmt.Sprintf(`(?m)^  %d: "(\w+)",$`, st))
+		m := re.FindStringSubmatch(want)
+		if m != nil && m[1] != CodeForStatus(st) {
+			t.Errorf("TypeScript maps %d to %s, Go to %s", st, m[1], CodeForStatus(st))
+		}
+	}
+	// The library's own list (browser/src/errors.ts) has every code.
+	src, err := os.ReadFile(filepath.Join("..", "browser", "src", "errors.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), "PROTOCOL_CODES") {
+		for _, c := range Codes {
+			if !strings.Contains(string(src), fmt.Sprintf("%q", c)) {
+				t.Errorf("browser/src/errors.ts lacks the code %q", c)
 			}
 		}
 	}

@@ -61,10 +61,11 @@ export declare function open(options?: OpenOptions): Promise<Database>;
  * ERROR_CODES lists every `code` a {@link DynamergeError} can have: first
  * the protocol's (PROTOCOL.md; what the server answers), then the library's
  * own for what happened on this side. It is the one list: {@link ErrorCode}
- * is derived from it, unknown server codes are checked against it, and a Go
- * test reads it to keep it in step with the server.
+ * is derived from it, and unknown server codes are checked against it. The
+ * protocol's part is generated from the server's Go package protocol
+ * (protocol.gen.ts), so the two cannot drift.
  */
-declare const ERROR_CODES: readonly ["bad_request", "invalid_id", "unauthorized", "forbidden", "not_found", "deleted", "gone", "too_large", "rate_limited", "unavailable", "invalid_change", "missing_deps", "internal", "method_not_allowed", "network", "bad_response", "closed", "invalid_argument"];
+declare const ERROR_CODES: readonly ["bad_request", "deleted", "forbidden", "gone", "internal", "invalid_change", "invalid_id", "method_not_allowed", "missing_deps", "not_found", "rate_limited", "too_large", "unauthorized", "unavailable", "network", "bad_response", "closed", "invalid_argument"];
 export type ErrorCode = (typeof ERROR_CODES)[number];
 /** ErrorDetails is the optional context of a {@link DynamergeError}. */
 export interface ErrorDetails {

@@ -4,28 +4,18 @@
  * `instanceof`; `toDynamergeError` is the one place that picks it.
  */
 
+import { PROTOCOL_CODES } from "./protocol.gen.js";
+
 /**
  * ERROR_CODES lists every `code` a {@link DynamergeError} can have: first
  * the protocol's (PROTOCOL.md; what the server answers), then the library's
  * own for what happened on this side. It is the one list: {@link ErrorCode}
- * is derived from it, unknown server codes are checked against it, and a Go
- * test reads it to keep it in step with the server.
+ * is derived from it, and unknown server codes are checked against it. The
+ * protocol's part is generated from the server's Go package protocol
+ * (protocol.gen.ts), so the two cannot drift.
  */
 export const ERROR_CODES = [
-  "bad_request",
-  "invalid_id",
-  "unauthorized",
-  "forbidden",
-  "not_found",
-  "deleted",
-  "gone",
-  "too_large",
-  "rate_limited",
-  "unavailable",
-  "invalid_change",
-  "missing_deps",
-  "internal",
-  "method_not_allowed",
+  ...PROTOCOL_CODES,
   "network",
   "bad_response",
   "closed",

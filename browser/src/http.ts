@@ -10,6 +10,7 @@ import {
   type ErrorCode,
   type SerializedError,
 } from "./errors.js";
+import { codeOfStatus, HASH_PATTERN } from "./protocol.gen.js";
 import type { Heads, Token } from "./types.js";
 
 /** SyncDocRequest is one entry of a `POST /v1/sync` request. */
@@ -213,30 +214,6 @@ async function errorOf(res: Response, what: string): Promise<DynamergeError> {
   return toDynamergeError(e);
 }
 
-function codeOfStatus(status: number): ErrorCode {
-  switch (status) {
-    case 400:
-      return "bad_request";
-    case 401:
-      return "unauthorized";
-    case 403:
-      return "forbidden";
-    case 404:
-      return "not_found";
-    case 405:
-      return "method_not_allowed";
-    case 413:
-      return "too_large";
-    case 429:
-      return "rate_limited";
-    case 502:
-    case 503:
-    case 504:
-      return "unavailable";
-    default:
-      return "internal";
-  }
-}
 
 /** parseRetryAfter reads Retry-After (seconds or an HTTP date) as milliseconds. */
 export function parseRetryAfter(v: string | null): number | undefined {
@@ -259,7 +236,6 @@ async function readJSON(res: Response): Promise<unknown> {
   }
 }
 
-const hexHash = /^[0-9a-f]{64}$/;
 
 function checkDoc(d: unknown, asked: SyncDocRequest, status: number): SyncDocResponse {
   const r = d as SyncDocResponse;
@@ -268,7 +244,7 @@ function checkDoc(d: unknown, asked: SyncDocRequest, status: number): SyncDocRes
     typeof r === "object" &&
     r.collection === asked.collection &&
     r.id === asked.id &&
-    (r.heads === undefined || (Array.isArray(r.heads) && r.heads.every((h) => typeof h === "string" && hexHash.test(h)))) &&
+    (r.heads === undefined || (Array.isArray(r.heads) && r.heads.every((h) => typeof h === "string" && HASH_PATTERN.test(h)))) &&
     (r.changes === undefined || typeof r.changes === "string") &&
     (r.error === undefined || typeof r.error?.code === "string");
   if (!ok) {

@@ -4,10 +4,8 @@
  * and the checks that throw an `invalid_id` error instead.
  */
 import { InvalidIdError } from "./errors.js";
+import { COLLECTION_PATTERN as collectionPattern, ID_PATTERN as idPattern } from "./protocol.gen.js";
 import type { CollectionName, RecordId } from "./types.js";
-
-const collectionPattern = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const idPattern = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** isCollectionName tells whether `s` matches `^[a-z0-9][a-z0-9_-]{0,63}$`. */
 export function isCollectionName(s: unknown): s is CollectionName {
