@@ -14,7 +14,7 @@ var (
 	ErrMissingDeps = errors.New("crdt: missing dependencies")
 
 	// ErrChunkTooLarge is returned (wrapped together with ErrInvalidChange)
-	// by Split and SplitLimit when a chunk, once inflated, is over the size
+	// by ParseChanges when a chunk, once inflated, is over the size
 	// limit, or holds more than MaxOps operations.
 	ErrChunkTooLarge = errors.New("crdt: change too large")
 )

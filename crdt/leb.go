@@ -105,15 +105,6 @@ func appendSleb(b []byte, v int64) []byte {
 	}
 }
 
-func ulebLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
-}
-
 func slebLen(v int64) int {
 	n := 1
 	for {

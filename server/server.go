@@ -253,17 +253,6 @@ func (s *Server) routes() *echo.Echo {
 // are the embedder's to set.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Start listens on addr and serves until Shutdown; it then returns nil.
-// Bind to loopback ("127.0.0.1:8080") unless the server must be reachable
-// from elsewhere.
-func (s *Server) Start(addr string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("server: listen %s: %w", addr, err)
-	}
-	return s.Serve(l)
-}
-
 // Serve serves on l until Shutdown; it then returns nil. It owns the HTTP
 // policy against slow and greedy clients: header size and time, a deadline
 // on request bodies (see Options.BodyTimeout; event streams lift it), idle

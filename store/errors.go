@@ -26,6 +26,8 @@ var (
 	// that are not ErrUnavailable are treated as unavailable too by callers,
 	// but this one says so explicitly.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrClosed is returned by calls made after Close.
+	ErrClosed = errors.New("store: closed")
 	// ErrNotSupported is returned by an operation the backend cannot serve
 	// as configured (a DynamoDB table without the deleted index cannot list
 	// deleted records).

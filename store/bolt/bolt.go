@@ -44,8 +44,8 @@ var (
 	// ErrLocked is returned by Open when another process (or another Open in
 	// this one) holds the database file.
 	ErrLocked = errors.New("bolt: database file is held by another open store")
-	// ErrClosed is returned by calls made after Close.
-	ErrClosed = errors.New("bolt: store closed")
+	// ErrClosed is store.ErrClosed, returned by calls made after Close.
+	ErrClosed = store.ErrClosed
 )
 
 // Options configures Open. The zero value (and nil) means every default.

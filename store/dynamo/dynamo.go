@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -54,8 +53,8 @@ const (
 	DefaultReadRetries = 5
 )
 
-// ErrClosed is returned by calls made after Close.
-var ErrClosed = errors.New("dynamo: store closed")
+// ErrClosed is store.ErrClosed, returned by calls made after Close.
+var ErrClosed = store.ErrClosed
 
 // Options configures New. The zero value (and nil) means every default.
 type Options struct {
