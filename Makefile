@@ -89,10 +89,10 @@ test-short: ## fast inner loop: go test -short, no -race, no deps
 test-long: deps ## the long variants of the end-to-end tests (go test ./e2e/ -long)
 	@scripts/test.sh "$(GO)" "$(LONG_TIMEOUT)" "$(DDB_DIR)" -race -count=1 ./e2e/ -args -long
 
-# Not part of make test: about 25 minutes on 2 cores, bounded by the two
+# Not part of make test: about 20 minutes on 2 cores, bounded by the two
 # timeouts. No -race (it would multiply the time by five); make test runs
 # both tests with -race at their small default sizes.
-soak: ## convergence x10,000 seeded sessions, crash test x100 SIGKILLs (~25 min, max 95)
+soak: ## convergence x10,000 seeded sessions, crash test x100 SIGKILLs (~20 min, at most 95)
 	$(GO) test -count=1 -v -timeout=$(SOAK_CONVERGE_TIMEOUT) -run='^TestConvergence$$' ./e2e/ -args -sessions=$(SOAK_SESSIONS) -seed=$(SOAK_SEED)
 	$(GO) test -count=1 -v -timeout=$(SOAK_CRASH_TIMEOUT) -run='^TestCrashRecovery$$' ./e2e/ -args -kills=$(SOAK_KILLS) -seed=$(SOAK_SEED)
 

@@ -26,6 +26,7 @@ const (
 	convMinPeers        = 8
 	convRecords         = 3 // one hot record every peer edits, the rest shared by a few
 	convRestartChance   = 0.08
+	convProgressEvery   = 1000 // sessions between progress lines (make soak runs -v)
 )
 
 // seedFor returns the -seed flag, or a fresh seed, and prints it so that a
@@ -78,6 +79,9 @@ func TestConvergence(t *testing.T) {
 	start := time.Now()
 	for i := 0; i < sessions && !t.Failed(); i++ {
 		runConvSession(t, s, acks, &stats, seed, i, rng, final)
+		if (i+1)%convProgressEvery == 0 {
+			t.Logf("%d of %d sessions in %v", i+1, sessions, time.Since(start).Round(time.Second))
+		}
 	}
 	if t.Failed() {
 		return
