@@ -69,7 +69,15 @@ func (c *remoteClock) latencies() *benchmarks.Latencies {
 // events, returns what went wrong meanwhile, and may be called again.
 func follow(ctx context.Context, obs *benchmarks.Peer, clock *remoteClock) (stop func() error, err error) {
 	octx, cancel := context.WithCancel(ctx)
-	events, err := obs.Client().Events(octx, obs.Collection())
+	// The stream lasts as long as the run: the same client without the
+	// runner's whole-request timeout (2 minutes), which would end it.
+	ec := *obs.Client()
+	if ec.HTTP != nil {
+		hc := *ec.HTTP
+		hc.Timeout = 0
+		ec.HTTP = &hc
+	}
+	events, err := ec.Events(octx, obs.Collection())
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("observer: subscribe: %w", err)
