@@ -144,16 +144,21 @@ func runCompare(ctx context.Context, e *env) {
 		addRatios(dmRow, pr, comparedMetrics)
 		if wl.writers > 0 {
 			offered := float64(wl.writers) * e.p.HotRate
-			for _, row := range []*Result{dmRow, pr} {
-				if got, ok := row.Metrics["changes_per_s"]; ok && got < 0.9*offered {
-					row.Notes = append(row.Notes, fmt.Sprintf("%s made %.1f changes/s of the %.0f offered: its client side (on the same shared cores) could not keep up, and its latencies include that backlog", row.System, got, offered))
-				}
-			}
+			noteRate(dmRow, offered)
+			noteRate(pr, offered)
 		}
 		pr.Notes = append(pr.Notes, "ratio_<metric> = dynamerge ÷ automerge-repo, both measured in this run",
 			"automerge-repo clients merge every other client's change as it arrives (the sync server forwards them all); the dynamerge writers only push, as in the hot-record scenario",
 			"the peer acknowledges a change when the sync server reports heads equal to the client's (automerge-repo's remote-heads); its sync messages are throttled by design, which shows in its latencies")
 		e.record(pr, start)
+	}
+}
+
+// noteRate notes on row when it made less than 90 % of the changes per
+// second offered.
+func noteRate(row *Result, offered float64) {
+	if got, ok := row.Metrics["changes_per_s"]; ok && got < 0.9*offered {
+		row.Notes = append(row.Notes, fmt.Sprintf("%s made %.1f changes/s of the %.0f offered: its client side (on the same shared cores) could not keep up, and its latencies include that backlog", row.System, got, offered))
 	}
 }
 

@@ -63,6 +63,7 @@ func runLargeText(ctx context.Context, e *env) {
 				r.fail(largeTyping(ctx, e, st, r))
 			}
 			perOp(r.Metrics)
+			noteRate(r, r.Metrics["offered_per_s"])
 			e.record(r, start)
 			if st == storeBolt {
 				dm = r
@@ -84,6 +85,7 @@ func runLargeText(ctx context.Context, e *env) {
 		if m != nil {
 			pr.Metrics = m
 			perOp(pr.Metrics)
+			noteRate(pr, pr.Metrics["offered_per_s"])
 		}
 		if dm != nil {
 			addRatios(dm, pr, largeTextCompared)
