@@ -22,6 +22,13 @@ FUZZTIME    ?= 10s
 # Each fuzz target's share of `make test` (0 skips the step).
 FUZZTIME_TEST ?= 5s
 ARGS        ?=
+# make soak: seeded convergence sessions and SIGKILLs of the crash test
+# (SOAK_SEED=0 picks a seed and prints it), each test bounded by its timeout.
+SOAK_SESSIONS ?= 10000
+SOAK_KILLS    ?= 100
+SOAK_SEED     ?= 0
+SOAK_CONVERGE_TIMEOUT ?= 75m
+SOAK_CRASH_TIMEOUT    ?= 20m
 
 CACHE       := $(CURDIR)/.cache
 export npm_config_cache := $(CACHE)/npm
@@ -72,7 +79,7 @@ run: ## run the server on the embedded store (ARGS="--addr 127.0.0.1:9090" for f
 
 ## ---- checks -------------------------------------------------------------
 
-.PHONY: test test-short test-long vet fmt-check bench bench-full bench-go fuzz
+.PHONY: test test-short test-long soak vet fmt-check bench bench-full bench-go fuzz
 test: deps ## what CI runs: gofmt, vet, go test -race, short fuzzing, browser unit and Chromium tests
 	@FUZZTIME_TEST="$(FUZZTIME_TEST)" BROWSER_TESTS=1 scripts/test.sh "$(GO)" "$(TEST_TIMEOUT)" "$(DDB_DIR)" -race -count=1 $(PKGS)
 
@@ -81,6 +88,13 @@ test-short: ## fast inner loop: go test -short, no -race, no deps
 
 test-long: deps ## the long variants of the end-to-end tests (go test ./e2e/ -long)
 	@scripts/test.sh "$(GO)" "$(LONG_TIMEOUT)" "$(DDB_DIR)" -race -count=1 ./e2e/ -args -long
+
+# Not part of make test: about 20 minutes on 2 cores, bounded by the two
+# timeouts. No -race (it would multiply the time by five); make test runs
+# both tests with -race at their small default sizes.
+soak: ## convergence x10,000 seeded sessions, crash test x100 SIGKILLs (~20 min, at most 95)
+	$(GO) test -count=1 -v -timeout=$(SOAK_CONVERGE_TIMEOUT) -run='^TestConvergence$$' ./e2e/ -args -sessions=$(SOAK_SESSIONS) -seed=$(SOAK_SEED)
+	$(GO) test -count=1 -v -timeout=$(SOAK_CRASH_TIMEOUT) -run='^TestCrashRecovery$$' ./e2e/ -args -kills=$(SOAK_KILLS) -seed=$(SOAK_SEED)
 
 vet: ## go vet
 	$(GO) vet $(PKGS)

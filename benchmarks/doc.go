@@ -15,6 +15,7 @@
 //	make bench                         # quick: a few minutes on 2 cores
 //	make bench-full                    # the sizes: long
 //	make bench BENCH_ARGS="-stores bolt -scenarios lost-updates,breadth -seed 42"
+//	make bench BENCH_ARGS="-stores bolt -scenarios large-text -large-text-changes 2000"
 //
 // Scenarios: lost-updates (the same offline edits through dynamerge and
 // through timestamp last-writer-wins; edits made versus edits present),
@@ -23,11 +24,17 @@
 // DynamoDB write units per change), long-history (one-change sync and cold
 // load on records with 100 to 100k changes), offline-storm (clients with
 // piles of offline changes reconnecting at once: time to converge, wire
-// bytes ÷ change bytes, retries) and peer-comparison (breadth and
-// hot-record against automerge-repo, with ratios dynamerge ÷ peer). Every
+// bytes ÷ change bytes, retries), peer-comparison (breadth and
+// hot-record against automerge-repo, with ratios dynamerge ÷ peer) and
+// large-text (records of a realistic size, side by side with
+// automerge-repo on the same work: one 1,000,000-character paste; two
+// writers typing 10,000 changes, 100,000 in full, into one text while an
+// observer follows; then a new client's first pull of the record, on
+// dynamerge also after a restart. It reports push latency p50/p99, server
+// RSS and bytes per op of history, first-pull time and bytes, and each
+// ratio to the peer; -large-text-changes sets the typing count). Every
 // run ends with a convergence check and records a failure loudly.
-// Server CPU and peak RSS are read from /proc for the server and its
-// Automerge worker processes together.
+// Server CPU and peak RSS are read from /proc for the server process tree.
 //
 // # The Go benchmarks (make bench-go)
 //

@@ -21,11 +21,12 @@ import (
 // cores under about two minutes.
 const (
 	convSessionsShort   = 20
-	convSessionsDefault = 200
+	convSessionsDefault = 120
 	convSessionsLong    = 2000
 	convMinPeers        = 8
 	convRecords         = 3 // one hot record every peer edits, the rest shared by a few
 	convRestartChance   = 0.08
+	convProgressEvery   = 1000 // sessions between progress lines (make soak runs -v)
 )
 
 // seedFor returns the -seed flag, or a fresh seed, and prints it so that a
@@ -78,6 +79,9 @@ func TestConvergence(t *testing.T) {
 	start := time.Now()
 	for i := 0; i < sessions && !t.Failed(); i++ {
 		runConvSession(t, s, acks, &stats, seed, i, rng, final)
+		if (i+1)%convProgressEvery == 0 {
+			t.Logf("%d of %d sessions in %v", i+1, sessions, time.Since(start).Round(time.Second))
+		}
 	}
 	if t.Failed() {
 		return
@@ -111,6 +115,16 @@ func runConvSession(t *testing.T, s *stack, acks *ackLog, stats *convStats, seed
 	for i := range keys {
 		keys[i] = store.Key{Collection: "conv", ID: fmt.Sprintf("s%d-r%d", session, i)}
 	}
+	// The hot record, and about half of the others, start from a common
+	// change holding a short text, so that the peers' text edits are
+	// concurrent edits of one text object (peers that each create "body"
+	// make rival objects, of which only one is seen).
+	bases := make([][]byte, convRecords)
+	for i := range keys {
+		if i == 0 || rng.IntN(2) == 0 {
+			bases[i] = baseText(t, fmt.Sprintf("%016x%08x%04x%04x", seed, session, 0xffff, i), randomText(rng, 20+rng.IntN(60)))
+		}
+	}
 	peers := make([]*convPeer, convMinPeers+rng.IntN(2))
 	for p := range peers {
 		peer := &convPeer{name: fmt.Sprintf("session %d peer %d", session, p)}
@@ -119,7 +133,13 @@ func runConvSession(t *testing.T, s *stack, acks *ackLog, stats *convStats, seed
 			// a few peers: two, and about a sixth of the others.
 			if i == 0 || p < 2 || rng.IntN(6) == 0 {
 				actor := fmt.Sprintf("%016x%08x%04x%04x", seed, session, p, i)
-				peer.replicas = append(peer.replicas, newReplica(t, key, actor))
+				r := newReplica(t, key, actor)
+				if bases[i] != nil {
+					if err := r.doc.LoadIncremental(bases[i]); err != nil {
+						t.Fatalf("%s: load the base change: %v", key, err)
+					}
+				}
+				peer.replicas = append(peer.replicas, r)
 			}
 		}
 		peers[p] = peer
@@ -338,4 +358,21 @@ func verifyConverged(ctx context.Context, t *testing.T, s *stack, acks *ackLog, 
 	if lost := acks.missing(key, stored); len(lost) > 0 {
 		t.Errorf("session %d %s: %d acknowledged changes missing from the store, e.g. %s", session, key, len(lost), lost[0])
 	}
+}
+
+// baseText returns the change bytes of a document, made by actor, whose
+// "body" is a text holding s.
+func baseText(tb testing.TB, actor, s string) []byte {
+	tb.Helper()
+	d := automerge.New()
+	if err := d.SetActorID(actor); err != nil {
+		tb.Fatalf("SetActorID(%q): %v", actor, err)
+	}
+	if err := d.RootMap().Set("body", automerge.NewText(s)); err != nil {
+		tb.Fatalf("base text: %v", err)
+	}
+	if _, err := d.Commit("base"); err != nil {
+		tb.Fatalf("base text: commit: %v", err)
+	}
+	return d.Save()
 }

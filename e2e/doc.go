@@ -8,9 +8,13 @@
 //     few shared records offline and online, with duplicated and reordered
 //     pushes and server restarts; at the end every replica, the server's JSON
 //     view and the stored log agree, and every acknowledged change is there.
-//     Replay a failure with -seed; scale with -sessions.
+//     The edits mix map fields, lists and counters with text: typing, pastes
+//     of thousands of characters and range deletions, made concurrently by
+//     peers that share one text object. Replay a failure with -seed; scale
+//     with -sessions (make soak runs 10,000).
 //   - TestCrashRecovery: the real binary, SIGKILLed at random moments under
 //     load and restarted on the same bolt file; no acknowledged change is lost.
+//     Scale with -kills (make soak runs 100).
 //   - TestPoisonIsolation: crafted changes that abort automerge-go are refused
 //     as invalid_change while other clients keep syncing without an error.
 //   - TestMultiProcessDynamo: three server processes on one DynamoDB Local

@@ -86,14 +86,27 @@ func (a *ackLog) missing(key store.Key, d *automerge.Doc) []automerge.ChangeHash
 	return out
 }
 
+// Sizes of the text edits: a paste is thousands of characters, as a pasted
+// page is; a range deletion removes up to a few thousand. Pastes are rare
+// (one edit in pasteOdds × 8): every replica of a record applies each one
+// through automerge-go, about 2 µs a character, which would otherwise make
+// the test's cost all pastes.
+const (
+	pasteMin    = 1000
+	pasteMax    = 4000
+	pasteOdds   = 10
+	rangeDelMax = 3000
+)
+
 // edit makes one random local edit and commits it: map fields, list inserts
-// and deletes, text splices, counters. Each kind lives under its own key so
-// that concurrent edits never fight over a key's type.
+// and deletes, text splices, large pastes and range deletions, counters.
+// Each kind lives under its own key so that concurrent edits never fight
+// over a key's type.
 func (r *replica) edit(tb testing.TB, rng *rand.Rand) {
 	tb.Helper()
 	root := r.doc.RootMap()
 	var err error
-	switch rng.IntN(6) {
+	switch rng.IntN(8) {
 	case 0: // map field, a few keys so that replicas conflict on them
 		err = root.Set(fmt.Sprintf("f%d", rng.IntN(4)), fmt.Sprintf("v%d", rng.IntN(1000)))
 	case 1: // nested map
@@ -130,6 +143,26 @@ func (r *replica) edit(tb testing.TB, rng *rand.Rand) {
 			}
 			err = t.Splice(pos, del, string(rune('a'+rng.IntN(26)))+"x")
 		}
+	case 6: // a large paste, or typing a word
+		var t *automerge.Text
+		if t, err = r.text(root, "body"); err == nil {
+			n := 1 + rng.IntN(8)
+			if rng.IntN(pasteOdds) == 0 {
+				n = pasteMin + rng.IntN(pasteMax-pasteMin+1)
+			}
+			err = t.Insert(rng.IntN(t.Len()+1), randomText(rng, n))
+		}
+	case 7: // a range deletion (a small splice on an empty text)
+		var t *automerge.Text
+		if t, err = r.text(root, "body"); err == nil {
+			n := t.Len()
+			if n == 0 {
+				err = t.Insert(0, "y")
+				break
+			}
+			pos := rng.IntN(n)
+			err = t.Delete(pos, 1+rng.IntN(min(n-pos, rangeDelMax)))
+		}
 	}
 	if err != nil {
 		tb.Fatalf("%s: edit: %v", r.key, err)
@@ -139,6 +172,19 @@ func (r *replica) edit(tb testing.TB, rng *rand.Rand) {
 	if _, err := r.doc.Commit("edit", automerge.CommitOptions{AllowEmpty: true}); err != nil {
 		tb.Fatalf("%s: commit: %v", r.key, err)
 	}
+}
+
+// randomText returns n characters of words, as typed or pasted prose.
+func randomText(rng *rand.Rand, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		if rng.IntN(6) == 0 {
+			b[i] = ' '
+		} else {
+			b[i] = byte('a' + rng.IntN(26))
+		}
+	}
+	return string(b)
 }
 
 // list returns the list at root[key], creating it if there is none.

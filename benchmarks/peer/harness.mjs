@@ -1,5 +1,5 @@
-// The client side of the peer comparison: the breadth and hot-record
-// workloads of dynabench, run against automerge-repo's sync server
+// The client side of the peer comparison: the breadth, hot-record and
+// large-text workloads of dynabench, run against automerge-repo's sync server
 // (server.mjs) by automerge-repo clients, one Repo per client with the
 // WebSocket client adapter and no storage, as a browser tab without
 // IndexedDB would be. Prints progress lines ("progress N") on stderr and
@@ -8,9 +8,11 @@
 //
 //   node harness.mjs --url ws://127.0.0.1:PORT --workload breadth --clients 64 --records 1000 --ops 2000 --open 16 --seed 1
 //   node harness.mjs --url ws://127.0.0.1:PORT --workload hot --writers 16 --rate 6 --seconds 4 --seed 1
+//   node harness.mjs --url ws://127.0.0.1:PORT --workload paste --chars 1000000 --seed 1
+//   node harness.mjs --url ws://127.0.0.1:PORT --workload typing --changes 100000 --rate 100 --seed 1
 import { performance } from "node:perf_hooks"
 import * as A from "@automerge/automerge"
-import { Repo } from "@automerge/automerge-repo"
+import { Repo, decodeHeads } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 
 function flags(argv) {
@@ -50,8 +52,18 @@ function sameHeads(a, b) {
   return b.every(h => s.has(h))
 }
 
-function newRepo(url, name) {
-  return new Repo({ network: [new WebSocketClientAdapter(url)], peerId: name })
+function newRepo(url, name, adapter = new WebSocketClientAdapter(url)) {
+  return new Repo({ network: [adapter], peerId: name })
+}
+
+// CountingAdapter counts the bytes of the WebSocket messages it receives:
+// a new client's first pull, on the wire.
+class CountingAdapter extends WebSocketClientAdapter {
+  received = 0
+  receiveMessage(bytes) {
+    this.received += bytes.byteLength
+    return super.receiveMessage(bytes)
+  }
 }
 
 // connected waits until repo has its WebSocket peer (the sync server): a
@@ -193,26 +205,23 @@ async function breadth(o) {
   }
 }
 
-async function hot(o) {
-  const { writers, rate, seconds } = o
+// textRecord makes a record with an empty text through a setup repo, and
+// opens it in writers + 1 more repos: the writers, then the observer.
+async function textRecord(o, writers) {
   const setup = newRepo(o.url, "setup")
   const base = setup.create({ text: "" })
   await synced(base)
   const repos = Array.from({ length: writers + 1 }, (_, i) => newRepo(o.url, i === writers ? "observer" : `writer-${i}`))
   await connected(repos)
   const handles = await Promise.all(repos.map(r => r.find(base.url)))
-  const observer = handles[writers]
+  return { repos: [setup, ...repos], handles, observer: handles[writers] }
+}
+
+async function hot(o) {
+  const { writers, rate, seconds } = o
+  const { repos, handles, observer } = await textRecord(o, writers)
   const madeAt = new Map()
-  const seenAt = new Map()
-  let prev = observer.doc()
-  observer.on("change", ({ doc }) => {
-    const t = now()
-    for (const c of A.getChanges(prev, doc)) {
-      const h = A.decodeChange(c).hash
-      if (!seenAt.has(h)) seenAt.set(h, t)
-    }
-    prev = doc
-  })
+  const seenAt = follow(observer)
   const period = 1000 / rate
   const deadline = now() + seconds * 1000
   let changes = 0
@@ -238,13 +247,9 @@ async function hot(o) {
   clearInterval(ticker)
   // Convergence: everyone ends at the server's heads, and the observer
   // holds every change a writer made.
-  await settle([handles], 30000)
-  for (const h of handles) await synced(h, 30000)
-  const all = new Set(A.getAllChanges(observer.doc()).map(c => A.decodeChange(c).hash))
-  for (const h of madeAt.keys()) if (!all.has(h)) throw new Error(`change ${h} made by a writer is not in the record`)
-  const lat = []
-  for (const [h, t] of seenAt) if (madeAt.has(h)) lat.push(t - madeAt.get(h))
-  for (const r of [setup, ...repos]) await r.shutdown()
+  await converge(handles, observer, madeAt)
+  const lat = remoteLatencies(madeAt, seenAt)
+  for (const r of repos) await r.shutdown()
   return {
     changes,
     changes_per_s: changes / seconds,
@@ -252,6 +257,228 @@ async function hot(o) {
     remote_p50_ms: percentile(lat, 50),
     remote_p99_ms: percentile(lat, 99),
   }
+}
+
+// follow records when the observer first holds each change.
+function follow(observer) {
+  const seenAt = new Map()
+  let prev = observer.doc()
+  observer.on("change", ({ doc }) => {
+    const t = now()
+    for (const c of A.getChanges(prev, doc)) {
+      const h = A.decodeChange(c).hash
+      if (!seenAt.has(h)) seenAt.set(h, t)
+    }
+    prev = doc
+  })
+  return seenAt
+}
+
+// converge waits until every handle stands at the server's heads, and
+// checks that the observer holds every change a writer made.
+async function converge(handles, observer, madeAt) {
+  await settle([handles], 60000)
+  for (const h of handles) await synced(h, 60000)
+  const all = new Set(A.getAllChanges(observer.doc()).map(c => A.decodeChange(c).hash))
+  for (const h of madeAt.keys()) if (!all.has(h)) throw new Error(`change ${h} made by a writer is not in the record`)
+}
+
+function remoteLatencies(madeAt, seenAt) {
+  const lat = []
+  for (const [h, t] of seenAt) if (madeAt.has(h)) lat.push(t - madeAt.get(h))
+  return lat
+}
+
+// acks tracks when the sync server first holds each change a handle made:
+// when a change is an ancestor of the heads the server reports (its
+// acknowledgement, as in synced). made(hash) starts a change's clock;
+// onAck gets the milliseconds. Each change of the history is walked once.
+function acks(handle, onAck) {
+  const known = new Set() // changes in the server's history
+  const pending = new Map() // hash -> when it was made
+  let serverHeads = []
+  const check = () => {
+    if (pending.size === 0) return
+    const backend = A.getBackend(handle.doc())
+    const stack = [...serverHeads]
+    while (stack.length > 0) {
+      const h = stack.pop()
+      if (known.has(h)) continue
+      const c = backend.getChangeByHash(h)
+      if (!c) continue // not here yet: walked again at the next event
+      known.add(h)
+      const t = pending.get(h)
+      if (t !== undefined) {
+        pending.delete(h)
+        onAck(at - t)
+      }
+      stack.push(...A.decodeChange(c).deps)
+    }
+  }
+  // Checked after the event, not inside it: the handle may be in the
+  // middle of a change.
+  let at = 0
+  let queued = false
+  const later = () => {
+    at = now()
+    if (!queued) {
+      queued = true
+      setImmediate(() => {
+        queued = false
+        check()
+      })
+    }
+  }
+  handle.on("remote-heads", ({ storageId }) => {
+    storageIds.add(storageId)
+    const heads = handle.getSyncInfo(storageId)?.lastHeads
+    if (heads) serverHeads = decodeHeads(heads) // automerge-repo's heads are base58
+    later()
+  })
+  handle.on("heads-changed", later)
+  return {
+    made: h => pending.set(h, now()),
+    pending: () => pending.size,
+  }
+}
+
+// words returns n characters of prose: letters and spaces.
+function words(rand, n) {
+  const b = new Array(n)
+  for (let i = 0; i < n; i++) b[i] = rand() < 1 / 6 ? " " : String.fromCharCode(97 + Math.floor(rand() * 26))
+  return b.join("")
+}
+
+// typist is one writer's cursor: mostly a character typed at the cursor,
+// sometimes a backspace, now and then a jump to another place in the text.
+// dynabench's Go writers type by the same rules.
+function typist(rand) {
+  let cursor = -1
+  return len => {
+    if (cursor < 0 || cursor > len || rand() < 0.01) cursor = Math.floor(rand() * (len + 1))
+    if (cursor > 0 && rand() < 0.05) {
+      cursor--
+      return [cursor, 1, ""]
+    }
+    const ch = rand() < 1 / 6 ? " " : String.fromCharCode(97 + Math.floor(rand() * 26))
+    return [cursor++, 0, ch]
+  }
+}
+
+// firstPull measures a new client's first pull of handle's document: from
+// find until it stands at heads, and the bytes it received on the wire.
+async function firstPull(url, handle, heads, timeoutMs = 600000) {
+  const adapter = new CountingAdapter(url)
+  const repo = newRepo(url, "new-client", adapter)
+  await connected([repo])
+  adapter.received = 0
+  const t0 = now()
+  const h = await repo.find(handle.url)
+  const deadline = t0 + timeoutMs
+  while (!sameHeads(h.heads(), heads)) {
+    if (now() > deadline) throw new Error(`first pull not at the server's heads after ${timeoutMs} ms`)
+    await sleep(1)
+  }
+  const ms = now() - t0
+  const out = { first_pull_ms: ms, first_pull_bytes: adapter.received, doc: h.doc() }
+  await repo.shutdown()
+  return out
+}
+
+// paste: one change that pastes chars characters into an empty text, then a
+// new client's first pull of the record.
+async function paste(o) {
+  const repo = newRepo(o.url, "writer")
+  const h = repo.create({ text: "" })
+  await synced(h)
+  const text = words(rng(o.seed), o.chars)
+  const t0 = now()
+  h.change(d => {
+    A.splice(d, ["text"], 0, 0, text)
+  })
+  const changeBytes = A.getLastLocalChange(h.doc()).length
+  await synced(h, 600000)
+  const pushMs = now() - t0
+  process.stderr.write("progress 1\n")
+  const pull = await firstPull(o.url, h, h.heads())
+  if (pull.doc.text !== text) throw new Error(`the new client's text differs from the paste (${pull.doc.text.length} characters)`)
+  const out = {
+    changes: 1,
+    ops: o.chars,
+    push_p50_ms: pushMs,
+    push_p99_ms: pushMs,
+    change_bytes: changeBytes,
+    first_pull_ms: pull.first_pull_ms,
+    first_pull_bytes: pull.first_pull_bytes,
+    save_bytes: A.save(h.doc()).length,
+  }
+  await repo.shutdown()
+  return out
+}
+
+// typing: two writers type changes characters (one change each) into one
+// text at rate changes per second each, while an observer follows; then a
+// new client's first pull of the record. A push's latency is from the
+// change to the sync server's acknowledgement (see acks).
+async function typing(o) {
+  const writers = 2
+  const { repos, handles, observer } = await textRecord(o, writers)
+  const madeAt = new Map()
+  const seenAt = follow(observer)
+  const push = []
+  const trackers = handles.slice(0, writers).map(h => acks(h, ms => push.push(ms)))
+  const period = 1000 / o.rate
+  let changes = 0
+  const t0 = now()
+  await Promise.all(
+    handles.slice(0, writers).map(async (h, i) => {
+      const rand = rng(o.seed * 1000 + i)
+      const type = typist(rand)
+      const quota = Math.floor(o.changes / writers) + (i < o.changes % writers ? 1 : 0)
+      await sleep(rand() * period)
+      let next = now()
+      for (let k = 0; k < quota; k++) {
+        h.change(d => {
+          const [pos, del, ins] = type(d.text.length)
+          A.splice(d, ["text"], pos, del, ins)
+        })
+        const hash = A.getHeads(h.doc())[0]
+        madeAt.set(hash, now())
+        trackers[i].made(hash)
+        changes++
+        if (changes % 100 === 0) process.stderr.write(`progress ${changes}\n`)
+        next += period
+        await sleep(Math.max(0, next - now()))
+      }
+    }),
+  )
+  const wall = (now() - t0) / 1000
+  await converge(handles, observer, madeAt)
+  const deadline = now() + 60000
+  while (trackers.some(t => t.pending() > 0)) {
+    if (now() > deadline) throw new Error(`${trackers.map(t => t.pending())} changes never acknowledged`)
+    await sleep(10)
+  }
+  const lat = remoteLatencies(madeAt, seenAt)
+  const pull = await firstPull(o.url, observer, observer.heads())
+  if (pull.doc.text !== observer.doc().text) throw new Error("the new client's text differs from the observer's")
+  const out = {
+    changes,
+    ops: changes,
+    changes_per_s: changes / wall,
+    offered_per_s: writers * o.rate,
+    push_p50_ms: percentile(push, 50),
+    push_p99_ms: percentile(push, 99),
+    observed: lat.length,
+    remote_p50_ms: percentile(lat, 50),
+    remote_p99_ms: percentile(lat, 99),
+    first_pull_ms: pull.first_pull_ms,
+    first_pull_bytes: pull.first_pull_bytes,
+    save_bytes: A.save(observer.doc()).length,
+    text_chars: observer.doc().text.length,
+  }
+  for (const r of repos) await r.shutdown()
+  return out
 }
 
 async function main() {
@@ -263,8 +490,12 @@ async function main() {
       out = await breadth({ ...o, clients: Number(f.clients), records: Number(f.records), ops: Number(f.ops), open: Number(f.open ?? 16) })
     } else if (f.workload === "hot") {
       out = await hot({ ...o, writers: Number(f.writers), rate: Number(f.rate), seconds: Number(f.seconds) })
+    } else if (f.workload === "paste") {
+      out = await paste({ ...o, chars: Number(f.chars) })
+    } else if (f.workload === "typing") {
+      out = await typing({ ...o, changes: Number(f.changes), rate: Number(f.rate) })
     } else {
-      throw new Error(`--workload: want breadth or hot, got ${f.workload}`)
+      throw new Error(`--workload: want breadth, hot, paste or typing, got ${f.workload}`)
     }
     out.converged = true
   } catch (e) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,14 +52,36 @@ func unify(workload string, m map[string]float64) map[string]float64 {
 	return out
 }
 
-func runCompare(ctx context.Context, e *env) {
-	peerDir := filepath.Join(e.o.repo, "benchmarks", "peer")
+// peerDir returns the folder of the peer's server and harness, or "" with
+// a note when node or its packages are missing.
+func peerDir(e *env, scenario string) string {
+	dir := filepath.Join(e.o.repo, "benchmarks", "peer")
 	if _, err := exec.LookPath("node"); err != nil {
-		e.note("peer comparison skipped: node is not installed")
-		return
+		e.note(scenario + ": automerge-repo skipped: node is not installed")
+		return ""
 	}
-	if _, err := os.Stat(filepath.Join(peerDir, "node_modules", "@automerge", "automerge-repo")); err != nil {
-		e.note("peer comparison skipped: benchmarks/peer has no node_modules (run scripts/npm-install.sh benchmarks/peer, which make bench does)")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@automerge", "automerge-repo")); err != nil {
+		e.note(scenario + ": automerge-repo skipped: benchmarks/peer has no node_modules (run scripts/npm-install.sh benchmarks/peer, which make bench does)")
+		return ""
+	}
+	return dir
+}
+
+// addRatios sets ratio_<metric> = dynamerge ÷ peer on the peer's row for
+// each metric both rows have.
+func addRatios(dm, pr *Result, metrics []string) {
+	for _, k := range metrics {
+		d, ok1 := dm.Metrics[k]
+		p, ok2 := pr.Metrics[k]
+		if ok1 && ok2 && p != 0 {
+			pr.Metrics["ratio_"+k] = d / p
+		}
+	}
+}
+
+func runCompare(ctx context.Context, e *env) {
+	peerDir := peerDir(e, "peer-comparison")
+	if peerDir == "" {
 		return
 	}
 	type workload struct {
@@ -106,23 +129,23 @@ func runCompare(ctx context.Context, e *env) {
 
 		start := time.Now()
 		pr := &Result{Scenario: "peer-comparison", System: sysPeer, Store: storePeer, Variant: wl.name, Params: params, Converged: true, Metrics: map[string]float64{}}
-		m, err := peerRun(ctx, e, peerDir, wl.name, wl.writers)
+		var args []string
+		total := 0
+		if wl.writers == 0 {
+			args = []string{"--workload", "breadth", "--clients", strconv.Itoa(e.p.BreadthClients), "--records", strconv.Itoa(e.p.BreadthRecords), "--ops", strconv.Itoa(e.p.BreadthOps), "--open", strconv.Itoa(e.p.BreadthOpen)}
+			total = e.p.BreadthOps
+		} else {
+			args = []string{"--workload", "hot", "--writers", strconv.Itoa(wl.writers), "--rate", fmt.Sprint(e.p.HotRate), "--seconds", fmt.Sprint(e.p.HotDuration.Seconds())}
+			total = int(e.p.HotDuration.Seconds() * 10)
+		}
+		m, err := peerRun(ctx, e, peerDir, "peer-comparison automerge-repo "+wl.name, args, total)
 		pr.fail(err)
 		pr.Metrics = unify(wl.name, m)
-		for _, k := range comparedMetrics {
-			d, ok1 := dmRow.Metrics[k]
-			p, ok2 := pr.Metrics[k]
-			if ok1 && ok2 && p != 0 {
-				pr.Metrics["ratio_"+k] = d / p
-			}
-		}
+		addRatios(dmRow, pr, comparedMetrics)
 		if wl.writers > 0 {
 			offered := float64(wl.writers) * e.p.HotRate
-			for _, row := range []*Result{dmRow, pr} {
-				if got, ok := row.Metrics["changes_per_s"]; ok && got < 0.9*offered {
-					row.Notes = append(row.Notes, fmt.Sprintf("%s made %.1f changes/s of the %.0f offered: its client side (on the same shared cores) could not keep up, and its latencies include that backlog", row.System, got, offered))
-				}
-			}
+			noteRate(dmRow, offered)
+			noteRate(pr, offered)
 		}
 		pr.Notes = append(pr.Notes, "ratio_<metric> = dynamerge ÷ automerge-repo, both measured in this run",
 			"automerge-repo clients merge every other client's change as it arrives (the sync server forwards them all); the dynamerge writers only push, as in the hot-record scenario",
@@ -131,9 +154,20 @@ func runCompare(ctx context.Context, e *env) {
 	}
 }
 
-// peerRun starts server.mjs, runs harness.mjs for one workload and returns
-// the harness's metrics plus the server's CPU, peak RSS and storage writes.
-func peerRun(ctx context.Context, e *env, dir, workload string, writers int) (map[string]float64, error) {
+// noteRate notes on row when it made less than 90 % of the changes per
+// second offered.
+func noteRate(row *Result, offered float64) {
+	if got, ok := row.Metrics["changes_per_s"]; ok && got < 0.9*offered {
+		row.Notes = append(row.Notes, fmt.Sprintf("%s made %.1f changes/s of the %.0f offered: its client side (on the same shared cores) could not keep up, and its latencies include that backlog", row.System, got, offered))
+	}
+}
+
+// peerRun starts server.mjs, runs harness.mjs with args (the workload and
+// its sizes; total is the progress it counts to) and returns the harness's
+// metrics plus the server's CPU, storage writes and memory: idle before the
+// workload, peak, and at its end (end_rss_mb, a second after the harness
+// finished, its clients gone and the documents still held).
+func peerRun(ctx context.Context, e *env, dir, desc string, args []string, total int) (map[string]float64, error) {
 	n := e.seq.Add(1)
 	data := filepath.Join(e.work, fmt.Sprintf("peer-%d", n))
 	s := &server{system: sysPeer, store: storePeer, http: newHTTPClient()}
@@ -148,21 +182,14 @@ func peerRun(ctx context.Context, e *env, dir, workload string, writers int) (ma
 	if err != nil {
 		return nil, err
 	}
-	args := []string{filepath.Join(dir, "harness.mjs"), "--url", "ws" + strings.TrimPrefix(s.URL, "http"), "--seed", strconv.FormatUint(e.o.seed%1_000_000, 10)}
-	total := 0
-	if writers == 0 {
-		args = append(args, "--workload", "breadth", "--clients", strconv.Itoa(e.p.BreadthClients), "--records", strconv.Itoa(e.p.BreadthRecords), "--ops", strconv.Itoa(e.p.BreadthOps), "--open", strconv.Itoa(e.p.BreadthOpen))
-		total = e.p.BreadthOps
-	} else {
-		args = append(args, "--workload", "hot", "--writers", strconv.Itoa(writers), "--rate", fmt.Sprint(e.p.HotRate), "--seconds", fmt.Sprint(e.p.HotDuration.Seconds()))
-		total = int(e.p.HotDuration.Seconds() * 10)
-	}
-	bar := e.bar(total, "peer-comparison automerge-repo "+workload)
+	args = append([]string{filepath.Join(dir, "harness.mjs"), "--url", "ws" + strings.TrimPrefix(s.URL, "http"), "--seed", strconv.FormatUint(e.o.seed%1_000_000, 10)}, args...)
+	workload := args[slices.Index(args, "--workload")+1]
+	bar := e.bar(total, desc)
 	cpu0, _, err := s.Usage()
 	if err != nil {
 		return nil, err
 	}
-	s.ResetPeak()
+	idle := s.ResetPeak()
 	// The peer's cost grows faster than ours with the number of documents
 	// (the breadth setup alone creates every record through one repo):
 	// bound it, so that a run ends and says so instead of hanging.
@@ -203,7 +230,8 @@ func peerRun(ctx context.Context, e *env, dir, workload string, writers int) (ma
 		}
 		return nil, fmt.Errorf("automerge-repo did not finish %s within -peer-timeout %v (stopped after %d of %d changes)", workload, e.o.peerTimeout, progress, total)
 	}
-	cpu1, _, uerr := s.Usage()
+	time.Sleep(time.Second)
+	cpu1, end, uerr := s.Usage()
 	if uerr != nil {
 		return nil, uerr
 	}
@@ -234,6 +262,8 @@ func peerRun(ctx context.Context, e *env, dir, workload string, writers int) (ma
 	}
 	m["server_cpu_s"] = cpu1 - cpu0
 	m["peak_rss_mb"] = float64(peak) / (1 << 20)
+	m["idle_rss_mb"] = float64(idle) / (1 << 20)
+	m["end_rss_mb"] = float64(end) / (1 << 20)
 	if c := m["changes"]; c > 0 {
 		m["server_cpu_ms_per_change"] = (cpu1 - cpu0) * 1000 / c
 		m["store_writes_per_change"] = (statsAfter["saves"] - statsBefore["saves"]) / c

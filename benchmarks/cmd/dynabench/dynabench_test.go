@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
+
+var flagLong = flag.Bool("long", false, "run the long tests (TestSmokeLargeText)")
 
 // TestMain lets the test binary serve as the baseline server, as the
 // dynabench binary does: the runner starts os.Executable() lww-serve.
@@ -24,6 +28,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	flag.Parse()
 	os.Exit(m.Run())
 }
 
@@ -95,26 +100,22 @@ func TestTextBoundaryNeverSplitsAMarker(t *testing.T) {
 	}
 }
 
-// TestSmokeRun runs the whole suite at its smallest size on bbolt, real
-// servers and all, and checks the files it writes.
+// TestSmokeRun runs the suite at its smallest size on bbolt, real servers
+// and all, and checks the files it writes. large-text is left out: it
+// belongs to make bench, and make test stays as fast as it was
+// (TestSmokeLargeText runs it with -long).
 func TestSmokeRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts servers; skipped with -short")
 	}
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"-profile", "smoke", "-stores", "bolt", "-repo", "../../..", "-out", out, "-seed", "7"}, &stdout, &stderr)
+	scen := strings.Join(slices.DeleteFunc(slices.Clone(scenarioNames), func(s string) bool { return s == "large-text" }), ",")
+	err := run(context.Background(), []string{"-profile", "smoke", "-stores", "bolt", "-repo", "../../..", "-out", out, "-seed", "7", "-scenarios", scen}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
-	b, err := os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r Run
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+	r := readRun(t, out)
 	seen := map[string]bool{}
 	for _, x := range r.Results {
 		seen[x.Scenario+"/"+x.System] = true
@@ -148,4 +149,57 @@ func TestSmokeRun(t *testing.T) {
 	if !strings.Contains(stdout.String(), "LOST-UPDATES") {
 		t.Errorf("no summary table on stdout:\n%s", stdout.String())
 	}
+}
+
+// TestSmokeLargeText runs the large-text scenario at its smallest size on
+// bbolt (and against automerge-repo when benchmarks/peer is installed):
+// every row converges and carries the figures.
+func TestSmokeLargeText(t *testing.T) {
+	if !*flagLong {
+		t.Skip("part of make bench, not make test: run with -long")
+	}
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-profile", "smoke", "-stores", "bolt", "-repo", "../../..", "-out", out, "-seed", "7", "-scenarios", "large-text"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	r := readRun(t, out)
+	rows := 0
+	for _, x := range r.Results {
+		if x.Scenario != "large-text" {
+			continue
+		}
+		rows++
+		if !x.Converged {
+			t.Errorf("%s/%s %s failed: %s", x.System, x.Store, x.Variant, x.Failure)
+		}
+		for _, m := range []string{"push_p50_ms", "push_p99_ms", "peak_rss_mb", "bytes_per_op", "first_pull_ms", "first_pull_bytes"} {
+			if _, ok := x.Metrics[m]; !ok {
+				t.Errorf("%s/%s %s: no %s", x.System, x.Store, x.Variant, m)
+			}
+		}
+		if x.System == sysPeer {
+			if _, ok := x.Metrics["ratio_first_pull_ms"]; !ok {
+				t.Errorf("automerge-repo %s: no ratio_first_pull_ms", x.Variant)
+			}
+		}
+	}
+	if rows < 2 {
+		t.Errorf("%d large-text rows, want paste and typing at least", rows)
+	}
+}
+
+// readRun reads the results.json a run wrote into dir.
+func readRun(tb testing.TB, dir string) Run {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var r Run
+	if err := json.Unmarshal(b, &r); err != nil {
+		tb.Fatal(err)
+	}
+	return r
 }

@@ -50,10 +50,15 @@ type env struct {
 
 func newEnv(ctx context.Context, o options, p profile, logger *slog.Logger, term io.Writer) (*env, error) {
 	e := &env{o: o, p: p, logger: logger, term: term}
-	e.work = filepath.Join(o.out, "work")
-	if err := os.MkdirAll(e.work, 0o755); err != nil {
+	// A folder of this run's own: the servers' data of an earlier failed
+	// run in the same -out folder is kept as evidence, and a server of
+	// this run opening that data (the same file and record names, for the
+	// same seed) would measure a record with the earlier run's history.
+	work, err := os.MkdirTemp(o.out, "work-")
+	if err != nil {
 		return nil, err
 	}
+	e.work = work
 	e.dynamergeBin = filepath.Join(e.work, "dynamerge")
 	fmt.Fprintln(term, "dynabench: building ./cmd/dynamerge")
 	build := exec.CommandContext(ctx, "go", "build", "-o", e.dynamergeBin, "./cmd/dynamerge")

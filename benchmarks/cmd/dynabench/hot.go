@@ -13,7 +13,6 @@ import (
 
 	"github.com/dynamerge/dynamerge/benchmarks"
 	"github.com/dynamerge/dynamerge/client"
-	"github.com/dynamerge/dynamerge/crdt"
 )
 
 // Scenario 3, hot record: W writers typing into one record's text at a
@@ -86,66 +85,15 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 
 	var (
 		mu      sync.Mutex
-		madeAt  = map[crdt.Hash]time.Time{}
-		seenAt  = map[crdt.Hash]time.Time{}
+		clock   = newRemoteClock()
 		push    benchmarks.Latencies
-		remote  benchmarks.Latencies
 		changes int
 	)
-	octx, stopObs := context.WithCancel(ctx)
-	defer stopObs()
-	events, err := obs.Client().Events(octx, hotCollection)
+	stopObs, err := follow(ctx, obs, clock)
 	if err != nil {
-		return fmt.Errorf("observer: subscribe: %w", err)
+		return err
 	}
-	obsErr := make(chan error, 1)
-	go func() {
-		obsErr <- func() error {
-			for {
-				select {
-				case <-octx.Done():
-					return nil
-				case ev, ok := <-events:
-					if !ok {
-						if octx.Err() != nil {
-							return nil
-						}
-						return errors.New("observer: event stream ended early")
-					}
-					if ev.ID != id {
-						continue
-					}
-				}
-				// Coalesce: one pull brings everything the queued events
-				// announce.
-				for len(events) > 0 {
-					<-events
-				}
-				s, err := obs.Sync(octx, true)
-				if err != nil {
-					if octx.Err() != nil {
-						return nil
-					}
-					return fmt.Errorf("observer: %w", err)
-				}
-				now := time.Now()
-				if len(s.Pulled) == 0 {
-					continue // the event's change came with an earlier pull
-				}
-				chs, err := crdt.Split(s.Pulled)
-				if err != nil {
-					return fmt.Errorf("observer: split answer: %w", err)
-				}
-				mu.Lock()
-				for _, ch := range chs {
-					if _, dup := seenAt[ch.Hash]; !dup {
-						seenAt[ch.Hash] = now
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}()
+	defer func() { _ = stopObs() }()
 
 	bar := e.bar(int(e.p.HotDuration.Seconds()*10), fmt.Sprintf("hot-record %s w=%d gc=%v", st, writers, group))
 	before, err := srv.usage(ctx)
@@ -164,27 +112,15 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 			t := time.NewTicker(period)
 			defer t.Stop()
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				txt := w.Doc.Path("text").Text()
-				if err := txt.Insert(rng.IntN(txt.Len()+1), string(rune('a'+rng.IntN(26)))); err != nil {
-					errs[i] = err
-					return
-				}
-				h, _, err := w.Commit()
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				hash, _ := crdt.ParseHash(h.String())
-				mu.Lock()
-				madeAt[hash] = time.Now()
-				mu.Unlock()
-				s, err := w.Sync(ctx, false)
+				rtt, err := typeAndPush(ctx, w, clock, false, func(txt *automerge.Text) error {
+					return txt.Insert(rng.IntN(txt.Len()+1), string(rune('a'+rng.IntN(26))))
+				})
 				if err != nil {
 					errs[i] = err
 					return
 				}
 				mu.Lock()
-				push.Add(s.RTT)
+				push.Add(rtt)
 				changes++
 				mu.Unlock()
 				<-t.C
@@ -204,18 +140,11 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 	if err != nil {
 		return err
 	}
-	// Give the observer a moment for the last events, then stop it.
-	time.Sleep(500 * time.Millisecond)
-	stopObs()
-	if err := <-obsErr; err != nil {
+	if err := stopObs(); err != nil {
 		return err
 	}
+	remote := clock.latencies()
 	mu.Lock()
-	for h, t := range seenAt {
-		if m, ok := madeAt[h]; ok {
-			remote.Add(t.Sub(m))
-		}
-	}
 	r.Metrics["changes"] = float64(changes)
 	r.Metrics["changes_per_s"] = float64(changes) / e.p.HotDuration.Seconds()
 	offered := float64(writers) * e.p.HotRate
@@ -225,8 +154,8 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 	}
 	r.Metrics["observed"] = float64(remote.Len())
 	mu.Unlock()
-	r.Metrics["remote_p50_ms"] = pctMs(&remote, 50)
-	r.Metrics["remote_p99_ms"] = pctMs(&remote, 99)
+	r.Metrics["remote_p50_ms"] = pctMs(remote, 50)
+	r.Metrics["remote_p99_ms"] = pctMs(remote, 99)
 	r.Metrics["push_p50_ms"] = pctMs(&push, 50)
 	r.Metrics["push_p99_ms"] = pctMs(&push, 99)
 	storeDiff(r, srv, before, after, changes)
@@ -234,25 +163,5 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 
 	// Convergence: everyone merges everything; all must stand at the
 	// server's heads, and every change made must be in the record.
-	all := append(slices.Clone(ws), obs)
-	for _, w := range all {
-		if _, err := w.Sync(ctx, true); err != nil {
-			return fmt.Errorf("final sync: %w", err)
-		}
-	}
-	for _, w := range all {
-		if _, err := w.Sync(ctx, true); err != nil {
-			return fmt.Errorf("final sync: %w", err)
-		}
-		if !slices.Equal(w.Heads(), all[0].Heads()) {
-			return fmt.Errorf("not converged: %v vs %v", w.Heads(), all[0].Heads())
-		}
-	}
-	for h := range madeAt {
-		ah, _ := automerge.NewChangeHash(h.String())
-		if _, err := obs.Doc.Change(ah); err != nil {
-			return fmt.Errorf("change %s made by a writer is not in the record", h)
-		}
-	}
-	return nil
+	return converge(ctx, append(slices.Clone(ws), obs), obs, clock)
 }

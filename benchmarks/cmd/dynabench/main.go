@@ -48,7 +48,7 @@ func main() {
 }
 
 // scenarioNames lists the scenarios in the order they run.
-var scenarioNames = []string{"lost-updates", "breadth", "hot-record", "long-history", "offline-storm", "peer-comparison"}
+var scenarioNames = []string{"lost-updates", "breadth", "hot-record", "long-history", "offline-storm", "peer-comparison", "large-text"}
 
 // options are the runner's flags.
 type options struct {
@@ -63,6 +63,8 @@ type options struct {
 	keep      bool
 	// peerTimeout bounds one automerge-repo workload, its setup included.
 	peerTimeout time.Duration
+	// largeTextChanges overrides the profile's typing changes (0: keep).
+	largeTextChanges int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -80,12 +82,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.repo, "repo", ".", "the dynamerge repository (to build ./cmd/dynamerge)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the servers' data and logs in the results folder")
 	fs.DurationVar(&o.peerTimeout, "peer-timeout", 20*time.Minute, "how long one automerge-repo workload (setup included) may take before it is stopped and reported as failed")
+	fs.IntVar(&o.largeTextChanges, "large-text-changes", 0, "typing changes of the large-text scenario, both writers together (0: the profile's, 10,000 quick and 100,000 full)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	prof, ok := profiles[o.profile]
 	if !ok {
 		return fmt.Errorf("-profile: want smoke, quick or full, got %q", o.profile)
+	}
+	if o.largeTextChanges < 0 {
+		return fmt.Errorf("-large-text-changes: want 0 or more, got %d", o.largeTextChanges)
+	}
+	if o.largeTextChanges > 0 {
+		prof.LargeTextChanges = o.largeTextChanges
 	}
 	o.stores = splitList(stores)
 	for _, s := range o.stores {

@@ -22,6 +22,7 @@ var scenarioText = map[string]string{
 	"hot-record":      "Writers typing into one record at a fixed rate each, with and without group commit. Remote latency: from a change being made at one writer to an observer (following Server-Sent Events, then pulling) holding it.",
 	"long-history":    "A one-change sync (push one, pull one) on a hot record with a long history, and the cold-load time of the record (its first sync after a server restart). Flat sync latency means the cost follows the delta, not the history.",
 	"peer-comparison": "The breadth and hot-record workloads against the Automerge project's own sync server (@automerge/automerge-repo with its WebSocket adapter and Node file system storage, run with Node on this machine), driven by an equivalent Node client harness (benchmarks/peer/). p50/p99 are sync latency for breadth and remote latency for hot; ratio_<metric> on the peer's rows is dynamerge ÷ automerge-repo, both measured in this run (a ratio above 1 for throughput, below 1 for latency, CPU and memory, favours dynamerge).",
+	"large-text":      "Records of a realistic size, side by side with automerge-repo doing the same work. paste: one change pasting 1,000,000 characters into a note's text. typing: two writers typing one character (or a backspace) per change into one text, merging each other's work, while an observer follows. Then a new client's first pull of the record (on dynamerge also after a restart: cold). Push latency is a push's HTTP round trip on dynamerge and, on automerge-repo, the time from a change to the sync server's heads covering it. bytes_per_op is the server's RSS growth over the workload per op of history; first_pull_bytes the bytes the new client received on the wire. ratio_<metric> on automerge-repo's rows is dynamerge (bbolt) ÷ automerge-repo.",
 	"offline-storm":   "Clients each with many offline changes reconnect within a short window: time until every replica holds every change, bytes on the wire (HTTP bodies both ways) against the raw change bytes made, and retries.",
 }
 
@@ -126,6 +127,18 @@ func chartsFor(name string, rs []*Result) ([]template.HTML, error) {
 			add(barChart("Throughput", "changes/s", rs, "changes_per_s")),
 			add(barChart("Server CPU per change", "ms", rs, "server_cpu_ms_per_change")),
 			add(barChart("dynamerge ÷ automerge-repo", "ratio", peerRows(rs), "ratio_p50_ms", "ratio_p99_ms", "ratio_server_cpu_ms_per_change", "ratio_peak_rss_mb")))
+	case "large-text":
+		for _, v := range []string{"paste", "typing"} {
+			vs := withVariant(rs, v)
+			if len(vs) == 0 {
+				continue
+			}
+			err = firstErr(err, add(barChart(v+": push latency p50 / p99", "ms", vs, "push_p50_ms", "push_p99_ms")),
+				add(barChart(v+": server memory per op of history", "bytes/op", vs, "bytes_per_op")),
+				add(barChart(v+": a new client's first pull", "ms", vs, "first_pull_ms", "cold_first_pull_ms")),
+				add(barChart(v+": first pull on the wire, and Automerge.save", "bytes", vs, "first_pull_bytes", "save_bytes")),
+				add(barChart(v+": dynamerge ÷ automerge-repo", "ratio", peerRows(vs), "ratio_push_p50_ms", "ratio_push_p99_ms", "ratio_bytes_per_op", "ratio_first_pull_ms", "ratio_first_pull_bytes")))
+		}
 	case "offline-storm":
 		err = firstErr(add(barChart("Time until all converge", "s", rs, "all_pushed_s", "converge_s")),
 			add(barChart("Bytes on the wire ÷ raw change bytes", "ratio", rs, "wire_ratio")))
@@ -133,11 +146,20 @@ func chartsFor(name string, rs []*Result) ([]template.HTML, error) {
 	return out, err
 }
 
+// withVariant returns the rows of one variant.
+func withVariant(rs []*Result, variant string) []*Result {
+	return rowsWhere(rs, func(x *Result) bool { return x.Variant == variant })
+}
+
 // peerRows returns the peer's rows, which carry the ratios.
 func peerRows(rs []*Result) []*Result {
+	return rowsWhere(rs, func(x *Result) bool { return x.System == sysPeer })
+}
+
+func rowsWhere(rs []*Result, keep func(*Result) bool) []*Result {
 	var out []*Result
 	for _, x := range rs {
-		if x.System == sysPeer {
+		if keep(x) {
 			out = append(out, x)
 		}
 	}

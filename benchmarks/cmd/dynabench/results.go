@@ -37,6 +37,10 @@ type profile struct {
 	// offline-storm
 	StormClients, StormRecords, StormMinChanges, StormMaxChanges int
 	StormWindow                                                  time.Duration
+	// large-text: the paste's characters; the typing changes (of 2
+	// writers together) and each writer's rate in changes per second
+	LargeTextChars, LargeTextChanges int
+	LargeTextRate                    float64
 }
 
 // profiles are the sizes of the suite. quick fits in a few minutes on 2
@@ -49,6 +53,7 @@ var profiles = map[string]profile{
 		HotWriters: []int{2}, HotRate: 6, HotDuration: time.Second,
 		HistorySizes: []int{100}, HistorySyncs: 6,
 		StormClients: 5, StormRecords: 2, StormMinChanges: 5, StormMaxChanges: 10, StormWindow: 500 * time.Millisecond,
+		LargeTextChars: 20_000, LargeTextChanges: 200, LargeTextRate: 100,
 	},
 	"quick": {
 		LostClients: 8, LostRecords: 10, LostRounds: 4, LostEditsPerRound: 5,
@@ -56,6 +61,7 @@ var profiles = map[string]profile{
 		HotWriters: []int{4, 16}, HotRate: 6, HotDuration: 4 * time.Second,
 		HistorySizes: []int{100, 10_000}, HistorySyncs: 40,
 		StormClients: 50, StormRecords: 10, StormMinChanges: 20, StormMaxChanges: 100, StormWindow: 5 * time.Second,
+		LargeTextChars: 1_000_000, LargeTextChanges: 10_000, LargeTextRate: 100,
 	},
 	"full": {
 		LostClients: 32, LostRecords: 100, LostRounds: 10, LostEditsPerRound: 10,
@@ -63,6 +69,7 @@ var profiles = map[string]profile{
 		HotWriters: []int{4, 16, 64}, HotRate: 6, HotDuration: 30 * time.Second,
 		HistorySizes: []int{100, 10_000, 100_000}, HistorySyncs: 200,
 		StormClients: 200, StormRecords: 50, StormMinChanges: 100, StormMaxChanges: 1000, StormWindow: 10 * time.Second,
+		LargeTextChars: 1_000_000, LargeTextChanges: 100_000, LargeTextRate: 100,
 	},
 }
 
@@ -163,6 +170,7 @@ var summaryMetrics = map[string][]string{
 	"long-history":    {"history", "sync_p50_ms", "sync_p99_ms", "cold_load_ms"},
 	"offline-storm":   {"converge_s", "wire_ratio", "retries", "changes", "peak_rss_mb"},
 	"peer-comparison": {"changes_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_change", "peak_rss_mb", "ratio_changes_per_s", "ratio_p50_ms", "ratio_p99_ms", "ratio_server_cpu_ms_per_change", "ratio_peak_rss_mb"},
+	"large-text":      {"ops", "push_p50_ms", "push_p99_ms", "peak_rss_mb", "bytes_per_op", "first_pull_ms", "first_pull_bytes", "ratio_push_p50_ms", "ratio_push_p99_ms", "ratio_bytes_per_op", "ratio_first_pull_ms", "ratio_first_pull_bytes"},
 }
 
 func printSummary(w io.Writer, r *Run) {
@@ -314,6 +322,7 @@ var scenarios = map[string]scenarioFunc{
 	"long-history":    runHistory,
 	"offline-storm":   runStorm,
 	"peer-comparison": runCompare,
+	"large-text":      runLargeText,
 }
 
 // pctMs returns l's p-th percentile in milliseconds, or NaN when l is
