@@ -595,6 +595,9 @@ func (d *Doc) rebuildChanges(metas []changeMeta, loaded []loadOp, reserve func(i
 	out := make([]Change, len(metas))
 	var enc changeEncoder
 	d.changes = slices.Grow(d.changes, len(metas))
+	if len(d.byHash) == 0 {
+		d.byHash = make(map[Hash]int32, len(metas))
+	}
 	if reserve != nil {
 		reserve(len(metas))
 	}

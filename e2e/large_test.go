@@ -24,12 +24,22 @@ func TestLargePaste(t *testing.T) {
 }
 
 // TestLargeTyping: two writers type 100,000 changes into one text record
-// concurrently (20,000 with -short) and converge.
+// concurrently (20,000 with -short) and converge; after a restart, a new
+// client's first pull (the record loaded cold) sees the same.
 func TestLargeTyping(t *testing.T) {
 	n := 100_000
 	if testing.Short() {
 		n = 20_000
 	}
-	s := newStack(t)
-	largetest.Typing(t, s.client, amjs.Start(t), "notes", "typed", largetest.TypingOptions{Changes: n})
+	s, js := newStack(t), amjs.Start(t)
+	largetest.Typing(t, s.client, js, "notes", "typed", largetest.TypingOptions{Changes: n})
+	// Cold: the first pull after a restart loads the record from its
+	// snapshot and log.
+	s.restart()
+	rec, err := s.client.Get(t.Context(), "notes", "typed")
+	if err != nil {
+		t.Fatalf("Get after restart: %v", err)
+	}
+	s.restart()
+	largetest.FreshClient(t, s.client, js, "notes", "typed", rec)
 }
