@@ -194,25 +194,6 @@ func hostOf(addr string) string {
 	return host
 }
 
-// newLogger builds the process logger from --log-level and --log-format.
-func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
-	level, err := parseLevel(cfg.LogLevel)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
-	switch cfg.LogFormat {
-	case "json":
-		h = slog.NewJSONHandler(w, opts)
-	case "text":
-		h = slog.NewTextHandler(w, opts)
-	default:
-		return nil, fmt.Errorf("--log-format: must be text or json, got %q", cfg.LogFormat)
-	}
-	return slog.New(h), nil
-}
-
 // newAuthorizer builds the token checker of --auth-*, or nil (everything
 // allowed) when none is configured. close stops the JWKS refresh.
 func newAuthorizer(ctx context.Context, cfg Config, logger *slog.Logger) (a *server.TokenAuth, close func(), err error) {
