@@ -41,6 +41,9 @@ func openStore(cfg Config) (store.Store, string, error) {
 	case StoreDynamoDB:
 		ctx, cancel := context.WithTimeout(context.Background(), openDynamoTimeout)
 		defer cancel()
+		if err := checkAWSCredentials(ctx); err != nil {
+			return nil, "", fmt.Errorf("open dynamodb store %s: %w", arg, err)
+		}
 		st, err := dynamo.Open(ctx, dynamo.Config{
 			Table:       arg,
 			Endpoint:    cfg.DynamoDBEndpoint,
