@@ -21,6 +21,9 @@ BENCHTIME   ?= 1s
 FUZZTIME    ?= 10s
 # Each fuzz target's share of `make test` (0 skips the step).
 FUZZTIME_TEST ?= 5s
+# Jobs `make test` runs at once (the builds, one go test per package, vet,
+# fuzzing, the browser suites); empty means one per core.
+TEST_JOBS   ?=
 ARGS        ?=
 
 CACHE       := $(CURDIR)/.cache
@@ -74,13 +77,15 @@ run: ## run the server on the embedded store (ARGS="--addr 127.0.0.1:9090" for f
 
 .PHONY: test test-short test-long vet fmt-check bench bench-full bench-go fuzz
 test: deps ## what CI runs: gofmt, vet, go test -race, short fuzzing, browser unit and Chromium tests
-	@FUZZTIME_TEST="$(FUZZTIME_TEST)" BROWSER_TESTS=1 scripts/test.sh "$(GO)" "$(TEST_TIMEOUT)" "$(DDB_DIR)" -race -count=1 $(PKGS)
+	@GO_TEST_FLAGS="-race -count=1" FUZZTIME_TEST="$(FUZZTIME_TEST)" BROWSER_TESTS=1 TEST_JOBS="$(TEST_JOBS)" \
+		scripts/test.sh "$(GO)" "$(TEST_TIMEOUT)" "$(DDB_DIR)" $(PKGS)
 
 test-short: ## fast inner loop: go test -short, no -race, no deps
 	$(GO) test -short -count=1 $(PKGS)
 
 test-long: deps ## the long variants of the end-to-end tests (go test ./e2e/ -long)
-	@scripts/test.sh "$(GO)" "$(LONG_TIMEOUT)" "$(DDB_DIR)" -race -count=1 ./e2e/ -args -long
+	@GO_TEST_FLAGS="-race -count=1" TEST_ARGS=-long TEST_JOBS="$(TEST_JOBS)" \
+		scripts/test.sh "$(GO)" "$(LONG_TIMEOUT)" "$(DDB_DIR)" ./e2e/
 
 vet: ## go vet
 	$(GO) vet $(PKGS)
