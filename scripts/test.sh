@@ -113,8 +113,8 @@ fi
 if [[ "${BROWSER_TESTS:-}" == 1 ]]; then
 	# Both suites run the server built from this checkout; build it once.
 	export DYNAMERGE_BIN=$work/dynamerge
-	job "go build -o \$DYNAMERGE_BIN ./cmd/dynamerge" build - '"$go" build -o "$DYNAMERGE_BIN" ./cmd/dynamerge'
-	bin_build="go build -o \$DYNAMERGE_BIN ./cmd/dynamerge"
+	bin_build="go build -o DYNAMERGE_BIN ./cmd/dynamerge"
+	job "$bin_build" build - '"$go" build -o "$DYNAMERGE_BIN" ./cmd/dynamerge'
 	job "browser library: typecheck and unit tests (Node, fake-indexeddb, real server)" browser "$bin_build" '(cd browser && npm test)'
 	job "browser end-to-end (real Chromium)" browser "$bin_build" '(cd browser/e2e && npm test)'
 fi
@@ -159,6 +159,11 @@ while ((${#queue[@]} > 0 || ${#pid_of[@]} > 0)); do
 		fi
 	done
 	queue=("${rest[@]}")
+	if ((${#pid_of[@]} == 0)); then
+		echo "test.sh: jobs waiting for a job that is not there: ${queue[*]}"
+		fail "jobs never started: ${queue[*]}"
+		break
+	fi
 	[[ -n $hb_pid ]] || { sleep "$heartbeat" & hb_pid=$!; }
 	set +e
 	wait -n -p done_pid "${pid_of[@]}" "$hb_pid"
@@ -172,7 +177,7 @@ while ((${#queue[@]} > 0 || ${#pid_of[@]} > 0)); do
 		continue
 	fi
 	for n in "${!pid_of[@]}"; do [[ ${pid_of[$n]} == "$done_pid" ]] && break; done
-	unset "pid_of[$n]"
+	unset -v 'pid_of[$n]' # quoted: the subscript is expanded once
 	ended[$n]=1
 	secs=$((SECONDS - started[$n]))
 	printf '%s\t%s\n' "$secs" "$n" >>"$work/times"

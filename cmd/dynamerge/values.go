@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -21,7 +22,7 @@ type boolValue bool
 func (v *boolValue) Set(s string) error {
 	b, err := strconv.ParseBool(s)
 	if err != nil {
-		return fmt.Errorf("want true or false")
+		return errors.New("want true or false")
 	}
 	*v = boolValue(b)
 	return nil
@@ -72,7 +73,7 @@ func (v *floatValue) kind() string   { return "number" }
 // wantNumber explains a strconv error: out of range, or not what was wanted.
 func wantNumber(err error, want string) error {
 	if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-		return fmt.Errorf("out of range")
+		return errors.New("out of range")
 	}
 	return fmt.Errorf("want %s", want)
 }
@@ -82,7 +83,7 @@ type durationValue time.Duration
 func (v *durationValue) Set(s string) error {
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("want a duration with a unit, such as 30s, 5m or 1h30m")
+		return errors.New("want a duration with a unit, such as 30s, 5m or 1h30m")
 	}
 	*v = durationValue(d)
 	return nil
