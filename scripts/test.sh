@@ -7,7 +7,8 @@
 #   - go build $GO_TEST_FLAGS' build flags ./... first, so that the test jobs
 #     do not compile the same dependencies side by side;
 #   - go test GO_TEST_FLAGS (default -race -count=1) per package, TIMEOUT
-#     per package, TEST_ARGS passed to the test binaries (e.g. -long);
+#     per package, TEST_ARGS passed to the test binaries (e.g. -long); the
+#     packages that use DynamoDB Local one at a time;
 #   - go vet ./...;
 #   - with FUZZTIME_TEST set (e.g. 5s), every Fuzz target for that long;
 #   - with BROWSER_TESTS=1, the browser library's unit tests and the
@@ -75,11 +76,12 @@ fi
 
 # ---- the jobs -------------------------------------------------------------
 
-declare -A job_cmd=() job_after=() job_kind=()
+declare -A job_cmd=() job_after=() job_kind=() job_group=()
 declare -a job_order=()
-# job NAME KIND AFTER COMMAND: a job runs COMMAND (evaluated by bash) once
-# the job AFTER (or none: -) has ended, whatever its result.
-job() { job_order+=("$1"); job_kind[$1]=$2; job_after[$1]=$3; job_cmd[$1]=$4; }
+# job NAME KIND AFTER COMMAND [GROUP]: a job runs COMMAND (evaluated by
+# bash) once the job AFTER (or none: -) has ended, whatever its result, and
+# while no other job of its GROUP runs.
+job() { job_order+=("$1"); job_kind[$1]=$2; job_after[$1]=$3; job_cmd[$1]=$4; job_group[$1]=${5:-}; }
 
 build_flags=()
 for f in "${test_flags[@]}"; do
@@ -98,8 +100,13 @@ while read -r path has; do
 done < <("$go" list -f '{{.ImportPath}} {{if or .TestGoFiles .XTestGoFiles}}yes{{else}}no{{end}}' "${pkgs[@]}")
 
 for p in "${test_pkgs[@]}"; do
+	# The packages that use DynamoDB Local take turns: it is one Java
+	# process, and with two of them at once TestMultiProcessDynamo (e2e)
+	# saw no event at all while store/dynamo/integration ran.
+	group=
+	if grep -qs 'dynamotest\|DYNAMERGE_DYNAMODB_ENDPOINT' "$p"/*_test.go; then group=dynamodb; fi
 	job "go test $p" gotest "$first_build" \
-		'"$go" test -timeout "$timeout" "${test_flags[@]}" '"$(printf '%q' "$p")"' ${test_args[@]:+-args "${test_args[@]}"}'
+		'"$go" test -timeout "$timeout" "${test_flags[@]}" '"$(printf '%q' "$p")"' ${test_args[@]:+-args "${test_args[@]}"}' "$group"
 done
 
 job "go vet ./..." other - '"$go" vet "${pkgs[@]}"'
@@ -149,8 +156,12 @@ while ((${#queue[@]} > 0 || ${#pid_of[@]} > 0)); do
 	# Start what may start, in queue order.
 	rest=()
 	for n in "${queue[@]}"; do
-		a=${job_after[$n]}
-		if ((${#pid_of[@]} < slots)) && [[ $a == - || -n ${ended[$a]:-} ]]; then
+		a=${job_after[$n]} g=${job_group[$n]}
+		busy=
+		if [[ -n $g ]]; then
+			for r in "${!pid_of[@]}"; do [[ ${job_group[$r]} == "$g" ]] && busy=1; done
+		fi
+		if ((${#pid_of[@]} < slots)) && [[ -z $busy ]] && [[ $a == - || -n ${ended[$a]:-} ]]; then
 			(eval "${job_cmd[$n]}") >"$(out_of "$n")" 2>&1 </dev/null &
 			pid_of[$n]=$!
 			started[$n]=$SECONDS
