@@ -76,15 +76,16 @@ run: ## run the server on the embedded store (ARGS="--addr 127.0.0.1:9090" for f
 ## ---- checks -------------------------------------------------------------
 
 .PHONY: test test-short test-long vet fmt-check bench bench-full bench-go fuzz
-test: deps ## what CI runs: gofmt, vet, go test -race, short fuzzing, browser unit and Chromium tests
-	@GO_TEST_FLAGS="-race -count=1" FUZZTIME_TEST="$(FUZZTIME_TEST)" BROWSER_TESTS=1 TEST_JOBS="$(TEST_JOBS)" \
+# test.sh runs `make deps` itself, so that .cache/test.log holds its output too.
+test: ## what CI runs: deps, gofmt, vet, go test -race, short fuzzing, browser unit and Chromium tests
+	@DEPS="$(MAKE) deps" GO_TEST_FLAGS="-race -count=1" FUZZTIME_TEST="$(FUZZTIME_TEST)" BROWSER_TESTS=1 TEST_JOBS="$(TEST_JOBS)" \
 		scripts/test.sh "$(GO)" "$(TEST_TIMEOUT)" "$(DDB_DIR)" $(PKGS)
 
 test-short: ## fast inner loop: go test -short, no -race, no deps
 	$(GO) test -short -count=1 $(PKGS)
 
-test-long: deps ## the long variants of the end-to-end tests (go test ./e2e/ -long)
-	@GO_TEST_FLAGS="-race -count=1" TEST_ARGS=-long TEST_JOBS="$(TEST_JOBS)" \
+test-long: ## the long variants of the end-to-end tests (go test ./e2e/ -long)
+	@DEPS="$(MAKE) deps" GO_TEST_FLAGS="-race -count=1" TEST_ARGS=-long TEST_JOBS="$(TEST_JOBS)" \
 		scripts/test.sh "$(GO)" "$(LONG_TIMEOUT)" "$(DDB_DIR)" ./e2e/
 
 vet: ## go vet

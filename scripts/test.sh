@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh GO TIMEOUT DDB_DIR PKGS...: the body of `make test`.
 #
+# DEPS when set (a command, e.g. make deps; the run stops if it fails),
 # gofmt, then every check as a job, at most TEST_JOBS at once (default: the
 # number of cores), the slowest first, with DynamoDB Local running (fetched
 # by make deps):
@@ -49,6 +50,12 @@ clock() { local s=$((SECONDS - start)); printf '%dm%02ds' $((s / 60)) $((s % 60)
 step() { printf '\n==> [%s] %s\n' "$(clock)" "$*"; }
 ok() { steps+=("ok   $*"); }
 fail() { steps+=("FAIL $*"); status=1; }
+
+if [[ -n "${DEPS:-}" ]]; then
+	step "$DEPS"
+	if ! eval "$DEPS"; then echo "FAIL: $DEPS"; exit 1; fi
+	ok deps
+fi
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files -co --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*' -not -path '*/node_modules/*'))
