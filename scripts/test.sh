@@ -189,9 +189,9 @@ while ((${#queue[@]} > 0 || ${#pid_of[@]} > 0)); do
 	set -e
 	if [[ $done_pid == "$hb_pid" ]]; then
 		hb_pid=
-		running=()
-		for n in "${!pid_of[@]}"; do running+=("$n ($((SECONDS - started[$n]))s)"); done
-		printf '     [%s] running: %s; %d waiting\n' "$(clock)" "$(IFS=,; sed 's/,/, /g' <<<"${running[*]}")" "${#queue[@]}"
+		running=
+		for n in "${!pid_of[@]}"; do running+="${running:+; }$n ($((SECONDS - started[$n]))s)"; done
+		printf '     [%s] running: %s; %d waiting\n' "$(clock)" "$running" "${#queue[@]}"
 		continue
 	fi
 	for n in "${!pid_of[@]}"; do [[ ${pid_of[$n]} == "$done_pid" ]] && break; done
