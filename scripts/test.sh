@@ -147,7 +147,11 @@ if [[ -f $times ]]; then
 	while IFS=$'\t' read -r secs name; do est[$name]=$secs; done <"$times"
 fi
 mapfile -t queue < <(for n in "${job_order[@]}"; do
-	if [[ ${job_kind[$n]} == build ]]; then rank=999999; else rank=${est[$n]:-10}; fi
+	case ${job_kind[$n]} in
+	build) rank=999999 ;;
+	fuzz) rank=${est[$n]:-60} ;; # builds instrumented binaries, then 7 targets
+	*) rank=${est[$n]:-10} ;;
+	esac
 	printf '%s\t%s\n' "$rank" "$n"
 done | sort -t $'\t' -k1,1nr -s | cut -f2-)
 
