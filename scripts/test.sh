@@ -128,7 +128,9 @@ if [[ "${BROWSER_TESTS:-}" == 1 ]]; then
 	# Both suites run the server built from this checkout; build it once.
 	export DYNAMERGE_BIN=$work/dynamerge
 	bin_build="go build -o DYNAMERGE_BIN ./cmd/dynamerge"
-	job "$bin_build" build - '"$go" build -o "$DYNAMERGE_BIN" ./cmd/dynamerge'
+	# After the race build, which the longest jobs wait for: on an empty
+	# build cache the two would share the cores for minutes.
+	job "$bin_build" build "$first_build" '"$go" build -o "$DYNAMERGE_BIN" ./cmd/dynamerge'
 	job "browser library: typecheck and unit tests (Node, fake-indexeddb, real server)" browser "$bin_build" '(cd browser && npm test)'
 	job "browser end-to-end (real Chromium)" browser "$bin_build" '(cd browser/e2e && npm test)'
 fi
