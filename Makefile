@@ -21,6 +21,9 @@ BENCHTIME   ?= 1s
 FUZZTIME    ?= 10s
 # Each fuzz target's share of `make test` (0 skips the step).
 FUZZTIME_TEST ?= 5s
+# Jobs `make test` runs at once (the builds, one go test per package, vet,
+# fuzzing, the browser suites); empty means one per core.
+TEST_JOBS   ?=
 ARGS        ?=
 # make soak: seeded convergence sessions and SIGKILLs of the crash test
 # (SOAK_SEED=0 picks a seed and prints it), each test bounded by its timeout.
@@ -80,14 +83,17 @@ run: ## run the server on the embedded store (ARGS="--addr 127.0.0.1:9090" for f
 ## ---- checks -------------------------------------------------------------
 
 .PHONY: test test-short test-long soak vet fmt-check bench bench-full bench-go fuzz
-test: deps ## what CI runs: gofmt, vet, go test -race, short fuzzing, browser unit and Chromium tests
-	@FUZZTIME_TEST="$(FUZZTIME_TEST)" BROWSER_TESTS=1 scripts/test.sh "$(GO)" "$(TEST_TIMEOUT)" "$(DDB_DIR)" -race -count=1 $(PKGS)
+# test.sh runs `make deps` itself, so that .cache/test.log holds its output too.
+test: ## what CI runs: deps, gofmt, vet, go test -race, short fuzzing, browser unit and Chromium tests
+	@DEPS="$(MAKE) deps" GO_TEST_FLAGS="-race -count=1" FUZZTIME_TEST="$(FUZZTIME_TEST)" BROWSER_TESTS=1 TEST_JOBS="$(TEST_JOBS)" \
+		scripts/test.sh "$(GO)" "$(TEST_TIMEOUT)" "$(DDB_DIR)" $(PKGS)
 
 test-short: ## fast inner loop: go test -short, no -race, no deps
 	$(GO) test -short -count=1 $(PKGS)
 
-test-long: deps ## the long variants of the end-to-end tests (go test ./e2e/ -long)
-	@scripts/test.sh "$(GO)" "$(LONG_TIMEOUT)" "$(DDB_DIR)" -race -count=1 ./e2e/ -args -long
+test-long: ## the long variants of the end-to-end tests (go test ./e2e/ -long)
+	@DEPS="$(MAKE) deps" GO_TEST_FLAGS="-race -count=1" TEST_ARGS=-long TEST_JOBS="$(TEST_JOBS)" \
+		scripts/test.sh "$(GO)" "$(LONG_TIMEOUT)" "$(DDB_DIR)" ./e2e/
 
 # Not part of make test: about 20 minutes on 2 cores, bounded by the two
 # timeouts. No -race (it would multiply the time by five); make test runs

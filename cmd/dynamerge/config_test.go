@@ -144,11 +144,17 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "bad log format", args: []string{"--log-format", "xml"}, want: []string{"--log-format", "text or json"}},
 		{name: "zero shutdown timeout", args: []string{"--shutdown-timeout", "0s"}, want: []string{"--shutdown-timeout", "positive"}},
 		{name: "bad duration", args: []string{"--shutdown-timeout", "soon"}, want: []string{"shutdown-timeout"}},
-		{name: "unknown flag", args: []string{"--port", "80"}, want: []string{"-port"}},
+		{name: "unknown flag", args: []string{"--port", "80"}, want: []string{"-port", "--help"}},
 		{name: "positional argument", args: []string{"serve"}, want: []string{`"serve"`}},
 		{name: "bad env names the variable", env: map[string]string{"DYNAMERGE_WORKERS": "many"}, want: []string{"DYNAMERGE_WORKERS"}},
 		{name: "bad env size", env: map[string]string{"DYNAMERGE_MAX_BODY_BYTES": "1 parsec"}, want: []string{"DYNAMERGE_MAX_BODY_BYTES", "unknown unit"}},
-		{name: "invalid env value validated", env: map[string]string{"DYNAMERGE_LOG_FORMAT": "yaml"}, want: []string{"--log-format"}},
+		{name: "invalid env value validated", env: map[string]string{"DYNAMERGE_LOG_FORMAT": "yaml"}, want: []string{"DYNAMERGE_LOG_FORMAT", "text or json"}},
+		{name: "invalid env level names the variable", env: map[string]string{"DYNAMERGE_LOG_LEVEL": "loud"}, want: []string{"DYNAMERGE_LOG_LEVEL", "debug, info, warn or error"}},
+		{name: "duration without a unit", args: []string{"--shutdown-timeout", "30"}, want: []string{"shutdown-timeout", "such as 30s", "--help"}},
+		{name: "env duration without a unit", env: map[string]string{"DYNAMERGE_BODY_TIMEOUT": "10"}, want: []string{"DYNAMERGE_BODY_TIMEOUT", "such as 30s"}},
+		{name: "int not a number", args: []string{"--workers", "some"}, want: []string{"workers", "whole number", "--help"}},
+		{name: "int out of range", args: []string{"--max-ops-per-record", "99999999999999999999"}, want: []string{"max-ops-per-record", "out of range"}},
+		{name: "float not a number", args: []string{"--rate-limit", "fast"}, want: []string{"rate-limit", "a number"}},
 		{name: "several problems at once", args: []string{"--workers", "-1", "--log-format", "xml"}, want: []string{"--workers", "--log-format"}},
 	}
 	for _, tt := range tests {
@@ -189,56 +195,23 @@ func TestParseConfigHelp(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"0", 0, false},
-		{"1024", 1024, false},
-		{"16MiB", 16 << 20, false},
-		{"16mib", 16 << 20, false},
-		{"16M", 16 << 20, false},
-		{"16MB", 16_000_000, false},
-		{"4 KiB", 4 << 10, false},
-		{"3g", 3 << 30, false},
-		{"1TiB", 1 << 40, false},
-		{"12B", 12, false},
-		{"", 0, true},
-		{"MiB", 0, true},
-		{"-1", 0, true},
-		{"1.5MiB", 0, true},
-		{"10 bytes", 0, true},
-		{"9223372036854775807", 1<<63 - 1, false},
-		{"9223372036854775808", 0, true},
-		{"8388608TiB", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseSize(tt.in)
-			if (err != nil) != tt.err {
-				t.Fatalf("ParseSize(%q) err=%v, want error %v", tt.in, err, tt.err)
-			}
-			if got != tt.want {
-				t.Fatalf("ParseSize(%q)=%d, want %d", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestFormatSizeRoundTrip(t *testing.T) {
-	for _, n := range []int64{0, 1, 1000, 1 << 10, 16 << 20, 3 << 30, 1<<20 + 1} {
-		s := formatSize(n)
-		got, err := ParseSize(s)
-		if err != nil || got != n {
-			t.Errorf("ParseSize(formatSize(%d)=%q)=%d, %v", n, s, got, err)
+// TestParseConfigBadFlagQuiet: a flag that does not parse is one error with
+// a hint, not the whole usage; --help still prints the usage.
+func TestParseConfigBadFlagQuiet(t *testing.T) {
+	for _, args := range [][]string{{"--shutdown-timeout", "30"}, {"--port", "80"}, {"serve"}} {
+		var out strings.Builder
+		_, err := ParseConfig(args, envMap(nil), &out)
+		if err == nil {
+			t.Fatalf("ParseConfig(%q) succeeded, want an error", args)
 		}
-	}
-}
-
-func TestEnvName(t *testing.T) {
-	if got, want := envName("max-body-bytes"), "DYNAMERGE_MAX_BODY_BYTES"; got != want {
-		t.Fatalf("envName()=%q, want %q", got, want)
+		if out.Len() != 0 {
+			t.Errorf("ParseConfig(%q) printed %q, want nothing (the caller prints the error)", args, out.String())
+		}
+		if got := strings.Count(err.Error(), "\n"); got != 0 {
+			t.Errorf("ParseConfig(%q) error has %d newlines, want one line: %q", args, got, err)
+		}
+		if !strings.Contains(err.Error(), "--help") {
+			t.Errorf("ParseConfig(%q) error %q has no --help hint", args, err)
+		}
 	}
 }

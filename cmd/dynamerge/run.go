@@ -33,6 +33,20 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 
+	// Listen before opening the store, so that a port in use fails before
+	// a bolt file or a DynamoDB table is created. Serve takes the listener
+	// over; until then it is closed on the way out.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (--addr): %w", cfg.Addr, err)
+	}
+	serving := false
+	defer func() {
+		if !serving {
+			_ = ln.Close()
+		}
+	}()
+
 	st, storeDesc, err := openStore(cfg)
 	if err != nil {
 		return err
@@ -125,11 +139,6 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return fmt.Errorf("create server: %w", err)
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (--addr): %w", cfg.Addr, err)
-	}
-
 	logger.Info("dynamerge started",
 		"addr", ln.Addr().String(),
 		"url", "http://"+ln.Addr().String()+"/",
@@ -145,6 +154,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	// The server package owns the HTTP policy (timeouts, header size, body
 	// pace, connection cap): what ships is what its tests run.
 	serveErr := make(chan error, 1)
+	serving = true
 	go func() { serveErr <- app.Serve(ln) }()
 
 	select {
@@ -192,25 +202,6 @@ func shutdown(timeout time.Duration, logger *slog.Logger, app *server.Server, en
 func hostOf(addr string) string {
 	host, _, _ := net.SplitHostPort(addr)
 	return host
-}
-
-// newLogger builds the process logger from --log-level and --log-format.
-func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
-	level, err := parseLevel(cfg.LogLevel)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
-	switch cfg.LogFormat {
-	case "json":
-		h = slog.NewJSONHandler(w, opts)
-	case "text":
-		h = slog.NewTextHandler(w, opts)
-	default:
-		return nil, fmt.Errorf("--log-format: must be text or json, got %q", cfg.LogFormat)
-	}
-	return slog.New(h), nil
 }
 
 // newAuthorizer builds the token checker of --auth-*, or nil (everything

@@ -144,7 +144,15 @@ func TestRunStartupFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"--addr", "127.0.0.1:0", "--store", "bolt:" + filepath.Join(t.TempDir(), "db")}, tt.args...)
+			dir := t.TempDir()
+			args := append([]string{"--addr", "127.0.0.1:0", "--store", "bolt:" + filepath.Join(dir, "data", "db")}, tt.args...)
+			// No store is left behind: the port is taken before the store
+			// is opened.
+			defer func() {
+				if _, err := os.Stat(filepath.Join(dir, "data")); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("the store's folder exists after a failed start (stat: %v)", err)
+				}
+			}()
 			err := run(context.Background(), args, envMap(nil), io.Discard, io.Discard)
 			if err == nil {
 				t.Fatal("run succeeded, want an error")

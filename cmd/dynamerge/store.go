@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dynamerge/dynamerge/store"
@@ -40,6 +41,9 @@ func openStore(cfg Config) (store.Store, string, error) {
 	case StoreDynamoDB:
 		ctx, cancel := context.WithTimeout(context.Background(), openDynamoTimeout)
 		defer cancel()
+		if err := checkAWSCredentials(ctx); err != nil {
+			return nil, "", fmt.Errorf("open dynamodb store %s: %w", arg, err)
+		}
 		st, err := dynamo.Open(ctx, dynamo.Config{
 			Table:       arg,
 			Endpoint:    cfg.DynamoDBEndpoint,
@@ -56,4 +60,50 @@ func openStore(cfg Config) (store.Store, string, error) {
 	default:
 		return nil, "", fmt.Errorf("%w: --store: %q is not supported", errUsage, cfg.Store)
 	}
+}
+
+// StoreKind names a store backend.
+type StoreKind string
+
+// Store backends understood by --store.
+const (
+	StoreBolt     StoreKind = "bolt"
+	StoreDynamoDB StoreKind = "dynamodb"
+)
+
+// ParseStore splits a --store value into its backend and its argument.
+func ParseStore(s string) (StoreKind, string, error) {
+	kind, arg, ok := strings.Cut(s, ":")
+	if !ok {
+		return "", "", fmt.Errorf("%q: want bolt:<path> or dynamodb:<table>", s)
+	}
+	switch StoreKind(kind) {
+	case StoreBolt:
+		if arg == "" {
+			return "", "", fmt.Errorf("%q: bolt needs a file path, as in bolt:./dynamerge-data/dynamerge.db", s)
+		}
+		return StoreBolt, arg, nil
+	case StoreDynamoDB:
+		if !validTableName(arg) {
+			return "", "", fmt.Errorf("%q: a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.', as in dynamodb:dynamerge", s)
+		}
+		return StoreDynamoDB, arg, nil
+	default:
+		return "", "", fmt.Errorf("%q: unknown store %q; want bolt:<path> or dynamodb:<table>", s, kind)
+	}
+}
+
+// validTableName reports whether name follows DynamoDB's rules for table
+// names, so that a typo fails at start-up with the rule rather than with an
+// error from AWS.
+func validTableName(name string) bool {
+	if len(name) < 3 || len(name) > 255 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

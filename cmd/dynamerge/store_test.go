@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -123,5 +124,37 @@ func TestRunOnDynamoDB(t *testing.T) {
 	}
 	if err := p.stop(); err != nil {
 		t.Fatalf("run: %v\n%s", err, p.logs.String())
+	}
+}
+
+// TestOpenStoreNoAWSCredentials: with no AWS credentials anywhere, opening
+// a DynamoDB store says so in one sentence, with the way out for DynamoDB
+// Local, instead of the SDK's account of the instance metadata service.
+func TestOpenStoreNoAWSCredentials(t *testing.T) {
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
+		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
+		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+		"AWS_REGION": "us-east-1",
+		// No instance metadata service is asked: the test is the same on
+		// EC2 and fast everywhere.
+		"AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	cfg := DefaultConfig()
+	cfg.Store, cfg.DynamoDBEndpoint = "dynamodb:records", "http://127.0.0.1:1"
+	_, _, err := openStore(cfg)
+	if !errors.Is(err, errNoAWSCredentials) {
+		t.Fatalf("openStore() = %v, want errNoAWSCredentials", err)
+	}
+	for _, w := range []string{"no AWS credentials", "AWS_ACCESS_KEY_ID=x"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "IMDS") {
+		t.Errorf("error %q recounts the SDK's internals", err)
 	}
 }
