@@ -43,6 +43,7 @@ func LoadDoc(data []byte) (*Doc, []Change, error) {
 func LoadRecord(data []byte) (*Doc, *Index, error) {
 	ix := NewIndex()
 	tx := ix.Begin()
+	tx.trusted = true
 	d, _, err := loadDoc(data, tx.reserve, func(c *Change) error {
 		// In dependency order, each once, checked in full; no savepoint,
 		// as an error fails the whole load.

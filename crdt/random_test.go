@@ -133,6 +133,7 @@ func checkCase(t *testing.T, js *amjs.Oracle, c amjs.Case) {
 		}
 		return true
 	})
+	sameOps(t, ix, lix)
 	if !bytes.Equal(ld.Save(), saved) && !sameJSON(t, mustJSON(t, ld), view) {
 		t.Fatal("the reloaded document differs")
 	}
@@ -157,4 +158,35 @@ func mustJSON(tb testing.TB, d *Doc) json.RawMessage {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// sameOps checks that two indexes of one history (one built by checking
+// every change, one loaded from a snapshot without those checks) know the
+// same thing of every op.
+func sameOps(t *testing.T, want, got *Index) {
+	t.Helper()
+	name := func(ix *Index, id OpID) string {
+		if id.IsZero() {
+			return "root"
+		}
+		return fmt.Sprintf("%d@%x", id.Ctr, ix.actors[id.Actor])
+	}
+	for a, rs := range want.runs {
+		ga, ok := got.actorOf(want.actors[a])
+		if !ok {
+			t.Fatalf("the loaded index lacks actor %x", want.actors[a])
+		}
+		for _, r := range rs {
+			for ctr := r.ctr; ctr < r.ctr+uint64(r.n); ctr++ {
+				w, _ := want.run(uint32(a), ctr)
+				g, ok := got.run(ga, ctr)
+				if !ok || w.kind != g.kind || w.key != g.key || name(want, w.obj) != name(got, g.obj) || name(want, w.elem) != name(got, g.elem) {
+					t.Fatalf("op %d@%x: loaded %+v (found %v), checked %+v", ctr, want.actors[a], g, ok, w)
+				}
+			}
+		}
+	}
+	if want.Deleted() != got.Deleted() {
+		t.Fatal("the indexes disagree on deleted")
+	}
 }
