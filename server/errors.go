@@ -115,6 +115,10 @@ func classify(err error) (ae *apiError, internal bool) {
 		return &apiError{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: "too many requests", RetryAfter: rle.RetryAfter}, false
 	}
 	switch {
+	case errors.Is(err, engine.ErrGone):
+		// First: a stale device's changes that build on a purged history
+		// also wrap ErrMissingDeps.
+		return &apiError{Status: http.StatusGone, Code: CodeGone, Message: "the record was purged; nothing of its old history is accepted"}, false
 	case errors.Is(err, ErrUnauthorized):
 		return &apiError{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or invalid credentials"}, false
 	case errors.Is(err, ErrForbidden):
@@ -135,14 +139,15 @@ func classify(err error) (ae *apiError, internal bool) {
 	case errors.Is(err, engine.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "record not found"}, false
 	case errors.Is(err, engine.ErrTooLarge), errors.Is(err, store.ErrTooLarge), errors.Is(err, crdt.ErrChunkTooLarge):
-		return tooLarge("over the server's size limits"), false
+		// Before ErrInvalidChange, which ErrChunkTooLarge also wraps: the
+		// bytes are valid but over the limits.
+		return tooLarge("change or record over the server's size limits"), false
 	case errors.Is(err, crdt.ErrInvalidChange):
-		// Reaches here only from the JSON view's heads; sync reports it per doc.
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidChange, Message: "invalid change"}, false
-	case errors.Is(err, engine.ErrGone):
-		return &apiError{Status: http.StatusGone, Code: CodeGone, Message: "the record was purged"}, false
+		// The reason describes the client's own bytes (which change, which
+		// op, what is wrong with it), which is what its developer needs.
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidChange, Message: "bytes are not valid Automerge change chunks: " + invalidReason(err)}, false
 	case errors.Is(err, crdt.ErrMissingDeps):
-		return &apiError{Status: http.StatusBadRequest, Code: CodeMissingDeps, Message: "changes depend on changes the server does not have"}, false
+		return &apiError{Status: http.StatusBadRequest, Code: CodeMissingDeps, Message: "changes depend on changes the server does not have; resend from heads"}, false
 	case errors.Is(err, engine.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "storage unavailable, retry later", RetryAfter: DefaultRetryAfter}, false
 	case errors.Is(err, engine.ErrClosed), errors.Is(err, errShuttingDown):
@@ -155,46 +160,6 @@ func classify(err error) (ae *apiError, internal bool) {
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "timed out, retry later", RetryAfter: DefaultRetryAfter}, false
 	}
 	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}, true
-}
-
-// docError maps a per-document engine error to the error of its entry in a
-// sync answer. ok is false for errors that are not per-document answers
-// (store failures, bugs): those fail the whole request.
-// invalidReason returns what crdt says is wrong with a change, without the
-// engine's wrapping, bounded in length.
-func invalidReason(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "crdt: invalid change: "); i >= 0 {
-		msg = msg[i+len("crdt: invalid change: "):]
-	}
-	if len(msg) > 300 {
-		msg = msg[:300] + "…"
-	}
-	return msg
-}
-
-func docError(err error) (d protocol.ErrorDetail, ok bool) {
-	switch {
-	case errors.Is(err, engine.ErrGone):
-		// Before ErrMissingDeps: a stale device's changes build on the
-		// purged history, which the tombstone no longer has.
-		return protocol.ErrorDetail{Code: CodeGone, Message: "the record was purged; nothing of its old history is accepted"}, true
-	case errors.Is(err, crdt.ErrChunkTooLarge):
-		// Before ErrInvalidChange, which it also wraps: the bytes are valid
-		// but over the limits (too many ops, too large inflated).
-		return protocol.ErrorDetail{Code: CodeTooLarge, Message: "change or record over the server's size limits"}, true
-	case errors.Is(err, crdt.ErrInvalidChange):
-		// The reason describes the client's own bytes (which change, which
-		// op, what is wrong with it), which is what its developer needs.
-		return protocol.ErrorDetail{Code: CodeInvalidChange, Message: "bytes are not valid Automerge change chunks: " + invalidReason(err)}, true
-	case errors.Is(err, crdt.ErrMissingDeps):
-		return protocol.ErrorDetail{Code: CodeMissingDeps, Message: "changes depend on changes the server does not have; resend from heads"}, true
-	case errors.Is(err, engine.ErrTooLarge), errors.Is(err, store.ErrTooLarge):
-		return protocol.ErrorDetail{Code: CodeTooLarge, Message: "change or record over the server's size limits"}, true
-	case errors.Is(err, ErrForbidden):
-		return protocol.ErrorDetail{Code: CodeForbidden, Message: "not allowed for this collection"}, true
-	}
-	return protocol.ErrorDetail{}, false
 }
 
 func fromEchoError(he *echo.HTTPError) *apiError {
@@ -269,4 +234,17 @@ func writeError(c echo.Context, ae *apiError) {
 		err = c.JSON(ae.Status, protocol.ErrorBody{Error: protocol.ErrorDetail{Code: ae.Code, Message: ae.Message}})
 	}
 	_ = err // the client went away; nothing left to tell it
+}
+
+// invalidReason returns what crdt says is wrong with a change, without the
+// engine's wrapping, bounded in length.
+func invalidReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "crdt: invalid change: "); i >= 0 {
+		msg = msg[i+len("crdt: invalid change: "):]
+	}
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	return msg
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/engine"
+	"github.com/dynamerge/dynamerge/protocol"
 	"github.com/dynamerge/dynamerge/store"
 )
 
@@ -73,7 +75,9 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestDocError(t *testing.T) {
+// TestPerDocErrors: classify gives the per-doc code of every error a sync entry
+// may carry; the rest fail the whole request.
+func TestPerDocErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
@@ -84,14 +88,17 @@ func TestDocError(t *testing.T) {
 		{"missing deps", fmt.Errorf("apply: %w", engine.ErrMissingDeps), CodeMissingDeps, true},
 		{"too large", fmt.Errorf("apply: %w", engine.ErrTooLarge), CodeTooLarge, true},
 		{"forbidden", ErrForbidden, CodeForbidden, true},
+		{"gone", engine.ErrGone, CodeGone, true},
+		{"gone over missing deps", fmt.Errorf("%w: %w", engine.ErrGone, engine.ErrMissingDeps), CodeGone, true},
 		{"unavailable is not per doc", engine.ErrUnavailable, "", false},
 		{"unknown is not per doc", errors.New("boom"), "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, ok := docError(tt.err)
-			if ok != tt.ok || d.Code != tt.code {
-				t.Fatalf("docError=(%+v, %v), want code %q, %v", d, ok, tt.code, tt.ok)
+			ae, internal := classify(tt.err)
+			ok := !internal && slices.Contains(protocol.DocCodes, ae.Code)
+			if ok != tt.ok || ok && ae.Code != tt.code {
+				t.Fatalf("classify=(%+v, internal %v): per doc %v, want code %q, %v", ae, internal, ok, tt.code, tt.ok)
 			}
 		})
 	}

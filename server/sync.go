@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -105,12 +106,15 @@ func fillSyncResults(out []protocol.SyncResult, at []int, results []engine.DocRe
 		if res.Err == nil {
 			continue
 		}
-		if d, ok := docError(res.Err); ok {
-			o.Error = &d
+		// One mapping of errors to codes for both: a code that a sync entry
+		// may carry is the entry's error; the rest fail the request.
+		ae, isInternal := classify(res.Err)
+		if !isInternal && slices.Contains(protocol.DocCodes, ae.Code) {
+			o.Error = &protocol.ErrorDetail{Code: ae.Code, Message: ae.Message}
 			continue
 		}
 		wrapped := fmt.Errorf("sync %s: %w", res.Key, res.Err)
-		if ae, isInternal := classify(res.Err); !isInternal && ae.Code == CodeUnavailable {
+		if !isInternal && ae.Code == CodeUnavailable {
 			unavailable = errors.Join(unavailable, wrapped)
 		} else {
 			internal = errors.Join(internal, wrapped)
