@@ -262,7 +262,7 @@ func TestScenariosReal(t *testing.T) {
 		{name: "readyz", url: "/readyz", status: 200},
 		{name: "metrics", url: "/metrics", status: 200, contains: []string{
 			"dynamerge_http_requests_total", "dynamerge_http_request_duration_seconds", "dynamerge_changes_merged_total",
-			"dynamerge_bytes_merged_total", "dynamerge_cache_bytes", "dynamerge_cache_records", "dynamerge_cache_documents",
+			"dynamerge_bytes_merged_total", "dynamerge_cache_bytes", "dynamerge_cache_records", "dynamerge_cache_documents", "dynamerge_records_purged_total",
 			"dynamerge_store_writes_total", "dynamerge_store_errors_total", "dynamerge_store_conflicts_total", "dynamerge_sse_connections"}},
 	}
 	for _, sc := range scenarios {

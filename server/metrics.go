@@ -92,6 +92,7 @@ var (
 	descCacheRecords   = prometheus.NewDesc("dynamerge_cache_records", "Hot records in the engine cache.", nil, nil)
 	descCachedDocs     = prometheus.NewDesc("dynamerge_cache_documents", "Hot records holding a materialized document.", nil, nil)
 	descMaterialized   = prometheus.NewDesc("dynamerge_documents_materialized_total", "Documents built from a snapshot and log (JSON views, snapshots).", nil, nil)
+	descPurges         = prometheus.NewDesc("dynamerge_records_purged_total", "Deleted records this process purged (--purge-deleted-after).", nil, nil)
 	descStoreWrites    = prometheus.NewDesc("dynamerge_store_writes_total", "Writes to the store.", nil, nil)
 	descStoreErrors    = prometheus.NewDesc("dynamerge_store_errors_total", "Failed store calls.", nil, nil)
 	descStoreConflicts = prometheus.NewDesc("dynamerge_store_conflicts_total", "Appends that lost a race for a log sequence number.", nil, nil)
@@ -104,7 +105,7 @@ var (
 
 func (ec *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descChangesMerged, descBytesMerged, descCacheBytes, descCacheRecords,
-		descCachedDocs, descMaterialized, descStoreWrites, descStoreErrors, descStoreConflicts, descCompactions,
+		descCachedDocs, descMaterialized, descPurges, descStoreWrites, descStoreErrors, descStoreConflicts, descCompactions,
 		descWatchChanges, descWatchPublished, descWatchGaps, descWatchRefreshed} {
 		ch <- d
 	}
@@ -124,6 +125,7 @@ func (ec *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descCacheRecords, float64(st.CachedRecords))
 	gauge(descCachedDocs, float64(st.CachedDocs))
 	counter(descMaterialized, st.Materialized)
+	counter(descPurges, st.Purges)
 	counter(descStoreWrites, st.StoreWrites)
 	counter(descStoreErrors, st.StoreErrors)
 	counter(descStoreConflicts, st.StoreConflicts)
