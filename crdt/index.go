@@ -211,19 +211,11 @@ func (ix *Index) run(actor uint32, ctr uint64) (opInfo, bool) {
 func (ix *Index) opInfoAt(i uint32) uint32 { return ix.opInfos[i] }
 
 func (ix *Index) findRun(rs []opRun, ctr uint64) (opInfo, bool) {
-	i, _ := slices.BinarySearchFunc(rs, ctr, func(r opRun, c uint64) int {
-		switch {
-		case r.ctr+uint64(r.n) <= c:
-			return -1
-		case r.ctr > c:
-			return 1
-		}
-		return 0
-	})
-	if i < len(rs) && rs[i].ctr <= ctr && ctr < rs[i].ctr+uint64(rs[i].n) {
-		return ix.infos[rs[i].infoOf(ctr, ix.opInfoAt)], true
+	i, ok := findRunIndex(rs, ctr)
+	if !ok {
+		return opInfo{}, false
 	}
-	return opInfo{}, false
+	return ix.infos[rs[i].infoOf(ctr, ix.opInfoAt)], true
 }
 
 // ChangeOf returns the hash of the change that made op (actor, ctr), where

@@ -505,6 +505,49 @@ func (tx *Tx) add(c *Change) error {
 	return nil
 }
 
+// globalActors maps a change's actor table to the index's actors; an actor
+// with no op in the record yet maps to ^0, which no op has.
+func (tx *Tx) globalActors(local [][]byte) []uint32 {
+	actors := make([]uint32, len(local))
+	for j, la := range local {
+		if g, ok := tx.actorIndex(la); ok {
+			actors[j] = g
+		} else {
+			actors[j] = ^uint32(0)
+		}
+	}
+	return actors
+}
+
+// globalID is id (its actor an index into a change's table) with the
+// index's actor.
+func globalID(actors []uint32, id OpID) OpID {
+	if id.IsZero() {
+		return OpID{}
+	}
+	return OpID{Ctr: id.Ctr, Actor: actors[id.Actor]}
+}
+
+// recordOp records op of actor a, on object obj at element elem (global
+// IDs): its run, and the register of a reserved root key it sets.
+func (tx *Tx) recordOp(op *Op, a uint32, obj, elem OpID, global func(OpID) OpID) {
+	if isReservedRoot(op.Obj, op.Key) {
+		preds := make([]OpID, len(op.Pred))
+		for j, p := range op.Pred {
+			preds[j] = global(p)
+		}
+		tx.setReserved(op.Key.Map, OpID{Ctr: op.ID.Ctr, Actor: a}, op, preds)
+	}
+	in := opInfo{kind: kindOfOp(op)}
+	if in.kind != kindDel {
+		in.obj = obj
+		if !op.Insert {
+			in.key, in.elem = op.Key.Map, elem
+		}
+	}
+	tx.addRun(a, op.ID.Ctr, tx.intern(in))
+}
+
 // addOpsTrusted records the operations of change c (actor a) without
 // checking what they name: for a snapshot being loaded, whose changes were
 // checked when they were accepted and whose rebuilt hashes must match the
@@ -513,40 +556,14 @@ func (tx *Tx) addOpsTrusted(c *Change, a uint32, _ uint64) error {
 	var actors []uint32
 	return c.readOps(func(op *Op, local [][]byte) error {
 		if actors == nil {
-			actors = make([]uint32, len(local))
-			for j, la := range local {
-				if g, ok := tx.actorIndex(la); ok {
-					actors[j] = g
-				} else {
-					actors[j] = ^uint32(0) // no op of this actor exists yet
-				}
-			}
+			actors = tx.globalActors(local)
 		}
-		global := func(id OpID) OpID {
-			if id.IsZero() {
-				return OpID{}
-			}
-			return OpID{Ctr: id.Ctr, Actor: actors[id.Actor]}
+		global := func(id OpID) OpID { return globalID(actors, id) }
+		var elem OpID
+		if !op.Key.IsMap {
+			elem = global(op.Key.Elem)
 		}
-		obj := global(op.Obj)
-		if isReservedRoot(op.Obj, op.Key) {
-			preds := make([]OpID, len(op.Pred))
-			for j, p := range op.Pred {
-				preds[j] = global(p)
-			}
-			tx.setReserved(op.Key.Map, OpID{Ctr: op.ID.Ctr, Actor: a}, op, preds)
-		}
-		in := opInfo{kind: kindOfOp(op)}
-		if in.kind != kindDel {
-			in.obj = obj
-			if !op.Insert {
-				in.key = op.Key.Map
-				if !op.Key.IsMap {
-					in.elem = global(op.Key.Elem)
-				}
-			}
-		}
-		tx.addRun(a, op.ID.Ctr, tx.intern(in))
+		tx.recordOp(op, a, global(op.Obj), elem, global)
 		return nil
 	})
 }
@@ -577,21 +594,9 @@ func (tx *Tx) addOps(c *Change, a uint32, depMax uint64) error {
 	err := c.readOps(func(op *Op, local [][]byte) error {
 		defer func() { i++ }()
 		if actors == nil {
-			actors = make([]uint32, len(local))
-			for j, la := range local {
-				if g, ok := tx.actorIndex(la); ok {
-					actors[j] = g
-				} else {
-					actors[j] = ^uint32(0) // no op of this actor exists
-				}
-			}
+			actors = tx.globalActors(local)
 		}
-		global := func(id OpID) OpID {
-			if id.IsZero() {
-				return OpID{}
-			}
-			return OpID{Ctr: id.Ctr, Actor: actors[id.Actor]}
-		}
+		global := func(id OpID) OpID { return globalID(actors, id) }
 		// ref resolves an op the change names: its own earlier ops, or ops
 		// of its history (no later than its dependencies reach).
 		ref := func(id OpID) (opInfo, bool) {
@@ -665,22 +670,7 @@ func (tx *Tx) addOps(c *Change, a uint32, depMax uint64) error {
 			}
 		}
 
-		if isReservedRoot(op.Obj, op.Key) {
-			preds := make([]OpID, len(op.Pred))
-			for j, p := range op.Pred {
-				preds[j] = global(p)
-			}
-			tx.setReserved(op.Key.Map, OpID{Ctr: op.ID.Ctr, Actor: a}, op, preds)
-		}
-
-		in := opInfo{kind: kindOfOp(op)}
-		if in.kind != kindDel {
-			in.obj = obj
-			if !op.Insert {
-				in.key, in.elem = op.Key.Map, elem
-			}
-		}
-		tx.addRun(a, op.ID.Ctr, tx.intern(in))
+		tx.recordOp(op, a, obj, elem, global)
 		return nil
 	})
 	if err != nil {
