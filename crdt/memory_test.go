@@ -79,18 +79,7 @@ func TestIndexMemory(t *testing.T) {
 
 	t.Run("typing", func(t *testing.T) {
 		const n = 100_000
-		ws := newTextWriters(t, 2)
-		cs := []Change{ws[0].create()}
-		ws[1].merge(ws[0])
-		ws[1].text = ws[0].text
-		for i := range n {
-			w := ws[i%2]
-			if i%10 == 0 {
-				w.merge(ws[1-i%2])
-			}
-			cs = append(cs, w.typeChars("x"))
-		}
-		heap, counted := measure(t, cs)
+		heap, counted := measure(t, typingHistory(t, n))
 		check(t, "one-keystroke changes, per change", heap, counted, n, 200)
 	})
 }

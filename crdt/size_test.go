@@ -79,6 +79,27 @@ func (w *textWriter) merge(other *textWriter) {
 	w.next = max(w.next, other.next)
 }
 
+// typingHistory is a record of n one-character changes by two writers
+// who merge each other's work every ten changes, after the change that
+// makes the text.
+func typingHistory(tb testing.TB, n int) []Change {
+	ws := newTextWriters(tb, 2)
+	all := []Change{ws[0].create()}
+	ws[1].merge(ws[0])
+	ws[1].text = ws[0].text
+	for i := 0; i < n; i++ {
+		w := ws[i%2]
+		if i%10 == 0 {
+			w.merge(ws[1-i%2])
+			if w.last.IsZero() && len(ws[1-i%2].elems) > 0 {
+				w.last = ws[1-i%2].last
+			}
+		}
+		all = append(all, w.typeChars(string(rune('a'+i%26))))
+	}
+	return all
+}
+
 func heapAlloc() uint64 {
 	runtime.GC()
 	runtime.GC()
@@ -151,20 +172,7 @@ func TestSize_Typing(t *testing.T) {
 		t.Skip("measurement")
 	}
 	const n = 100_000
-	ws := newTextWriters(t, 2)
-	all := []Change{ws[0].create()}
-	ws[1].merge(ws[0])
-	ws[1].text = ws[0].text
-	for i := 0; i < n; i++ {
-		w := ws[i%2]
-		if i%10 == 0 {
-			w.merge(ws[1-i%2])
-			if w.last.IsZero() && len(ws[1-i%2].elems) > 0 {
-				w.last = ws[1-i%2].last
-			}
-		}
-		all = append(all, w.typeChars(string(rune('a'+i%26))))
-	}
+	all := typingHistory(t, n)
 	raw := 0
 	for _, c := range all {
 		raw += len(c.Raw)
@@ -216,20 +224,7 @@ func BenchmarkLoadDoc_Paste1M(b *testing.B) {
 
 func BenchmarkLoadRecord_Typing100K(b *testing.B) {
 	const n = 100_000
-	ws := newTextWriters(b, 2)
-	all := []Change{ws[0].create()}
-	ws[1].merge(ws[0])
-	ws[1].text = ws[0].text
-	for i := 0; i < n; i++ {
-		w := ws[i%2]
-		if i%10 == 0 {
-			w.merge(ws[1-i%2])
-			if w.last.IsZero() && len(ws[1-i%2].elems) > 0 {
-				w.last = ws[1-i%2].last
-			}
-		}
-		all = append(all, w.typeChars(string(rune('a'+i%26))))
-	}
+	all := typingHistory(b, n)
 	d := NewDoc()
 	if err := d.Apply(all); err != nil {
 		b.Fatal(err)
