@@ -23,13 +23,7 @@ func Delete(t testing.TB, c *client.Client, collection, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	w := textgen.NewWriters(1, "text")[0]
-	first := append(w.Create().Raw, w.Type("milk").Raw...)
-	res, err := c.Sync(ctx, []client.Doc{{Collection: collection, ID: id, Changes: first}})
-	if err != nil || res[0].Err != nil {
-		t.Fatalf("push: %v %v", err, errOf(res))
-	}
-	before := res[0].Heads
+	w, _, before := seed(ctx, t, c, collection, id)
 	offline := w.Type(" and oats").Raw // made before the delete, pushed after
 
 	events, err := c.Events(ctx, collection)
@@ -73,7 +67,7 @@ func Delete(t testing.TB, c *client.Client, collection, id string) {
 
 	// The offline edit lands on the deleted record: kept, shown after the
 	// undelete.
-	res, err = c.Sync(ctx, []client.Doc{{Collection: collection, ID: id, Changes: offline}})
+	res, err := c.Sync(ctx, []client.Doc{{Collection: collection, ID: id, Changes: offline}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("the offline edit: %v %v", err, errOf(res))
 	}
@@ -87,6 +81,20 @@ func Delete(t testing.TB, c *client.Client, collection, id string) {
 	if feedSays(ctx, t, c, collection, id, true) {
 		t.Fatal("the feed still says deleted after the undelete")
 	}
+}
+
+// seed writes collection/id: a text "milk" by a writer that can go on
+// editing offline. It returns the writer, the changes pushed and the
+// record's heads.
+func seed(ctx context.Context, t testing.TB, c *client.Client, collection, id string) (*textgen.Writer, []byte, []string) {
+	t.Helper()
+	w := textgen.NewWriters(1, "text")[0]
+	first := append(w.Create().Raw, w.Type("milk").Raw...)
+	res, err := c.Sync(ctx, []client.Doc{{Collection: collection, ID: id, Changes: first}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("push: %v %v", err, errOf(res))
+	}
+	return w, first, res[0].Heads
 }
 
 // feedSays reports whether the feed lists collection/id as deleted.
@@ -126,13 +134,7 @@ func Purge(t testing.TB, c *client.Client, collection, id string, purge func(now
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	w := textgen.NewWriters(1, "text")[0]
-	first := append(w.Create().Raw, w.Type("milk").Raw...)
-	res, err := c.Sync(ctx, []client.Doc{{Collection: collection, ID: id, Changes: first}})
-	if err != nil || res[0].Err != nil {
-		t.Fatalf("push: %v %v", err, errOf(res))
-	}
-	heads := res[0].Heads
+	w, first, heads := seed(ctx, t, c, collection, id)
 	stale := w.Type(" and oats").Raw // an offline edit made before the purge
 	if _, err := c.Delete(ctx, collection, id); err != nil {
 		t.Fatal(err)
@@ -175,7 +177,7 @@ func Purge(t testing.TB, c *client.Client, collection, id string, purge func(now
 	// A new history under the same id.
 	nw := textgen.NewWriters(2, "text")[1]
 	fresh := append(nw.Create().Raw, nw.Type("bread").Raw...)
-	res, err = c.Sync(ctx, []client.Doc{{Collection: collection, ID: id, Changes: fresh}})
+	res, err := c.Sync(ctx, []client.Doc{{Collection: collection, ID: id, Changes: fresh}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("a new history: %v %v", err, errOf(res))
 	}
