@@ -88,7 +88,7 @@ func (e *Engine) writeLoop(r *record) {
 func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 	answer := func(p *push, err error) { p.done <- err }
 	for attempt := 0; ; attempt++ {
-		tx, entry, heads, size, live, seq, deleted := e.prepare(r, batch)
+		tx, entry, heads, meta, live, seq := e.prepare(r, batch)
 		for _, p := range batch {
 			if p.err != nil {
 				answer(p, p.err)
@@ -107,17 +107,13 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 			return false
 		}
 
-		r.mu.RLock()
-		newHistory := r.purged
-		r.mu.RUnlock()
-		meta := store.AppendMeta{Heads: crdt.HashStrings(heads), Size: size, Deleted: deleted, NewHistory: newHistory}
 		ctx, cancel := context.WithTimeout(context.Background(), e.opts.StoreTimeout)
 		err := e.store.Append(ctx, r.key, store.Entry{Seq: seq + 1, Changes: entry}, meta)
 		cancel()
 		e.writes.note(err)
 		switch {
 		case err == nil:
-			e.commit(r, tx, seq+1, entry, batch, heads, deleted)
+			e.commit(r, tx, seq+1, entry, batch, heads, meta.Deleted)
 			return true
 		case errors.Is(err, store.ErrConflict) && attempt < e.opts.AppendRetries:
 			// Another process took seq+1: merge what it wrote, and try
@@ -184,7 +180,11 @@ func (e *Engine) fail(r *record, batch []*push, err error) {
 //
 // Validation needs no document: it costs O(the changes), whatever the
 // record's size, and runs under the record's read lock, so pulls go on.
-func (e *Engine) prepare(r *record, batch []*push) (tx *crdt.Tx, entry []byte, heads []crdt.Hash, size int64, live []*push, seq uint64, deleted bool) {
+//
+// meta is what the store keeps of the record after the entry (its heads,
+// size, whether it is deleted, whether it starts a history after a purge),
+// read with the validation, under one lock.
+func (e *Engine) prepare(r *record, batch []*push) (tx *crdt.Tx, entry []byte, heads []crdt.Hash, meta store.AppendMeta, live []*push, seq uint64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	seq = r.seq
@@ -235,7 +235,9 @@ func (e *Engine) prepare(r *record, batch []*push) (tx *crdt.Tx, entry []byte, h
 		p.fresh = fresh
 		live = append(live, p)
 	}
-	return tx, crdt.Join(tx.Changes()), tx.Heads(), r.ix.Bytes() + tx.Bytes(), live, seq, tx.Deleted()
+	heads = tx.Heads()
+	meta = store.AppendMeta{Heads: crdt.HashStrings(heads), Size: r.ix.Bytes() + tx.Bytes(), Deleted: tx.Deleted(), NewHistory: r.purged}
+	return tx, crdt.Join(tx.Changes()), heads, meta, live, seq
 }
 
 // recordBudget is the allocation budget of a record of the given change
