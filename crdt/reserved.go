@@ -132,8 +132,9 @@ func (ix *Index) ReservedChange(actor []byte, k string, v *Value, t int64) (Chan
 	if int(own) < len(ix.bySeq) {
 		seq = uint64(len(ix.bySeq[own])) + 1
 	}
+	heads := ix.Heads()
 	var maxOp uint64
-	for _, h := range ix.Heads() {
+	for _, h := range heads {
 		maxOp = max(maxOp, ix.maxOp[ix.byHash[h]])
 	}
 	op := Op{ID: OpID{Ctr: maxOp + 1, Actor: own}, Key: Key{Map: k, IsMap: true}, Action: ActDel}
@@ -143,6 +144,6 @@ func (ix *Index) ReservedChange(actor []byte, k string, v *Value, t int64) (Chan
 	for _, r := range cur {
 		op.Pred = append(op.Pred, r.id)
 	}
-	c, err := EncodeChange(ChangeHeader{Deps: ix.Heads(), Seq: seq, StartOp: maxOp + 1, Time: t}, actors, own, []Op{op})
+	c, err := EncodeChange(ChangeHeader{Deps: heads, Seq: seq, StartOp: maxOp + 1, Time: t}, actors, own, []Op{op})
 	return c, err == nil, err
 }
