@@ -19,7 +19,7 @@ type replicaState struct {
 }
 
 // stateOf is p's state for converged, after its final sync.
-func stateOf(p *Peer) replicaState {
+func stateOf(p *client.Replica) replicaState {
 	return replicaState{collection: p.Collection(), id: p.ID(), heads: p.Heads()}
 }
 

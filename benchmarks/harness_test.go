@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/engine"
 )
 
@@ -14,13 +15,13 @@ import (
 func TestConvergenceCheck(t *testing.T) {
 	s := newStack(t, engine.Options{})
 	ctx := context.Background()
-	a := NewPeer(s.client, "bench", "check", nil)
-	b := NewPeer(s.client, "bench", "check", nil)
-	for _, p := range []*Peer{a, b} {
-		if _, _, err := p.Set("x", int64(1)); err != nil {
+	a := client.NewReplica(s.client, "bench", "check")
+	b := client.NewReplica(s.client, "bench", "check")
+	for _, p := range []*client.Replica{a, b} {
+		if err := Set(p, "x", int64(1)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Sync(ctx, true); err != nil {
+		if err := p.Sync(ctx); err != nil {
 			t.Fatalf("sync: %v", err)
 		}
 	}
@@ -29,7 +30,7 @@ func TestConvergenceCheck(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "1 of 2 replicas differ") {
 		t.Fatalf("converged() with a stale replica = %v, want 1 of 2 replicas differ", err)
 	}
-	if _, err := a.Sync(ctx, true); err != nil {
+	if err := a.Sync(ctx); err != nil {
 		t.Fatalf("catch-up sync: %v", err)
 	}
 	if err := converged(s.client, []replicaState{stateOf(a), stateOf(b)}); err != nil {

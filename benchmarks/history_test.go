@@ -126,9 +126,9 @@ func benchmarkSyncHistory(b *testing.B, n int) {
 	h.push(b, s.client, collection, id)
 	pushed := time.Since(setup)
 
-	var peers [2]*Peer
+	var peers [2]*client.Replica
 	for i := range peers {
-		p, err := NewPeer(s.client, collection, id, h.doc).Fork(s.client)
+		p, err := client.NewReplicaOf(s.client, collection, id, h.doc).Fork(s.client)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -140,22 +140,22 @@ func benchmarkSyncHistory(b *testing.B, n int) {
 	// for the first time.
 	s.restart()
 	ctx := context.Background()
-	warm := NewPeer(s.client, collection, "warm-up", nil)
-	if _, _, err := warm.Set("x", int64(1)); err != nil {
+	warm := client.NewReplica(s.client, collection, "warm-up")
+	if err := Set(warm, "x", int64(1)); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := warm.Sync(ctx, true); err != nil {
+	if err := warm.Sync(ctx); err != nil {
 		b.Fatalf("warm-up: %v", err)
 	}
 	a, bb := peers[0], peers[1]
-	if _, _, err := a.Set("a", int64(-1)); err != nil {
+	if err := Set(a, "a", int64(-1)); err != nil {
 		b.Fatal(err)
 	}
-	cold, err := a.Sync(ctx, true)
+	cold, err := Sync(ctx, a, true)
 	if err != nil {
 		b.Fatalf("cold sync: %v", err)
 	}
-	if _, err := bb.Sync(ctx, true); err != nil {
+	if err := bb.Sync(ctx); err != nil {
 		b.Fatalf("catch-up sync: %v", err)
 	}
 	b.Logf("history %d: pushed in %v (generation included), cold load %v, setup %v in all",
@@ -167,10 +167,10 @@ func benchmarkSyncHistory(b *testing.B, n int) {
 	before, boltBefore := s.counts.Counts(), s.bolt.Stats()
 	for b.Loop() {
 		p := peers[syncs%2]
-		if _, _, err := p.Set(fmt.Sprint("k", syncs%16), int64(syncs)); err != nil {
+		if err := Set(p, fmt.Sprint("k", syncs%16), int64(syncs)); err != nil {
 			b.Fatal(err)
 		}
-		st, err := p.Sync(ctx, true)
+		st, err := Sync(ctx, p, true)
 		if err != nil {
 			b.Fatalf("sync %d: %v", syncs, err)
 		}
@@ -183,7 +183,7 @@ func benchmarkSyncHistory(b *testing.B, n int) {
 
 	// Both peers pull what they lack, then must stand where the server does.
 	for _, p := range peers {
-		if _, err := p.Sync(ctx, true); err != nil {
+		if err := p.Sync(ctx); err != nil {
 			b.Fatalf("final sync: %v", err)
 		}
 	}

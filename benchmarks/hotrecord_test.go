@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/engine"
 )
 
-// flagHotMerge makes the hot-record clients apply every answer (see
-// Peer.Sync): the realistic client, but in this one process its merging of
+// flagHotMerge makes the hot-record clients apply every answer (Sync, not
+// Push): the realistic client, but in this one process its merging of
 // 63 other clients' changes per sync competes with the server for the cores.
 var flagHotMerge = flag.Bool("hotmerge", false, "hot-record clients merge every answer instead of only at the end")
 
@@ -24,17 +25,17 @@ func benchmarkHotRecord(b *testing.B, noGroupCommit bool) {
 	ctx := context.Background()
 	const collection, id = "bench", "hot"
 
-	seed := NewPeer(s.client, collection, id, nil)
-	if _, _, err := seed.Set("created", int64(1)); err != nil {
+	seed := client.NewReplica(s.client, collection, id)
+	if err := Set(seed, "created", int64(1)); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := seed.Sync(ctx, true); err != nil {
+	if err := seed.Sync(ctx); err != nil {
 		b.Fatalf("seed: %v", err)
 	}
-	peers := make([]*Peer, clients)
+	peers := make([]*client.Replica, clients)
 	for i := range peers {
-		peers[i] = NewPeer(s.newClient(), collection, id, nil)
-		if _, err := peers[i].Sync(ctx, true); err != nil {
+		peers[i] = client.NewReplica(s.newClient(), collection, id)
+		if _, err := Sync(ctx, peers[i], true); err != nil {
 			b.Fatalf("first pull: %v", err)
 		}
 	}
@@ -43,10 +44,10 @@ func benchmarkHotRecord(b *testing.B, noGroupCommit bool) {
 	before, boltBefore := s.counts.Counts(), s.bolt.Stats()
 	ops, elapsed := drive(b, func(ci, n int) error {
 		p := peers[ci]
-		if _, _, err := p.Set(fmt.Sprint("client", ci), int64(n)); err != nil {
+		if err := Set(p, fmt.Sprint("client", ci), int64(n)); err != nil {
 			return err
 		}
-		st, err := p.Sync(ctx, *flagHotMerge)
+		st, err := Sync(ctx, p, *flagHotMerge)
 		if err != nil {
 			return err
 		}
@@ -58,7 +59,7 @@ func benchmarkHotRecord(b *testing.B, noGroupCommit bool) {
 
 	states := []replicaState{}
 	for _, p := range append(peers, seed) {
-		if _, err := p.Sync(ctx, true); err != nil {
+		if err := p.Sync(ctx); err != nil {
 			b.Fatalf("final sync: %v", err)
 		}
 		states = append(states, stateOf(p))

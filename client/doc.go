@@ -14,10 +14,15 @@
 // # Replicas
 //
 // Replica keeps one record as a local automerge-go document and syncs it:
-// it pushes the changes made since the heads the server last acknowledged,
-// applies what the server sends back, and, when the server answers
-// missing_deps, resends its whole history once. SyncAll syncs many replicas
-// in one request. The client trusts its server: it applies the server's
+// it pushes the changes committed (Replica.Commit) since the server last
+// acknowledged a push, kept as they were made so a push costs what changed
+// however long the history; applies what the server sends back; and, when
+// the server answers missing_deps, resends its whole history once. Edits
+// committed on the document directly are found by a walk of the history
+// since the server's heads. Push sends without merging the answer (a
+// writer that does not read), Fork starts a second device from a copy,
+// Apply takes in server changes that arrived another way. SyncAll syncs
+// many replicas in one request. The benchmarks' clients are Replicas. The client trusts its server: it applies the server's
 // change bytes with automerge-go directly, which a server must never do with
 // a client's.
 package client

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/automerge/automerge-go"
 )
@@ -17,7 +18,15 @@ import (
 // with automerge-go directly.
 //
 // Edit Doc(), Commit, then Sync. A Replica is safe for concurrent use except
-// that edits of Doc() must not overlap a Sync of the same replica.
+// that edits of Doc() must not overlap a Sync or Commit of the same replica.
+//
+// A replica keeps the changes made through Commit since the server last
+// acknowledged a push, so a sync pushes exactly those: its cost follows
+// what changed, not the record's history. Asking automerge-go for the
+// changes since the server's heads instead walks the whole history (5.5 ms
+// at 100,000 changes), which the replica falls back to only when the
+// document moved in a way it did not see (a commit or a merge made on
+// Doc() directly).
 type Replica struct {
 	c          *Client
 	collection string
@@ -27,15 +36,45 @@ type Replica struct {
 
 	mu  sync.Mutex
 	doc *automerge.Doc
-	// acked are the server's heads after the last successful sync: every
-	// change up to them is on the server, so only later ones are pushed.
-	acked []automerge.ChangeHash
+	// pending holds the change chunks made through Commit since the last
+	// acknowledged push, in order; nPending counts them.
+	pending  []byte
+	nPending int
+	// seen are the document's heads as the replica last left them (after a
+	// Commit, Apply or merged answer). Other heads mean the document moved
+	// behind its back: walk is set and the next push sends every change
+	// since base.
+	seen []automerge.ChangeHash
+	walk bool
+	// base are server heads the local document holds: every change up to
+	// them is on the server.
+	base []automerge.ChangeHash
+	// server are the server's heads in its last answer, sorted (the
+	// document may not hold them after a Push).
+	server []string
+	last   SyncInfo
+}
+
+// SyncInfo is what the replica's last sync moved.
+type SyncInfo struct {
+	RTT    time.Duration // the HTTP round trip alone, merging excluded
+	Pushed int           // changes pushed
+	// Pulled are the change chunks the server sent: what arrived. The
+	// replica holds them until its next sync.
+	Pulled []byte
 }
 
 // NewReplica returns an empty replica of collection/id; the first Sync pulls
 // what the server has.
 func NewReplica(c *Client, collection, id string) *Replica {
-	return &Replica{c: c, collection: collection, id: id, doc: automerge.New(), order: replicaOrder.Add(1)}
+	return NewReplicaOf(c, collection, id, automerge.New())
+}
+
+// NewReplicaOf returns a replica of collection/id holding doc, a copy made
+// earlier (loaded from disk, or received elsewhere). Its first sync pushes
+// every change of doc, which the server takes idempotently.
+func NewReplicaOf(c *Client, collection, id string, doc *automerge.Doc) *Replica {
+	return &Replica{c: c, collection: collection, id: id, doc: doc, order: replicaOrder.Add(1), seen: doc.Heads()}
 }
 
 var replicaOrder atomic.Uint64
@@ -46,27 +85,136 @@ func (r *Replica) Collection() string { return r.collection }
 // ID returns the record's id.
 func (r *Replica) ID() string { return r.id }
 
+// Client returns the client the replica syncs through.
+func (r *Replica) Client() *Client { return r.c }
+
 // Doc returns the local document. Edit it and Commit before Sync.
 func (r *Replica) Doc() *automerge.Doc { return r.doc }
 
-// Heads returns the local document's heads as hex strings.
+// Heads returns the local document's heads as hex strings, sorted.
 func (r *Replica) Heads() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return hexHeads(r.doc.Heads())
 }
 
-// ServerHeads returns the server's heads as of the last successful Sync.
+// ServerHeads returns the server's heads as of the last successful sync,
+// sorted.
 func (r *Replica) ServerHeads() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return hexHeads(r.acked)
+	return slices.Clone(r.server)
+}
+
+// Pending returns how many changes made through Commit the next sync
+// pushes.
+func (r *Replica) Pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nPending
+}
+
+// LastSync returns what the last successful sync of the replica moved.
+func (r *Replica) LastSync() SyncInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// Commit commits the document's edits as one change with message msg and
+// queues it for the next sync. It returns the change, or nil when there was
+// nothing to commit.
+func (r *Replica) Commit(msg string) (*automerge.Change, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Not look() first: automerge-go's Heads commits the open edits.
+	h, err := r.doc.Commit(msg)
+	if err != nil {
+		// automerge-go refuses an empty commit with an error; the document
+		// standing where the replica left it tells that case apart.
+		r.look()
+		if !r.walk {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("dynamerge: replica %s/%s: commit: %w", r.collection, r.id, err)
+	}
+	c, err := r.doc.Change(h)
+	if err != nil {
+		r.walk = true
+		return nil, fmt.Errorf("dynamerge: replica %s/%s: change %s: %w", r.collection, r.id, h, err)
+	}
+	// A commit depends on every head: other dependencies than the heads
+	// the replica saw mean commits it did not see.
+	if !equalHeads(c.Dependencies(), r.seen) {
+		r.walk = true
+	}
+	r.pending = append(r.pending, c.Save()...)
+	r.nPending++
+	r.seen = []automerge.ChangeHash{h}
+	return c, nil
+}
+
+// Apply merges change chunks the server already holds that reached the
+// replica outside its own syncs (an event's inlined changes), keeping track
+// of where the document stands, so the next sync stays as cheap. Changes
+// from anywhere else go through Doc().LoadIncremental: the replica then
+// sees that the document moved and pushes everything since the server's
+// heads.
+func (r *Replica) Apply(changes []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.look()
+	if err := r.doc.LoadIncremental(changes); err != nil {
+		return fmt.Errorf("dynamerge: replica %s/%s: apply: %w", r.collection, r.id, err)
+	}
+	r.seen = r.doc.Heads()
+	return nil
+}
+
+// look notes whether the document moved since the replica last saw it.
+func (r *Replica) look() {
+	if !equalHeads(r.doc.Heads(), r.seen) {
+		r.walk = true
+	}
+}
+
+func equalHeads(a, b []automerge.ChangeHash) bool {
+	cmpHash := func(x, y automerge.ChangeHash) int { return slices.Compare(x[:], y[:]) }
+	return slices.Equal(slices.SortedFunc(slices.Values(a), cmpHash), slices.SortedFunc(slices.Values(b), cmpHash))
+}
+
+// Fork returns a replica of the same record on a copy of the document with
+// a new actor (so its edits are new changes), syncing through c: a second
+// device starting from this one's copy.
+func (r *Replica) Fork(c *Client) (*Replica, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, err := r.doc.Fork()
+	if err != nil {
+		return nil, fmt.Errorf("dynamerge: replica %s/%s: fork: %w", r.collection, r.id, err)
+	}
+	if err := d.SetActorID(automerge.NewActorID()); err != nil {
+		return nil, fmt.Errorf("dynamerge: replica %s/%s: fork: set actor: %w", r.collection, r.id, err)
+	}
+	f := NewReplicaOf(c, r.collection, r.id, d)
+	f.pending, f.nPending, f.walk = slices.Clone(r.pending), r.nPending, r.walk
+	f.base, f.server = slices.Clone(r.base), slices.Clone(r.server)
+	return f, nil
 }
 
 // Sync pushes the local changes the server has not acknowledged and applies
-// what the server sends back.
+// what the server sends back; the document then holds the server's heads.
 func (r *Replica) Sync(ctx context.Context) error {
-	return SyncAll(ctx, r.c, []*Replica{r})
+	return syncAll(ctx, r.c, []*Replica{r}, true)
+}
+
+// Push pushes the local changes the server has not acknowledged and does
+// not apply what the server sends back: a writer that does not need the
+// others' edits yet (a logger, a bulk import) skips merging them, and the
+// server, told the heads it answered last, sends only what came since. A
+// later Sync brings the document up to date.
+func (r *Replica) Push(ctx context.Context) error {
+	return syncAll(ctx, r.c, []*Replica{r}, false)
 }
 
 // SyncAll syncs many replicas in one request (through c, whatever client
@@ -75,6 +223,10 @@ func (r *Replica) Sync(ctx context.Context) error {
 // wrapping the record's *Error. A record refused with missing_deps is sent
 // again once with its whole history, which the server always accepts.
 func SyncAll(ctx context.Context, c *Client, replicas []*Replica) error {
+	return syncAll(ctx, c, replicas, true)
+}
+
+func syncAll(ctx context.Context, c *Client, replicas []*Replica, merge bool) error {
 	if len(replicas) == 0 {
 		return nil
 	}
@@ -90,14 +242,17 @@ func SyncAll(ctx context.Context, c *Client, replicas []*Replica) error {
 		defer r.mu.Unlock()
 	}
 	docs := make([]Doc, len(replicas))
+	pushed := make([]int, len(replicas))
 	for i, r := range replicas {
-		d, err := r.request(false)
+		d, n, err := r.request(false, merge)
 		if err != nil {
 			return err
 		}
-		docs[i] = d
+		docs[i], pushed[i] = d, n
 	}
+	start := time.Now()
 	results, err := c.Sync(ctx, docs)
+	rtt := time.Since(start)
 	if err != nil {
 		return err
 	}
@@ -109,25 +264,28 @@ func SyncAll(ctx context.Context, c *Client, replicas []*Replica) error {
 			retry = append(retry, i)
 			continue
 		}
-		if err := replicas[i].apply(res); err != nil {
+		if err := replicas[i].apply(res, merge, SyncInfo{RTT: rtt, Pushed: pushed[i]}); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(retry) > 0 {
 		full := make([]Doc, len(retry))
 		for j, i := range retry {
-			d, err := replicas[i].request(true)
+			d, n, err := replicas[i].request(true, merge)
 			if err != nil {
 				return err
 			}
-			full[j] = d
+			full[j], pushed[i] = d, n
 		}
+		start := time.Now()
 		results, err := c.Sync(ctx, full)
+		rtt += time.Since(start)
 		if err != nil {
 			return err
 		}
 		for j, res := range results {
-			if err := replicas[retry[j]].apply(res); err != nil {
+			i := retry[j]
+			if err := replicas[i].apply(res, merge, SyncInfo{RTT: rtt, Pushed: pushed[i]}); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -135,36 +293,55 @@ func SyncAll(ctx context.Context, c *Client, replicas []*Replica) error {
 	return errors.Join(errs...)
 }
 
-// request builds the sync request of the replica: its heads, and the
-// changes since the server's last acknowledged heads (all of them when full).
-func (r *Replica) request(full bool) (Doc, error) {
+// request builds the sync request of the replica and says how many changes
+// it pushes: the changes made through Commit since the last acknowledged
+// push, every change since base when the document moved behind the
+// replica's back, all of them when full. A merging sync announces the
+// document's heads; a push announces the server's last heads, so that the
+// answer holds only what came since.
+func (r *Replica) request(full, merge bool) (Doc, int, error) {
+	r.look()
+	d := Doc{Collection: r.collection, ID: r.id, Have: hexHeads(r.doc.Heads())}
+	if !merge && r.server != nil {
+		d.Have = slices.Clone(r.server)
+	}
+	if !full && !r.walk {
+		d.Changes = r.pending
+		return d, r.nPending, nil
+	}
 	var since []automerge.ChangeHash
 	if !full {
-		since = r.acked
+		since = r.base
 	}
 	changes, err := r.doc.Changes(since...)
 	if err != nil {
-		return Doc{}, fmt.Errorf("dynamerge: replica %s/%s: changes: %w", r.collection, r.id, err)
+		return Doc{}, 0, fmt.Errorf("dynamerge: replica %s/%s: changes: %w", r.collection, r.id, err)
 	}
-	return Doc{
-		Collection: r.collection,
-		ID:         r.id,
-		Have:       hexHeads(r.doc.Heads()),
-		Changes:    automerge.SaveChanges(changes),
-	}, nil
+	d.Changes = automerge.SaveChanges(changes)
+	return d, len(changes), nil
 }
 
-// apply takes in the server's answer for the replica.
-func (r *Replica) apply(res DocResult) error {
+// apply takes in the server's answer for the replica: what it pushed is
+// acknowledged, and with merge the server's changes are applied.
+func (r *Replica) apply(res DocResult, merge bool, info SyncInfo) error {
 	if res.Err != nil {
 		return fmt.Errorf("dynamerge: replica %s/%s: %w", r.collection, r.id, res.Err)
 	}
+	r.pending, r.nPending, r.walk = nil, 0, false
+	r.server = slices.Sorted(slices.Values(res.Heads))
+	info.Pulled = res.Changes
+	r.last = info
+	if !merge {
+		return nil
+	}
 	if len(res.Changes) > 0 {
 		if err := r.doc.LoadIncremental(res.Changes); err != nil {
+			r.walk = true
 			return fmt.Errorf("dynamerge: replica %s/%s: apply server changes: %w", r.collection, r.id, err)
 		}
 	}
-	acked := make([]automerge.ChangeHash, 0, len(res.Heads))
+	r.seen = r.doc.Heads()
+	base := make([]automerge.ChangeHash, 0, len(res.Heads))
 	for _, h := range res.Heads {
 		ch, err := automerge.NewChangeHash(h)
 		if err != nil {
@@ -174,19 +351,21 @@ func (r *Replica) apply(res DocResult) error {
 			// The server's answer did not bring us to its heads (a change
 			// was lost on the way): forget what it acknowledged, so the next
 			// sync resends everything and pulls from scratch.
-			r.acked = nil
+			r.base, r.walk = nil, true
 			return fmt.Errorf("dynamerge: replica %s/%s: server head %s missing after sync", r.collection, r.id, h)
 		}
-		acked = append(acked, ch)
+		base = append(base, ch)
 	}
-	r.acked = acked
+	r.base = base
 	return nil
 }
 
+// hexHeads returns hs as hex strings, sorted.
 func hexHeads(hs []automerge.ChangeHash) []string {
 	out := make([]string, len(hs))
 	for i, h := range hs {
 		out[i] = h.String()
 	}
+	slices.Sort(out)
 	return out
 }

@@ -220,3 +220,122 @@ func TestReplicaWholeRequestError(t *testing.T) {
 		t.Fatal("a failed sync moved the acknowledged heads")
 	}
 }
+
+// commit edits key through the replica's Commit, so that it is tracked.
+func commit(tb testing.TB, r *Replica, key string, val any) *automerge.Change {
+	tb.Helper()
+	if err := r.Doc().Path(key).Set(val); err != nil {
+		tb.Fatalf("Set: %v", err)
+	}
+	c, err := r.Commit("set " + key)
+	if err != nil || c == nil {
+		tb.Fatalf("Commit = %v, %v", c, err)
+	}
+	return c
+}
+
+// TestReplicaPushesWhatItTracked: changes made through Commit are pushed
+// as they were taken, and one committed behind the replica's back (on
+// Doc() directly, before or between tracked ones) is still pushed.
+func TestReplicaPushesWhatItTracked(t *testing.T) {
+	s, c := newStubSync(t)
+	ctx := context.Background()
+	a := NewReplica(c, "notes", "lean")
+	commit(t, a, "x", 1)
+	commit(t, a, "y", 2)
+	if got := a.Pending(); got != 2 {
+		t.Fatalf("Pending()=%d, want 2", got)
+	}
+	if c, err := a.Commit("nothing"); c != nil || err != nil {
+		t.Fatalf("Commit with no edits = %v, %v; want nil, nil", c, err)
+	}
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.LastSync(); got.Pushed != 2 || a.Pending() != 0 {
+		t.Fatalf("LastSync()=%+v, Pending()=%d; want 2 pushed, 0 pending", got, a.Pending())
+	}
+
+	set(t, a, "z", 3)    // behind the replica's back
+	commit(t, a, "w", 4) // tracked, on top of it
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.pushed[len(s.pushed)-1], 2; got != want {
+		t.Fatalf("push after an untracked commit carried %d changes, want %d", got, want)
+	}
+	fresh := NewReplica(c, "notes", "lean")
+	if err := fresh.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !sameHeads(fresh.Heads(), a.Heads()) {
+		t.Fatalf("fresh replica at %v, writer at %v", fresh.Heads(), a.Heads())
+	}
+	commit(t, a, "v", 5)
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.pushed[len(s.pushed)-1], 1; got != want {
+		t.Fatalf("tracked push after the fallback carried %d changes, want %d", got, want)
+	}
+}
+
+// TestReplicaPushForkApply: Push sends without merging, and a later Sync
+// catches up; a fork edits as a new actor; Apply takes in server changes
+// without making the next push walk the history.
+func TestReplicaPushForkApply(t *testing.T) {
+	s, c := newStubSync(t)
+	ctx := context.Background()
+	a := NewReplica(c, "notes", "push")
+	commit(t, a, "x", 1)
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := a.Fork(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, b, "y", 2)
+	if err := b.Push(ctx); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, a, "z", 3)
+	if err := a.Push(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.LastSync().Pulled; len(got) == 0 {
+		t.Fatal("the server sent a pushing replica nothing of b's change")
+	}
+	if v, _ := a.Doc().RootMap().Get("y"); v.Kind() != automerge.KindVoid {
+		t.Fatalf("Push merged the server's answer: y=%v", v)
+	}
+	if len(a.ServerHeads()) != 2 || sameHeads(a.ServerHeads(), a.Heads()) {
+		t.Fatalf("server heads %v, local %v: want the server's two concurrent heads, beyond the local one", a.ServerHeads(), a.Heads())
+	}
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := a.Doc().RootMap().Get("y"); fmt.Sprint(v.Interface()) != "2" {
+		t.Fatalf("after Sync y=%v, want 2", v)
+	}
+
+	// b applies what a pushed from elsewhere (as from an event), then
+	// commits: the next push carries only its own change.
+	all, err := a.Doc().Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply(automerge.SaveChanges(all)); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, b, "u", 4)
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.pushed[len(s.pushed)-1], 1; got != want {
+		t.Fatalf("push after Apply carried %d changes, want %d", got, want)
+	}
+	if !sameHeads(b.Heads(), b.ServerHeads()) {
+		t.Fatalf("b at %v, server at %v", b.Heads(), b.ServerHeads())
+	}
+}

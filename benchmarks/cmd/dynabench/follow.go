@@ -11,6 +11,7 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/dynamerge/dynamerge/benchmarks"
+	"github.com/dynamerge/dynamerge/client"
 	"github.com/dynamerge/dynamerge/crdt"
 )
 
@@ -67,7 +68,7 @@ func (c *remoteClock) latencies() *benchmarks.Latencies {
 // Events, then a pull that merges), telling clock when each change
 // arrived, until stop is called; stop lets half a second pass for the last
 // events, returns what went wrong meanwhile, and may be called again.
-func follow(ctx context.Context, obs *benchmarks.Peer, clock *remoteClock) (stop func() error, err error) {
+func follow(ctx context.Context, obs *client.Replica, clock *remoteClock) (stop func() error, err error) {
 	octx, cancel := context.WithCancel(ctx)
 	// The stream lasts as long as the run: the same client without the
 	// runner's whole-request timeout (2 minutes), which would end it.
@@ -105,7 +106,7 @@ func follow(ctx context.Context, obs *benchmarks.Peer, clock *remoteClock) (stop
 				for len(events) > 0 {
 					<-events
 				}
-				s, err := obs.Sync(octx, true)
+				s, err := benchmarks.Sync(octx, obs, true)
 				if err != nil {
 					if octx.Err() != nil {
 						return nil
@@ -131,14 +132,14 @@ func follow(ctx context.Context, obs *benchmarks.Peer, clock *remoteClock) (stop
 
 // converge makes every peer merge everything: all must then stand at the
 // server's heads, and every change a writer made must be in obs.
-func converge(ctx context.Context, all []*benchmarks.Peer, obs *benchmarks.Peer, clock *remoteClock) error {
+func converge(ctx context.Context, all []*client.Replica, obs *client.Replica, clock *remoteClock) error {
 	for _, w := range all {
-		if _, err := w.Sync(ctx, true); err != nil {
+		if err := w.Sync(ctx); err != nil {
 			return fmt.Errorf("final sync: %w", err)
 		}
 	}
 	for _, w := range all {
-		if _, err := w.Sync(ctx, true); err != nil {
+		if err := w.Sync(ctx); err != nil {
 			return fmt.Errorf("final sync: %w", err)
 		}
 		if !slices.Equal(w.Heads(), all[0].Heads()) {
@@ -149,7 +150,7 @@ func converge(ctx context.Context, all []*benchmarks.Peer, obs *benchmarks.Peer,
 	defer clock.mu.Unlock()
 	for h := range clock.madeAt {
 		ah, _ := automerge.NewChangeHash(h.String())
-		if _, err := obs.Doc.Change(ah); err != nil {
+		if _, err := obs.Doc().Change(ah); err != nil {
 			return fmt.Errorf("change %s made by a writer is not in the record", h)
 		}
 	}
@@ -159,15 +160,15 @@ func converge(ctx context.Context, all []*benchmarks.Peer, obs *benchmarks.Peer,
 // typeAndPush makes one edit of w's text a change, starts its remote
 // clock and pushes it (merging the answer when merge is set); it returns
 // the push's round trip.
-func typeAndPush(ctx context.Context, w *benchmarks.Peer, clock *remoteClock, merge bool, edit func(*automerge.Text) error) (time.Duration, error) {
-	if err := edit(w.Doc.Path("text").Text()); err != nil {
+func typeAndPush(ctx context.Context, w *client.Replica, clock *remoteClock, merge bool, edit func(*automerge.Text) error) (time.Duration, error) {
+	if err := edit(w.Doc().Path("text").Text()); err != nil {
 		return 0, err
 	}
-	h, _, err := w.Commit()
+	c, err := w.Commit("")
 	if err != nil {
 		return 0, err
 	}
-	clock.made(h)
-	s, err := w.Sync(ctx, merge)
+	clock.made(c.Hash())
+	s, err := benchmarks.Sync(ctx, w, merge)
 	return s.RTT, err
 }

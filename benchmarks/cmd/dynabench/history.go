@@ -50,17 +50,17 @@ func history(ctx context.Context, e *env, st string, size int, r *Result) error 
 	}
 	bar := e.bar(size/100+e.p.HistorySyncs+1, fmt.Sprintf("long-history %s n=%d", st, size))
 	defer bar.Finish()
-	a := benchmarks.NewPeer(newClient(), historyCollection, fmt.Sprintf("h%d-%d", size, e.seq.Add(1)), nil)
+	a := client.NewReplicaOf(newClient(), historyCollection, fmt.Sprintf("h%d-%d", size, e.seq.Add(1)), nil)
 	// Build the history: one small change per edit, as a user typing makes
 	// them, pushed in batches.
 	t0 := time.Now()
 	var upload time.Duration
 	for i := range size {
-		if _, _, err := a.Set(fmt.Sprintf("f%d", i%50), int64(i)); err != nil {
+		if err := benchmarks.Set(a, fmt.Sprintf("f%d", i%50), int64(i)); err != nil {
 			return err
 		}
 		if a.Pending() == historyBatch || i == size-1 {
-			s, err := a.Sync(ctx, false)
+			s, err := benchmarks.Sync(ctx, a, false)
 			if err != nil {
 				return fmt.Errorf("upload history: %w", err)
 			}
@@ -77,8 +77,8 @@ func history(ctx context.Context, e *env, st string, size int, r *Result) error 
 		return err
 	}
 	// Settle both peers at the server's heads (a merge sync each).
-	for _, p := range []*benchmarks.Peer{a, b} {
-		if _, err := p.Sync(ctx, true); err != nil {
+	for _, p := range []*client.Replica{a, b} {
+		if err := p.Sync(ctx); err != nil {
 			return err
 		}
 	}
@@ -92,10 +92,10 @@ func history(ctx context.Context, e *env, st string, size int, r *Result) error 
 		if i%2 == 1 {
 			p = b
 		}
-		if _, _, err := p.Set("typing", int64(i)); err != nil {
+		if err := benchmarks.Set(p, "typing", int64(i)); err != nil {
 			return err
 		}
-		s, err := p.Sync(ctx, true)
+		s, err := benchmarks.Sync(ctx, p, true)
 		if err != nil {
 			return err
 		}
@@ -117,16 +117,16 @@ func history(ctx context.Context, e *env, st string, size int, r *Result) error 
 	}
 	a.Client().HTTP.CloseIdleConnections()
 	a.Client().BaseURL, b.Client().BaseURL = srv.URL, srv.URL
-	if _, _, err := a.Set("typing", int64(-1)); err != nil {
+	if err := benchmarks.Set(a, "typing", int64(-1)); err != nil {
 		return err
 	}
-	s, err := a.Sync(ctx, true)
+	s, err := benchmarks.Sync(ctx, a, true)
 	if err != nil {
 		return fmt.Errorf("cold sync: %w", err)
 	}
 	r.Metrics["cold_load_ms"] = float64(s.RTT) / float64(time.Millisecond)
 	_ = bar.Add(1)
-	if _, err := b.Sync(ctx, true); err != nil {
+	if err := b.Sync(ctx); err != nil {
 		return fmt.Errorf("final sync: %w", err)
 	}
 	if got, want := b.Heads(), a.Heads(); fmt.Sprint(got) != fmt.Sprint(want) {

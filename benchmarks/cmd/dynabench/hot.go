@@ -62,17 +62,17 @@ func hot(ctx context.Context, e *env, st string, writers int, group bool, r *Res
 	id := fmt.Sprintf("hot-%d", e.seq.Add(1))
 	// The record and its text object are made once, by one replica: two
 	// writers creating "text" concurrently would make two objects.
-	base := benchmarks.NewPeer(newClient(), hotCollection, id, nil)
-	if err := base.Doc.RootMap().Set("text", automerge.NewText("")); err != nil {
+	base := client.NewReplica(newClient(), hotCollection, id)
+	if err := base.Doc().RootMap().Set("text", automerge.NewText("")); err != nil {
 		return err
 	}
-	if _, _, err := base.Commit(); err != nil {
+	if _, err := base.Commit(""); err != nil {
 		return err
 	}
-	if _, err := base.Sync(ctx, true); err != nil {
+	if err := base.Sync(ctx); err != nil {
 		return err
 	}
-	ws := make([]*benchmarks.Peer, writers)
+	ws := make([]*client.Replica, writers)
 	for i := range ws {
 		if ws[i], err = base.Fork(newClient()); err != nil {
 			return err

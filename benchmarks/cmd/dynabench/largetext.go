@@ -126,18 +126,18 @@ func largeClient(srv *server, sent, got *atomic.Int64) *client.Client {
 
 // largeStart starts dynamerge on st and makes the record with an empty
 // text, synced by one peer, as an app makes a note before anyone types.
-func largeStart(ctx context.Context, e *env, st, prefix string) (*server, *benchmarks.Peer, error) {
+func largeStart(ctx context.Context, e *env, st, prefix string) (*server, *client.Replica, error) {
 	srv, err := e.startDynamerge(ctx, st)
 	if err != nil {
 		return nil, nil, err
 	}
-	p := benchmarks.NewPeer(clientOf(srv), largeTextCollection, fmt.Sprintf("%s-%d", prefix, e.seq.Add(1)), nil)
-	err = p.Doc.RootMap().Set("text", automerge.NewText(""))
+	p := client.NewReplicaOf(clientOf(srv), largeTextCollection, fmt.Sprintf("%s-%d", prefix, e.seq.Add(1)), nil)
+	err = p.Doc().RootMap().Set("text", automerge.NewText(""))
 	if err == nil {
-		_, _, err = p.Commit()
+		_, err = p.Commit("")
 	}
 	if err == nil {
-		_, err = p.Sync(ctx, true)
+		err = p.Sync(ctx)
 	}
 	if err != nil {
 		_ = srv.Stop()
@@ -150,7 +150,7 @@ func largeStart(ctx context.Context, e *env, st, prefix string) (*server, *bench
 // the HTTP body bytes it received, and a check that the answer loads into
 // a document standing at p's heads with p's text. prefix names the
 // metrics.
-func firstPull(ctx context.Context, srv *server, p *benchmarks.Peer, prefix string, r *Result) error {
+func firstPull(ctx context.Context, srv *server, p *client.Replica, prefix string, r *Result) error {
 	var sent, got atomic.Int64
 	c := largeClient(srv, &sent, &got)
 	start := time.Now()
@@ -169,7 +169,7 @@ func firstPull(ctx context.Context, srv *server, p *benchmarks.Peer, prefix stri
 	if err := d.LoadIncremental(res[0].Changes); err != nil {
 		return fmt.Errorf("%s: load the answer: %w", prefix, err)
 	}
-	fresh := benchmarks.NewPeer(c, p.Collection(), p.ID(), d)
+	fresh := client.NewReplicaOf(c, p.Collection(), p.ID(), d)
 	if got, want := fresh.Heads(), p.Heads(); !slices.Equal(got, want) {
 		return fmt.Errorf("%s: not converged: new client at %v, writer at %v", prefix, got, want)
 	}
@@ -179,8 +179,8 @@ func firstPull(ctx context.Context, srv *server, p *benchmarks.Peer, prefix stri
 	return nil
 }
 
-func textOf(p *benchmarks.Peer) string {
-	s, _ := p.Doc.Path("text").Text().Get()
+func textOf(p *client.Replica) string {
+	s, _ := p.Doc().Path("text").Text().Get()
 	return s
 }
 
@@ -204,14 +204,15 @@ func largePaste(ctx context.Context, e *env, st string, r *Result) error {
 	defer bar.Finish()
 	r.Metrics["idle_rss_mb"] = float64(srv.ResetPeak()) / (1 << 20)
 	text := words(rand.New(rand.NewPCG(e.o.seed, 7000)), e.p.LargeTextChars)
-	if err := w.Doc.Path("text").Text().Insert(0, text); err != nil {
+	if err := w.Doc().Path("text").Text().Insert(0, text); err != nil {
 		return err
 	}
-	_, size, err := w.Commit()
+	c, err := w.Commit("")
 	if err != nil {
 		return err
 	}
-	s, err := w.Sync(ctx, true)
+	size := len(c.Save())
+	s, err := benchmarks.Sync(ctx, w, true)
 	if err != nil {
 		return fmt.Errorf("push the paste: %w", err)
 	}
@@ -224,7 +225,7 @@ func largePaste(ctx context.Context, e *env, st string, r *Result) error {
 		return err
 	}
 	_ = bar.Add(1)
-	r.Metrics["save_bytes"] = float64(len(w.Doc.Save()))
+	r.Metrics["save_bytes"] = float64(len(w.Doc().Save()))
 	endRSS(srv, r)
 	return nil
 }
@@ -235,7 +236,7 @@ func largeTyping(ctx context.Context, e *env, st string, r *Result) error {
 		return err
 	}
 	defer func() { _ = srv.Stop() }()
-	ws := make([]*benchmarks.Peer, 2)
+	ws := make([]*client.Replica, 2)
 	for i := range ws {
 		if ws[i], err = base.Fork(clientOf(srv)); err != nil {
 			return err
@@ -325,7 +326,7 @@ func largeTyping(ctx context.Context, e *env, st string, r *Result) error {
 	if err := firstPull(ctx, srv, obs, "first_pull", r); err != nil {
 		return err
 	}
-	r.Metrics["save_bytes"] = float64(len(obs.Doc.Save()))
+	r.Metrics["save_bytes"] = float64(len(obs.Doc().Save()))
 	endRSS(srv, r)
 	r.Notes = append(r.Notes, "push latency: the HTTP round trip of a push; each writer pushes every change at once and merges the other writer's changes from the answer",
 		"first_pull_bytes: the HTTP body (JSON, changes in base64); first_pull_automerge_bytes: the Automerge bytes in it; save_bytes: automerge-go's Save of the same document")
