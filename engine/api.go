@@ -2,6 +2,7 @@ package engine
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/dynamerge/dynamerge/crdt"
@@ -28,6 +29,13 @@ const (
 	DefaultCompactEvery = 1000 // changes in the log since the last snapshot
 	// DefaultStoreTimeout bounds every store call.
 	DefaultStoreTimeout = 10 * time.Second
+	// DefaultMaxEventChangeBytes bounds the change bytes an Event carries:
+	// a typed character or a form field is a few hundred bytes, so nearly
+	// every live edit rides in its event and followers need no pull; a
+	// paste larger than this is announced without its bytes, and followers
+	// pull it as before, so no event (held by every subscriber's buffer,
+	// 4/3 larger once base64-encoded) grows without bound.
+	DefaultMaxEventChangeBytes = 64 << 10
 	// DefaultMaxCompactions bounds background compactions running at once.
 	DefaultMaxCompactions = 2
 	// DefaultAppendRetries bounds how often one write retries after losing a
@@ -62,6 +70,9 @@ type Options struct {
 	MaxRecordOps int64
 
 	CompactEvery int
+	// MaxEventChangeBytes bounds the change bytes an Event carries (see
+	// DefaultMaxEventChangeBytes); a negative value sends none.
+	MaxEventChangeBytes int
 	// NoGroupCommit writes every push separately (for benchmarks).
 	NoGroupCommit bool
 	Logger        *slog.Logger
@@ -99,6 +110,9 @@ func (o *Options) setDefaults() {
 	if o.CompactEvery <= 0 {
 		o.CompactEvery = DefaultCompactEvery
 	}
+	if o.MaxEventChangeBytes == 0 {
+		o.MaxEventChangeBytes = DefaultMaxEventChangeBytes
+	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = DefaultStoreTimeout
 	}
@@ -135,6 +149,37 @@ type Event struct {
 	Key     store.Key
 	Heads   []crdt.Hash
 	Deleted bool // the record is deleted at Heads
+	// Changes, when not nil, are the change chunks that moved the record to
+	// Heads (the log entry this engine just wrote), at most
+	// Options.MaxEventChangeBytes. A subscriber holding their dependencies
+	// applies them and need not pull. Events of other processes' writes
+	// carry none: the store's stream tells heads, not bytes, and reading
+	// the log for every event would cost what the pulls it saves cost.
+	// Every subscriber's Event shares the same bytes: never modify them.
+	Changes []byte
+
+	shared *sharedEncoding // one per published event, shared by its copies
+}
+
+// sharedEncoding holds the wire encoding of one published event, made by
+// the first subscriber that needs it and reused by every other.
+type sharedEncoding struct {
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+// Encoded returns encode(ev), calling encode once for all the subscribers
+// this event was published to: a change fanned out to a thousand event
+// streams is encoded (its bytes base64'd into JSON) once, not a thousand
+// times. encode must depend on the event alone, and the bytes it returns
+// are shared: never modify them.
+func (ev Event) Encoded(encode func(Event) ([]byte, error)) ([]byte, error) {
+	if ev.shared == nil {
+		return encode(ev)
+	}
+	ev.shared.once.Do(func() { ev.shared.b, ev.shared.err = encode(ev) })
+	return ev.shared.b, ev.shared.err
 }
 
 // Stats are counters and gauges for metrics.

@@ -270,7 +270,7 @@ func (e *Engine) commit(r *record, tx *crdt.Tx, seq uint64, entry []byte, batch 
 	for _, p := range batch {
 		p.done <- nil
 	}
-	e.publishLocal(r.key, seq, heads, deleted)
+	e.publishLocal(r.key, seq, heads, deleted, entry)
 }
 
 func hashList(hs []crdt.Hash) string {

@@ -30,6 +30,14 @@
 // materialized and saved as an Automerge document chunk, the new snapshot. Subscribers get an Event after
 // every durable write.
 //
+// # Events
+//
+// An Event of this engine's own write carries the entry it appended
+// (Event.Changes) when that is at most MaxEventChangeBytes, so followers
+// holding its dependencies apply it instead of pulling. Every subscriber
+// gets the same bytes and the same encoding (Event.Encoded): a change is
+// encoded for the wire once, however many streams it goes to.
+//
 // # Other processes
 //
 // Several processes may share one store. Every read of a hot record first

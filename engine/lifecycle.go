@@ -190,6 +190,6 @@ func (e *Engine) purgeOne(ctx context.Context, d store.DeletedRecord) (bool, err
 		e.drop(r)
 	}
 	e.stats.purges.Add(1)
-	e.subs.publish(d.Key, nil, true)
+	e.subs.publish(d.Key, nil, true, nil)
 	return true, nil
 }

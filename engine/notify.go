@@ -59,8 +59,10 @@ func (e *Engine) Subscribe(collections []string) (events <-chan Event, cancel fu
 }
 
 // publish fans an event out without ever blocking: the writer that calls it
-// holds a record's writer slot.
-func (s *subscribers) publish(key store.Key, heads []crdt.Hash, deleted bool) {
+// holds a record's writer slot. changes (nil when none ride along) and the
+// event's encoding are shared by every subscriber.
+func (s *subscribers) publish(key store.Key, heads []crdt.Hash, deleted bool, changes []byte) {
+	ev := Event{Key: key, Heads: slices.Clone(heads), Deleted: deleted, Changes: changes, shared: &sharedEncoding{}}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for sub := range s.set {
@@ -68,7 +70,7 @@ func (s *subscribers) publish(key store.Key, heads []crdt.Hash, deleted bool) {
 			continue
 		}
 		select {
-		case sub.ch <- Event{Key: key, Heads: slices.Clone(heads), Deleted: deleted}:
+		case sub.ch <- ev:
 		default: // slow subscriber: drop
 		}
 	}

@@ -186,7 +186,7 @@ func (e *Engine) remoteChange(c store.Change) {
 	}
 	if ws.seen.advance(c.Key, c.Seq) {
 		ws.published.Add(1)
-		e.subs.publish(c.Key, heads, c.Deleted)
+		e.subs.publish(c.Key, heads, c.Deleted, nil)
 	}
 	e.refreshRemote(c.Key, c.Seq)
 }
@@ -217,10 +217,14 @@ func (s *subscribers) resetAll() int {
 }
 
 // publishLocal tells subscribers about a write of this engine, unless the
-// store's watch already reported it (or a later write of the record).
-func (e *Engine) publishLocal(key store.Key, seq uint64, heads []crdt.Hash, deleted bool) {
+// store's watch already reported it (or a later write of the record). The
+// entry's bytes ride along when small enough (Event.Changes).
+func (e *Engine) publishLocal(key store.Key, seq uint64, heads []crdt.Hash, deleted bool, entry []byte) {
 	if e.watch == nil || e.watch.seen.advance(key, seq) {
-		e.subs.publish(key, heads, deleted)
+		if len(entry) > e.opts.MaxEventChangeBytes {
+			entry = nil
+		}
+		e.subs.publish(key, heads, deleted, entry)
 	}
 }
 

@@ -217,4 +217,9 @@ type Event struct {
 	ID         string   `json:"id"`
 	Heads      []string `json:"heads"`
 	Deleted    bool     `json:"deleted,omitempty"`
+	// Changes, when the server inlines them (small changes this process
+	// accepted), are the change chunks that moved the record to Heads, as
+	// standard base64. A client holding all their dependencies applies
+	// them and need not sync the record; any other client syncs as usual.
+	Changes string `json:"changes,omitempty"`
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/protocol"
 	"github.com/dynamerge/dynamerge/store"
 )
@@ -94,16 +96,11 @@ func (s *Server) handleEvents(c echo.Context) error {
 			if !ok {
 				return nil // the engine closed
 			}
-			data, err := json.Marshal(protocol.Event{
-				Collection: ev.Key.Collection,
-				ID:         ev.Key.ID,
-				Heads:      hashStrings(ev.Heads),
-				Deleted:    ev.Deleted,
-			})
+			frame, err := ev.Encoded(encodeEvent)
 			if err != nil {
 				return fmt.Errorf("events: encode: %w", err)
 			}
-			if err := writeAndFlush(c, rc, "event: change\ndata: "+string(data)+"\n\n"); err != nil {
+			if err := writeFrame(c, rc, frame); err != nil {
 				return nil
 			}
 			s.metrics.sseEvents.Inc()
@@ -111,8 +108,37 @@ func (s *Server) handleEvents(c echo.Context) error {
 	}
 }
 
+// encodeEvent renders an engine event as a whole SSE frame. The engine calls
+// it once per published event, and every stream the event goes to writes
+// the same bytes (engine.Event.Encoded): the base64 of inlined changes is
+// made once per change, not once per subscriber.
+func encodeEvent(ev engine.Event) ([]byte, error) {
+	pe := protocol.Event{
+		Collection: ev.Key.Collection,
+		ID:         ev.Key.ID,
+		Heads:      hashStrings(ev.Heads),
+		Deleted:    ev.Deleted,
+	}
+	if len(ev.Changes) > 0 {
+		pe.Changes = base64.StdEncoding.EncodeToString(ev.Changes)
+	}
+	data, err := json.Marshal(pe)
+	if err != nil {
+		return nil, err
+	}
+	frame := make([]byte, 0, len(data)+len("event: change\ndata: \n\n"))
+	frame = append(frame, "event: change\ndata: "...)
+	frame = append(frame, data...)
+	return append(frame, "\n\n"...), nil
+}
+
 func writeAndFlush(c echo.Context, rc *http.ResponseController, s string) error {
-	if _, err := c.Response().Write([]byte(s)); err != nil {
+	return writeFrame(c, rc, []byte(s))
+}
+
+// writeFrame writes b (not modified: it may be shared) and flushes it.
+func writeFrame(c echo.Context, rc *http.ResponseController, b []byte) error {
+	if _, err := c.Response().Write(b); err != nil {
 		return err
 	}
 	return rc.Flush()
