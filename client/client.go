@@ -60,7 +60,11 @@ func (c *Client) do(req *http.Request, out any) (http.Header, error) {
 	if resp.StatusCode != http.StatusOK {
 		return resp.Header, readError(resp)
 	}
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxAnswerBytes))
+	body, err := answerBody(resp)
+	if err != nil {
+		return resp.Header, fmt.Errorf("dynamerge: %s %s: answer: %w", req.Method, req.URL.Path, err)
+	}
+	dec := json.NewDecoder(io.LimitReader(body, maxAnswerBytes))
 	if err := dec.Decode(out); err != nil {
 		return resp.Header, fmt.Errorf("dynamerge: %s %s: decode answer: %w", req.Method, req.URL.Path, err)
 	}
@@ -82,12 +86,24 @@ func (c *Client) Sync(ctx context.Context, docs []Doc) ([]DocResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamerge: sync: encode: %w", err)
 	}
+	gz := len(body) >= gzipMinBytes && c.serverTakesGzip()
+	if gz {
+		body = gzipBody(body)
+	}
 	req, err := c.newRequest(ctx, http.MethodPost, "/v1/sync", nil, body)
 	if err != nil {
 		return nil, err
 	}
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	req.Header.Set("Accept-Encoding", "gzip")
 	var out protocol.SyncResponse
-	if _, err := c.do(req, &out); err != nil {
+	h, err := c.do(req, &out)
+	if h != nil {
+		c.noteGzip(h)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if len(out.Docs) != len(docs) {

@@ -54,7 +54,10 @@ const maxErrorBody = 64 << 10
 // with a code derived from the status.
 func readError(resp *http.Response) *Error {
 	e := &Error{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var body []byte
+	if r, err := answerBody(resp); err == nil {
+		body, _ = io.ReadAll(io.LimitReader(r, maxErrorBody))
+	}
 	var eb protocol.ErrorBody
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
 		e.Code, e.Message, e.Heads = eb.Error.Code, eb.Error.Message, eb.Heads

@@ -41,7 +41,7 @@ func (s *Server) corsMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			h.Add("Vary", "Access-Control-Request-Method")
 			h.Add("Vary", "Access-Control-Request-Headers")
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match, "+HeaderRequestID)
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, If-None-Match, "+HeaderRequestID)
 			h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
 			return c.NoContent(http.StatusNoContent)
 		}

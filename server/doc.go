@@ -31,6 +31,14 @@
 //     docs that did land are recognised by hash (retries are idempotent).
 //   - Every sync entry carries "heads" and "changes" ("" when nothing is
 //     missing); "error" only when the doc failed.
+//   - /v1/sync speaks gzip both ways (compress.go): request bodies with
+//     Content-Encoding gzip are inflated under the same MaxBodyBytes (a
+//     bomb is 413 having inflated no more than the cap); answers of at least
+//     1 KiB are gzipped (level 1: the CPU matters more than the last bytes)
+//     for clients that accept it.
+//   - An SSE event of a write of this process carries its changes (up to the
+//     engine's MaxEventChangeBytes), encoded once for every stream
+//     (engine.Event.Encoded).
 //
 // # Lifecycle
 //

@@ -36,7 +36,11 @@ func (s *Server) handleSync(c echo.Context) error {
 	if err := requireJSON(c.Request()); err != nil {
 		return err
 	}
-	docs, err := decodeSyncRequest(c.Request().Body)
+	body, err := s.decodedBody(c)
+	if err != nil {
+		return err
+	}
+	docs, err := decodeSyncRequest(body)
 	if err != nil {
 		return err
 	}
@@ -83,7 +87,7 @@ func (s *Server) handleSync(c echo.Context) error {
 			return err
 		}
 	}
-	return c.JSON(http.StatusOK, protocol.SyncResponse{Docs: out})
+	return writeSyncJSON(c, http.StatusOK, protocol.SyncResponse{Docs: out})
 }
 
 type authKey struct {
@@ -179,9 +183,12 @@ func jsonError(err error) error {
 	var mbe *http.MaxBytesError
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var ae *apiError
 	switch {
 	case errors.As(err, &mbe):
 		return err
+	case errors.As(err, &ae):
+		return err // already an answer (a corrupt gzip stream)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return errSlowBody
 	case errors.As(err, &syn):
