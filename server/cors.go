@@ -45,7 +45,8 @@ func (s *Server) corsMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
 			return c.NoContent(http.StatusNoContent)
 		}
-		h.Set("Access-Control-Expose-Headers", "ETag, Retry-After, "+HeaderRequestID)
+		// Vary tells the browser library that /v1/sync takes gzip bodies.
+		h.Set("Access-Control-Expose-Headers", "ETag, Retry-After, Vary, "+HeaderRequestID)
 		return next(c)
 	}
 }

@@ -54,6 +54,20 @@ export interface ChangeEvent {
   heads: Heads;
   /** The record is now deleted. */
   deleted?: boolean;
+  /**
+   * The change chunks that moved the record to `heads` (standard base64),
+   * when the server inlined them (small changes); see `inline.ts`.
+   */
+  changes?: string;
+}
+
+/** Request bodies of at least this many bytes are gzipped: below it gzip saves too little. */
+const GZIP_MIN_BYTES = 1024;
+
+/** gzip compresses a request body with the platform's CompressionStream. */
+async function gzip(s: string): Promise<ArrayBuffer> {
+  const stream = new Blob([s]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Response(stream).arrayBuffer();
 }
 
 /** Client talks to one dynamerge server. */
@@ -63,6 +77,9 @@ export class Client {
   private readonly fetchFn: typeof fetch;
   private readonly timeoutMs: number;
   private cachedToken: string | undefined;
+  // The server said (Vary: Accept-Encoding on a sync answer) that it takes
+  // gzip request bodies.
+  private gzipOK = false;
 
   constructor(base: string, token: Token | undefined, fetchFn: typeof fetch, timeoutMs: number) {
     this.base = base.replace(/\/+$/, "");
@@ -73,8 +90,18 @@ export class Client {
 
   /** sync posts one batch. Whole-request failures throw typed errors. */
   async sync(docs: SyncDocRequest[], signal: AbortSignal): Promise<SyncDocResponse[]> {
-    const body = JSON.stringify({ docs });
-    const res = await this.call("/v1/sync", { method: "POST", body, headers: { "Content-Type": "application/json" } }, signal);
+    const json = JSON.stringify({ docs });
+    const headers: Record<string, string> = { "Content-Type": "application/json" };
+    let body: BodyInit = json;
+    // Answers come gzipped on their own (the browser asks, fetch inflates);
+    // a request body is gzipped only once the server has shown it takes
+    // one, so that a server without gzip keeps working.
+    if (json.length >= GZIP_MIN_BYTES && this.gzipOK && typeof CompressionStream === "function") {
+      body = await gzip(json);
+      headers["Content-Encoding"] = "gzip";
+    }
+    const res = await this.call("/v1/sync", { method: "POST", body, headers }, signal);
+    if (/accept-encoding/i.test(res.headers.get("Vary") ?? "")) this.gzipOK = true;
     const out = (await readJSON(res)) as { docs?: unknown };
     if (!Array.isArray(out.docs) || out.docs.length !== docs.length) {
       throw new DynamergeError("bad_response", `dynamerge: /v1/sync answered ${Array.isArray(out.docs) ? out.docs.length : "no"} docs for ${docs.length}`, {

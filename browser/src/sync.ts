@@ -9,6 +9,7 @@ import * as A from "@automerge/automerge/slim";
 import { Backoff } from "./backoff.js";
 import { DynamergeError, NetworkError, isDynamergeError, type SerializedError, toDynamergeError } from "./errors.js";
 import type { ChangeEvent, Client, SyncDocRequest, SyncDocResponse } from "./http.js";
+import { applicable, splitChunks } from "./inline.js";
 import { base64, concat, fromBase64 } from "./plain.js";
 import { key, type RecordRow, type Records, type Write } from "./records.js";
 import type { Heads } from "./types.js";
@@ -586,11 +587,30 @@ export class Syncer {
       // A record deleted before this device ever held it stays away.
       if (ev.deleted === true && !row) return;
       if (!lacks(row, ev.heads)) return;
+      if (row && ev.changes && (await this.applyInline(ev))) return;
     } catch {
       // Cannot tell: pulling is always safe.
     }
     this.pull(ev.collection, ev.id);
     this.trigger();
+  }
+
+  // applyInline applies the changes an event carries, when the record holds
+  // all their dependencies, and tells whether it did: then the event needs
+  // no pull. Otherwise nothing is written and the caller pulls.
+  private async applyInline(ev: ChangeEvent): Promise<boolean> {
+    const chunks = splitChunks(fromBase64(ev.changes!));
+    if (!chunks) return false;
+    let applied = false;
+    const w = await this.host.records.update(ev.collection, ev.id, (doc) => {
+      if (!doc || !applicable(doc, chunks, ev.heads)) return {};
+      applied = true;
+      // Everything up to the event's heads is on the server, so they are
+      // the server's heads to sync from, as after a pull.
+      return { doc: A.loadIncremental(doc, concat(chunks)), server: ev.heads };
+    });
+    if (applied) this.host.applied([w]);
+    return applied;
   }
 }
 

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../..");
@@ -181,4 +182,14 @@ export function fileServer(opts = {}) {
     await srv.stop?.();
   });
   return srv;
+}
+
+/**
+ * syncDocs returns the docs of a /v1/sync request a fetch wrapper sees,
+ * inflating a gzipped body (the library gzips large ones).
+ */
+export function syncDocs(init) {
+  const gz = new Headers(init?.headers).get("Content-Encoding") === "gzip";
+  const body = gz ? gunzipSync(Buffer.from(init.body)).toString() : init.body;
+  return JSON.parse(body).docs;
 }

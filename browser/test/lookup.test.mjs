@@ -4,7 +4,7 @@
 // remembered and followed from the next open, and sync() reads their feeds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { lib, dbName, fast, freePort, fileServer, until } from "./helpers.mjs";
+import { lib, dbName, fast, freePort, fileServer, until, syncDocs } from "./helpers.mjs";
 
 const { open, isDynamergeError } = lib;
 const srv = fileServer();
@@ -27,7 +27,7 @@ async function seed(collection, docs) {
 function counting() {
   const f = (url, init) => {
     if (String(url).endsWith("/v1/sync")) {
-      const { docs } = JSON.parse(init.body);
+      const docs = syncDocs(init);
       if (docs.length === 1 && docs[0].have.length === 0 && !docs[0].changes) f.lookups++;
     }
     return fetch(url, init);
@@ -112,7 +112,7 @@ test("offline, a lookup finds nothing, and waits at most requestTimeoutMs", asyn
 
 test("a refusal of the lookup is the caller's error", async () => {
   const forbidding = async (url, init) => {
-    if (String(url).endsWith("/v1/sync") && JSON.parse(init.body).docs.some((d) => d.collection === "secret")) {
+    if (String(url).endsWith("/v1/sync") && syncDocs(init).some((d) => d.collection === "secret")) {
       return Response.json({ error: { code: "forbidden", message: "no" } }, { status: 403 });
     }
     return fetch(url, init);

@@ -5,7 +5,7 @@
 // the last runs a server that purges within seconds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { lib, dbName, fast, fileServer, startServer, until } from "./helpers.mjs";
+import { lib, dbName, fast, fileServer, startServer, until, syncDocs } from "./helpers.mjs";
 
 const { open, isDynamergeError } = lib;
 const srv = fileServer();
@@ -130,7 +130,7 @@ test("a deleted record this device never held is not pulled from the feed", asyn
     live: false,
     ...fast,
     fetch: async (url, init) => {
-      if (String(url).endsWith("/v1/sync")) log.push(JSON.parse(init.body).docs.map((d) => d.id));
+      if (String(url).endsWith("/v1/sync")) log.push(syncDocs(init).map((d) => d.id));
       return fetch(url, init);
     },
   });

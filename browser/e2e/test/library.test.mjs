@@ -314,3 +314,31 @@ test("a second browser: sync() then get() and change() of records it has never s
     await Promise.all([a.close(), b.close()]);
   }
 });
+
+test("a live edit reaches the second browser in its event, without a POST /v1/sync", async () => {
+  const C = "inline";
+  await twoBrowsers(C, async ({ pa, pb, errors }) => {
+    const id = await pa.evaluate(async () => {
+      const id = await window.lib.col.create({ title: "Buy milk", n: 0 });
+      await window.lib.db.sync();
+      return id;
+    });
+    await waitFor(() => get(pb, id), { what: "B to receive A's record" });
+    await pb.evaluate(() => window.lib.db.sync()); // B settles its first rounds
+    const posts = [];
+    pb.on("request", (r) => {
+      if (r.method() === "POST" && new URL(r.url()).pathname === "/v1/sync") posts.push(r.url());
+    });
+    for (let n = 1; n <= 3; n++) {
+      await pa.evaluate(async ([id, n]) => {
+        await window.lib.col.change(id, (d) => {
+          d.n = n;
+        });
+        await window.lib.db.sync();
+      }, [id, n]);
+      await waitForEqual(async () => (await get(pb, id))?.n, n, { what: `B to see n=${n}` });
+    }
+    assert.equal(posts.length, 0, `B pulled edits its events carried: ${posts.length} POST /v1/sync`);
+    assert.deepEqual(errors, []);
+  });
+});
