@@ -10,6 +10,7 @@
 //   node harness.mjs --url ws://127.0.0.1:PORT --workload hot --writers 16 --rate 6 --seconds 4 --seed 1
 //   node harness.mjs --url ws://127.0.0.1:PORT --workload paste --chars 1000000 --seed 1
 //   node harness.mjs --url ws://127.0.0.1:PORT --workload typing --changes 100000 --rate 100 --seed 1
+//   node harness.mjs --url ws://127.0.0.1:PORT --workload fanout --clients 64 --records 100 --rate 1 --seconds 10 --seed 1
 import { performance } from "node:perf_hooks"
 import * as A from "@automerge/automerge"
 import { Repo, decodeHeads } from "@automerge/automerge-repo"
@@ -481,6 +482,89 @@ async function typing(o) {
   return out
 }
 
+// fanout: every client holds every record; client i writes the records r
+// with r mod clients = i at `rate` changes per second, and every other
+// client's copy receives each change through the sync server. A delivery
+// is a change first held by one receiver; its latency runs from the change
+// being made.
+async function fanout(o) {
+  const { clients, records, rate, seconds } = o
+  const setup = newRepo(o.url, "setup")
+  const bases = Array.from({ length: records }, () => setup.create({ n: 0 }))
+  for (const b of bases) await synced(b)
+  const repos = Array.from({ length: clients }, (_, i) => newRepo(o.url, `client-${i}`))
+  await connected(repos)
+  const handles = await Promise.all(repos.map(r => Promise.all(bases.map(b => r.find(b.url)))))
+  const madeAt = new Map()
+  const lat = []
+  let deliveries = 0
+  let counting = false
+  for (let i = 0; i < clients; i++) {
+    for (let r = 0; r < records; r++) {
+      if (r % clients === i) continue // its own record: no delivery
+      const h = handles[i][r]
+      let prev = h.doc()
+      h.on("change", ({ doc }) => {
+        const t = now()
+        if (counting) {
+          for (const c of A.getChanges(prev, doc)) {
+            const made = madeAt.get(A.decodeChange(c).hash)
+            if (made !== undefined) {
+              lat.push(t - made)
+              deliveries++
+            }
+          }
+        }
+        prev = doc
+      })
+    }
+  }
+  counting = true
+  const period = 1000 / rate
+  const start = now()
+  const deadline = start + seconds * 1000
+  let changes = 0
+  const ticker = setInterval(() => process.stderr.write(`progress ${Math.round((now() - start) / 100)}\n`), 100)
+  await Promise.all(
+    handles.map(async (hs, i) => {
+      const own = hs.filter((_, r) => r % clients === i)
+      if (own.length === 0) return
+      const rand = rng(o.seed * 1000 + i)
+      await sleep(rand() * period)
+      let next = now()
+      for (let n = 1; now() < deadline; n++) {
+        const h = own[Math.floor(rand() * own.length)]
+        const ts = now()
+        h.change(d => {
+          d.n = n
+        })
+        madeAt.set(A.getHeads(h.doc())[0], ts)
+        changes++
+        next += period
+        await sleep(Math.max(0, next - now()))
+      }
+    }),
+  )
+  clearInterval(ticker)
+  const want = changes * (clients - 1)
+  const waitUntil = now() + 10000
+  while (deliveries < want && now() < waitUntil) await sleep(20)
+  const elapsed = (now() - start) / 1000
+  const out = {
+    changes,
+    changes_per_s: changes / seconds,
+    deliveries,
+    expected_deliveries: want,
+    deliveries_per_s: deliveries / elapsed,
+    remote_p50_ms: percentile(lat, 50),
+    remote_p99_ms: percentile(lat, 99),
+  }
+  // Convergence: every copy of each record at the same heads.
+  await settle(bases.map((_, r) => handles.map(hs => hs[r])), 60000)
+  for (const r of [setup, ...repos]) await r.shutdown()
+  return out
+}
+
 async function main() {
   const f = flags(process.argv.slice(2))
   const o = { url: f.url, seed: Number(f.seed ?? 1) }
@@ -494,8 +578,10 @@ async function main() {
       out = await paste({ ...o, chars: Number(f.chars) })
     } else if (f.workload === "typing") {
       out = await typing({ ...o, changes: Number(f.changes), rate: Number(f.rate) })
+    } else if (f.workload === "fanout") {
+      out = await fanout({ ...o, clients: Number(f.clients), records: Number(f.records), rate: Number(f.rate), seconds: Number(f.seconds) })
     } else {
-      throw new Error(`--workload: want breadth, hot, paste or typing, got ${f.workload}`)
+      throw new Error(`--workload: want breadth, hot, paste, typing or fanout, got ${f.workload}`)
     }
     out.converged = true
   } catch (e) {

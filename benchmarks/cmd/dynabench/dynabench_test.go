@@ -126,7 +126,7 @@ func TestSmokeRun(t *testing.T) {
 			t.Errorf("%s/%s: no metrics", x.Scenario, x.System)
 		}
 	}
-	for _, want := range []string{"lost-updates/dynamerge", "lost-updates/lww-baseline", "breadth/dynamerge", "hot-record/dynamerge", "long-history/dynamerge", "offline-storm/dynamerge"} {
+	for _, want := range []string{"lost-updates/dynamerge", "lost-updates/lww-baseline", "breadth/dynamerge", "hot-record/dynamerge", "long-history/dynamerge", "offline-storm/dynamerge", "fanout/dynamerge"} {
 		if !seen[want] {
 			t.Errorf("results.json lacks %s", want)
 		}
@@ -134,6 +134,15 @@ func TestSmokeRun(t *testing.T) {
 	for _, x := range r.Results {
 		if x.Scenario == "lost-updates" && x.System == "dynamerge" && x.Metrics["edits_lost"] != 0 {
 			t.Errorf("dynamerge lost %v edits", x.Metrics["edits_lost"])
+		}
+		// Every fan-out change reaches every other client in its event.
+		if x.Scenario == "fanout" && x.System == "dynamerge" {
+			if got, want := x.Metrics["deliveries"], x.Metrics["expected_deliveries"]; got != want || got == 0 {
+				t.Errorf("fanout: %v deliveries, want %v", got, want)
+			}
+			if got, want := x.Metrics["inline_applied"], x.Metrics["deliveries"]; got != want {
+				t.Errorf("fanout: %v events applied from their changes, want all %v", got, want)
+			}
 		}
 	}
 	if r.Machine.Cores == 0 || r.Machine.GoVersion == "" {

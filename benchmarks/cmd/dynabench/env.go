@@ -62,7 +62,7 @@ func newEnv(ctx context.Context, o options, p profile, logger *slog.Logger, term
 	e.dynamergeBin = filepath.Join(e.work, "dynamerge")
 	fmt.Fprintln(term, "dynabench: building ./cmd/dynamerge")
 	build := exec.CommandContext(ctx, "go", "build", "-o", e.dynamergeBin, "./cmd/dynamerge")
-	build.Dir = o.repo
+	build.Dir = o.serverRepo
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build ./cmd/dynamerge: %w\n%s", err, out)
 	}

@@ -48,7 +48,7 @@ func main() {
 }
 
 // scenarioNames lists the scenarios in the order they run.
-var scenarioNames = []string{"lost-updates", "breadth", "hot-record", "long-history", "offline-storm", "peer-comparison", "large-text"}
+var scenarioNames = []string{"lost-updates", "breadth", "hot-record", "long-history", "offline-storm", "peer-comparison", "large-text", "fanout"}
 
 // options are the runner's flags.
 type options struct {
@@ -60,7 +60,11 @@ type options struct {
 	ddbDir    string
 	ddbURL    string
 	repo      string
-	keep      bool
+	// serverRepo is where ./cmd/dynamerge is built from (default repo):
+	// another version of the server measured by this runner, for a
+	// before/after comparison.
+	serverRepo string
+	keep       bool
 	// peerTimeout bounds one automerge-repo workload, its setup included.
 	peerTimeout time.Duration
 	// largeTextChanges overrides the profile's typing changes (0: keep).
@@ -80,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.ddbDir, "dynamodb-local", ".cache/dynamodb-local", "DynamoDB Local folder (scripts/dynamodb-local.sh fetch)")
 	fs.StringVar(&o.ddbURL, "dynamodb-endpoint", os.Getenv("DYNAMODB_ENDPOINT"), "a running DynamoDB (Local) endpoint to use instead of starting one")
 	fs.StringVar(&o.repo, "repo", ".", "the dynamerge repository (to build ./cmd/dynamerge)")
+	fs.StringVar(&o.serverRepo, "server-repo", "", "build the dynamerge server from this checkout instead of -repo (to measure another version, e.g. the main branch, with this runner's scenarios)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the servers' data and logs in the results folder")
 	fs.DurationVar(&o.peerTimeout, "peer-timeout", 20*time.Minute, "how long one automerge-repo workload (setup included) may take before it is stopped and reported as failed")
 	fs.IntVar(&o.largeTextChanges, "large-text-changes", 0, "typing changes of the large-text scenario, both writers together (0: the profile's, 10,000 quick and 100,000 full)")
@@ -95,6 +100,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.largeTextChanges > 0 {
 		prof.LargeTextChanges = o.largeTextChanges
+	}
+	if o.serverRepo == "" {
+		o.serverRepo = o.repo
 	}
 	o.stores = splitList(stores)
 	for _, s := range o.stores {

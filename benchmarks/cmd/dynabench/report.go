@@ -23,6 +23,7 @@ var scenarioText = map[string]string{
 	"long-history":    "A one-change sync (push one, pull one) on a hot record with a long history, and the cold-load time of the record (its first sync after a server restart). Flat sync latency means the cost follows the delta, not the history.",
 	"peer-comparison": "The breadth and hot-record workloads against the Automerge project's own sync server (@automerge/automerge-repo with its WebSocket adapter and Node file system storage, run with Node on this machine), driven by an equivalent Node client harness (benchmarks/peer/). p50/p99 are sync latency for breadth and remote latency for hot; ratio_<metric> on the peer's rows is dynamerge ÷ automerge-repo, both measured in this run (a ratio above 1 for throughput, below 1 for latency, CPU and memory, favours dynamerge).",
 	"large-text":      "Records of a realistic size, side by side with automerge-repo doing the same work. paste: one change pasting 1,000,000 characters into a note's text. typing: two writers typing one character (or a backspace) per change into one text, merging each other's work, while an observer follows. Then a new client's first pull of the record (on dynamerge also after a restart: cold). Push latency is a push's HTTP round trip on dynamerge and, on automerge-repo, the time from a change to the sync server's heads covering it. bytes_per_op is the server's RSS growth over the workload per op of history; first_pull_bytes the bytes the new client received on the wire. ratio_<metric> on automerge-repo's rows is dynamerge (bbolt) ÷ automerge-repo.",
+	"fanout":          "Every client follows every record and writes the records it owns at a fixed rate, so each change goes to every other client (64 clients × 100 records in quick and full). Deliveries are changes reaching one receiver; remote latency runs from a change being made to a receiver holding it. dynamerge receivers apply the changes an event carries when they hold their dependencies, and pull otherwise; automerge-repo's sync server forwards every change to every client. Server CPU is the server process's, per delivery and per change; ratio_<metric> on automerge-repo's row is dynamerge (bbolt) ÷ automerge-repo.",
 	"offline-storm":   "Clients each with many offline changes reconnect within a short window: time until every replica holds every change, bytes on the wire (HTTP bodies both ways) against the raw change bytes made, and retries.",
 }
 
@@ -139,6 +140,11 @@ func chartsFor(name string, rs []*Result) ([]template.HTML, error) {
 				add(barChart(v+": first pull on the wire, and Automerge.save", "bytes", vs, "first_pull_bytes", "save_bytes")),
 				add(barChart(v+": dynamerge ÷ automerge-repo", "ratio", peerRows(vs), "ratio_push_p50_ms", "ratio_push_p99_ms", "ratio_bytes_per_op", "ratio_first_pull_ms", "ratio_first_pull_bytes")))
 		}
+	case "fanout":
+		err = firstErr(add(barChart("Deliveries per second (a change reaching one receiver)", "deliveries/s", rs, "deliveries_per_s")),
+			add(barChart("Per-receiver latency p50 / p99", "ms", rs, "remote_p50_ms", "remote_p99_ms")),
+			add(barChart("Server CPU per delivery", "ms", rs, "server_cpu_ms_per_delivery")),
+			add(barChart("dynamerge ÷ automerge-repo", "ratio", peerRows(rs), "ratio_deliveries_per_s", "ratio_remote_p50_ms", "ratio_remote_p99_ms", "ratio_server_cpu_ms_per_delivery")))
 	case "offline-storm":
 		err = firstErr(add(barChart("Time until all converge", "s", rs, "all_pushed_s", "converge_s")),
 			add(barChart("Bytes on the wire ÷ raw change bytes", "ratio", rs, "wire_ratio")))

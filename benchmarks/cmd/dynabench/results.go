@@ -41,6 +41,11 @@ type profile struct {
 	// writers together) and each writer's rate in changes per second
 	LargeTextChars, LargeTextChanges int
 	LargeTextRate                    float64
+	// fanout: clients, records, each client's changes per second, and
+	// how long they write
+	FanoutClients, FanoutRecords int
+	FanoutRate                   float64
+	FanoutDuration               time.Duration
 }
 
 // profiles are the sizes of the suite. quick fits in a few minutes on 2
@@ -54,6 +59,7 @@ var profiles = map[string]profile{
 		HistorySizes: []int{100}, HistorySyncs: 6,
 		StormClients: 5, StormRecords: 2, StormMinChanges: 5, StormMaxChanges: 10, StormWindow: 500 * time.Millisecond,
 		LargeTextChars: 20_000, LargeTextChanges: 200, LargeTextRate: 100,
+		FanoutClients: 4, FanoutRecords: 8, FanoutRate: 2, FanoutDuration: time.Second,
 	},
 	"quick": {
 		LostClients: 8, LostRecords: 10, LostRounds: 4, LostEditsPerRound: 5,
@@ -62,6 +68,7 @@ var profiles = map[string]profile{
 		HistorySizes: []int{100, 10_000}, HistorySyncs: 40,
 		StormClients: 50, StormRecords: 10, StormMinChanges: 20, StormMaxChanges: 100, StormWindow: 5 * time.Second,
 		LargeTextChars: 1_000_000, LargeTextChanges: 10_000, LargeTextRate: 100,
+		FanoutClients: 64, FanoutRecords: 100, FanoutRate: 1, FanoutDuration: 10 * time.Second,
 	},
 	"full": {
 		LostClients: 32, LostRecords: 100, LostRounds: 10, LostEditsPerRound: 10,
@@ -70,6 +77,7 @@ var profiles = map[string]profile{
 		HistorySizes: []int{100, 10_000, 100_000}, HistorySyncs: 200,
 		StormClients: 200, StormRecords: 50, StormMinChanges: 100, StormMaxChanges: 1000, StormWindow: 10 * time.Second,
 		LargeTextChars: 1_000_000, LargeTextChanges: 100_000, LargeTextRate: 100,
+		FanoutClients: 64, FanoutRecords: 100, FanoutRate: 1, FanoutDuration: 30 * time.Second,
 	},
 }
 
@@ -170,6 +178,7 @@ var summaryMetrics = map[string][]string{
 	"long-history":    {"history", "sync_p50_ms", "sync_p99_ms", "cold_load_ms"},
 	"offline-storm":   {"converge_s", "wire_ratio", "retries", "changes", "peak_rss_mb"},
 	"peer-comparison": {"changes_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_change", "peak_rss_mb", "ratio_changes_per_s", "ratio_p50_ms", "ratio_p99_ms", "ratio_server_cpu_ms_per_change", "ratio_peak_rss_mb"},
+	"fanout":          {"changes_per_s", "deliveries_per_s", "remote_p50_ms", "remote_p99_ms", "server_cpu_ms_per_delivery", "server_cpu_ms_per_change", "pulls", "ratio_deliveries_per_s", "ratio_remote_p50_ms", "ratio_server_cpu_ms_per_delivery"},
 	"large-text":      {"ops", "push_p50_ms", "push_p99_ms", "peak_rss_mb", "bytes_per_op", "first_pull_ms", "first_pull_bytes", "ratio_push_p50_ms", "ratio_push_p99_ms", "ratio_bytes_per_op", "ratio_first_pull_ms", "ratio_first_pull_bytes"},
 }
 
@@ -323,6 +332,7 @@ var scenarios = map[string]scenarioFunc{
 	"offline-storm":   runStorm,
 	"peer-comparison": runCompare,
 	"large-text":      runLargeText,
+	"fanout":          runFanout,
 }
 
 // pctMs returns l's p-th percentile in milliseconds, or NaN when l is
