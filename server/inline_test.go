@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,5 +125,44 @@ func TestReplicaAppliesEventsReal(t *testing.T) {
 	}
 	if got, want := ct.syncs.Load()-base, int64(1); got != want {
 		t.Fatalf("follower sent %d syncs, want %d (the pull after the lost event)", got, want)
+	}
+}
+
+// TestEventsBurstReal: events that queue up while a stream writes go out
+// together, and none is lost or cut.
+func TestEventsBurstReal(t *testing.T) {
+	rs := newRealServer(t, Options{}, engine.Options{})
+	c := client.New(rs.url)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events, err := c.Events(ctx, "todos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			h := newHistory()
+			if _, err := c.Sync(ctx, []client.Doc{{Collection: "todos", ID: fmt.Sprintf("burst-%d", i), Changes: h.edit(t, "i", int64(i))}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for len(seen) < n {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("event stream closed")
+			}
+			if _, ok, err := client.EventChanges(ev); !ok || err != nil {
+				t.Fatalf("event %s: changes %v, %v", ev.ID, ok, err)
+			}
+			seen[ev.ID] = true
+		case <-ctx.Done():
+			t.Fatalf("%d of %d events", len(seen), n)
+		}
 	}
 }
