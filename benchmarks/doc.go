@@ -32,7 +32,12 @@
 // observer follows; then a new client's first pull of the record, on
 // dynamerge also after a restart. It reports push latency p50/p99, server
 // RSS and bytes per op of history, first-pull time and bytes, and each
-// ratio to the peer; -large-text-changes sets the typing count). Every
+// ratio to the peer; -large-text-changes sets the typing count) and fanout
+// (every client follows every record and writes the ones it owns, so each
+// change goes to every other client: deliveries per second, per-receiver
+// latency, server CPU per delivery and per change, beside automerge-repo
+// doing the same). -server-repo builds the server from another checkout,
+// so the same scenarios measure a version before and after a change. Every
 // run ends with a convergence check and records a failure loudly.
 // Server CPU and peak RSS are read from /proc for the server process tree.
 //

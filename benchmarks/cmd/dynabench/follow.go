@@ -65,7 +65,8 @@ func (c *remoteClock) latencies() *benchmarks.Latencies {
 }
 
 // follow makes obs follow its record as a browser tab would (Server-Sent
-// Events, then a pull that merges), telling clock when each change
+// Events; the change an event carries applied when the observer holds its
+// dependencies, a pull that merges otherwise), telling clock when each change
 // arrived, until stop is called; stop lets half a second pass for the last
 // events, returns what went wrong meanwhile, and may be called again.
 func follow(ctx context.Context, obs *client.Replica, clock *remoteClock) (stop func() error, err error) {
@@ -98,6 +99,17 @@ func follow(ctx context.Context, obs *client.Replica, clock *remoteClock) (stop 
 						return errors.New("observer: event stream ended early")
 					}
 					if ev.ID != obs.ID() {
+						continue
+					}
+					// An event that carries its change, whose dependencies
+					// the observer holds, needs no pull.
+					if applied, err := obs.ApplyEvent(ev); err != nil {
+						return fmt.Errorf("observer: %w", err)
+					} else if applied {
+						in, _, _ := client.EventChanges(ev)
+						if err := clock.seen(in.Changes, time.Now()); err != nil {
+							return err
+						}
 						continue
 					}
 				}

@@ -176,7 +176,7 @@ var summaryMetrics = map[string][]string{
 	"breadth":         {"changes_per_s", "sync_p50_ms", "sync_p99_ms", "server_cpu_s", "peak_rss_mb", "rss_per_record_kb"},
 	"hot-record":      {"changes", "remote_p50_ms", "remote_p99_ms", "store_writes_per_change", "ddb_wcu_per_change", "server_cpu_s"},
 	"long-history":    {"history", "sync_p50_ms", "sync_p99_ms", "cold_load_ms"},
-	"offline-storm":   {"converge_s", "wire_ratio", "retries", "changes", "peak_rss_mb"},
+	"offline-storm":   {"converge_s", "wire_ratio", "wire_per_change_byte", "retries", "changes", "peak_rss_mb"},
 	"peer-comparison": {"changes_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_change", "peak_rss_mb", "ratio_changes_per_s", "ratio_p50_ms", "ratio_p99_ms", "ratio_server_cpu_ms_per_change", "ratio_peak_rss_mb"},
 	"fanout":          {"changes_per_s", "deliveries_per_s", "remote_p50_ms", "remote_p99_ms", "server_cpu_ms_per_delivery", "server_cpu_ms_per_change", "pulls", "ratio_deliveries_per_s", "ratio_remote_p50_ms", "ratio_server_cpu_ms_per_delivery"},
 	"large-text":      {"ops", "push_p50_ms", "push_p99_ms", "peak_rss_mb", "bytes_per_op", "first_pull_ms", "first_pull_bytes", "ratio_push_p50_ms", "ratio_push_p99_ms", "ratio_bytes_per_op", "ratio_first_pull_ms", "ratio_first_pull_bytes"},

@@ -116,6 +116,7 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 	// Offline: every client piles up its changes.
 	rng := rand.New(rand.NewPCG(e.o.seed, 5))
 	var raw, changes int
+	ownRaw := make([]int, len(reps)) // each client's own change bytes
 	for i, rp := range reps {
 		d := rp.Doc()
 		heads := d.Heads()
@@ -132,7 +133,8 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 		if err != nil {
 			return err
 		}
-		raw += len(automerge.SaveChanges(chs))
+		ownRaw[i] = len(automerge.SaveChanges(chs))
+		raw += ownRaw[i]
 		changes += n
 	}
 	offsets := make([]time.Duration, len(reps))
@@ -150,6 +152,7 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 	var (
 		wg      sync.WaitGroup
 		retries atomic.Int64
+		pulled  atomic.Int64 // change bytes the clients received
 		mu      sync.Mutex
 		lat     benchmarks.Latencies
 	)
@@ -165,6 +168,7 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 				errs[i] = fmt.Errorf("client %d: %w", i, err)
 				return
 			}
+			pulled.Add(int64(len(rp.LastSync().Pulled)))
 			mu.Lock()
 			lat.Add(time.Since(ts))
 			mu.Unlock()
@@ -184,6 +188,9 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 			n, err := syncRetrying(ctx, rp)
 			retries.Add(int64(n))
 			errs[i] = err
+			if err == nil {
+				pulled.Add(int64(len(rp.LastSync().Pulled)))
+			}
 			_ = bar.Add(1)
 		})
 	}
@@ -203,12 +210,30 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 	r.Metrics["raw_change_bytes"] = float64(raw)
 	r.Metrics["wire_bytes"] = float64(sent.Load() + got.Load())
 	r.Metrics["wire_ratio"] = float64(sent.Load()+got.Load()) / float64(raw)
+	// Where the bytes go: each client must receive the changes the other
+	// clients of its record made (needed_pull_bytes, the fan-in: with k
+	// clients per record, k-1 times the raw bytes); pulled_change_bytes is
+	// what the server sent (more means it resent what a client had); the
+	// rest of the wire is JSON, base64 and heads, less what gzip saves.
+	group := map[string]int{}
+	for i, rp := range reps {
+		group[rp.ID()] += ownRaw[i]
+	}
+	needed := 0
+	for i, rp := range reps {
+		needed += group[rp.ID()] - ownRaw[i]
+	}
+	r.Metrics["needed_pull_bytes"] = float64(needed)
+	r.Metrics["pulled_change_bytes"] = float64(pulled.Load())
+	r.Metrics["sent_wire_bytes"] = float64(sent.Load())
+	r.Metrics["received_wire_bytes"] = float64(got.Load())
+	r.Metrics["wire_per_change_byte"] = float64(sent.Load()+got.Load()) / float64(int64(raw)+pulled.Load())
 	r.Metrics["retries"] = float64(retries.Load())
 	r.Metrics["reconnect_sync_p50_ms"] = pctMs(&lat, 50)
 	r.Metrics["reconnect_sync_p99_ms"] = pctMs(&lat, 99)
 	r.Metrics["peak_rss_mb"] = float64(srv.PeakRSS()) / (1 << 20)
 	storeDiff(r, srv, before, after, changes)
-	r.Notes = append(r.Notes, "wire_bytes counts HTTP bodies both ways (JSON with base64 change bytes, and each client pulling the other clients' changes of its record); raw_change_bytes is each client's own changes once")
+	r.Notes = append(r.Notes, "wire_bytes counts HTTP bodies both ways as sent (JSON with base64 change bytes, gzipped where the client and server use it; each client pulling the other clients' changes of its record); raw_change_bytes is each client's own changes once; needed_pull_bytes what the clients must receive of the others' changes, pulled_change_bytes what the server sent them; wire_per_change_byte = wire_bytes ÷ (raw + pulled change bytes)")
 
 	// Convergence check against the server's view.
 	server := map[string][]string{}
