@@ -526,10 +526,12 @@ async function fanout(o) {
     for (let r = 0; r < records; r++) {
       if (r % clients === i) continue // its own record: no delivery
       const h = handles[i][r]
-      let prev = h.doc()
+      // A handle the busy sync server left not ready yet has no document
+      // to diff against: its first change event only sets one.
+      let prev = h.isReady() ? h.doc() : undefined
       h.on("change", ({ doc }) => {
         const t = now()
-        if (counting) {
+        if (counting && prev !== undefined) {
           for (const c of A.getChanges(prev, doc)) {
             const made = madeAt.get(A.decodeChange(c).hash)
             if (made !== undefined) {
@@ -557,6 +559,7 @@ async function fanout(o) {
       let next = now()
       for (let n = 1; now() < deadline; n++) {
         const h = own[Math.floor(rand() * own.length)]
+        if (!h.isReady()) await h.whenReady()
         const ts = now()
         h.change(d => {
           d.n = n
