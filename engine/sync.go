@@ -48,14 +48,19 @@ func (e *Engine) syncDoc(ctx context.Context, req DocRequest) DocResult {
 		}
 	}
 
-	// The client has its have plus what it pushed (whether or not the push
-	// was accepted: it holds those changes either way).
+	// The client has its have plus what it pushed and what that depends on
+	// (whether or not the push was accepted: it holds those changes, and so
+	// their dependencies, either way). The dependencies matter when the
+	// pushed changes are unknown here (refused) and have names only them:
+	// without the dependencies nothing of have would be known, and the
+	// answer would resend the client the whole history it already holds.
 	have := req.Have
 	if len(pushed) > 0 {
-		have = make([]crdt.Hash, 0, len(req.Have)+len(pushed))
+		have = make([]crdt.Hash, 0, len(req.Have)+2*len(pushed))
 		have = append(have, req.Have...)
 		for _, c := range pushed {
 			have = append(have, c.Hash)
+			have = append(have, c.Deps...)
 		}
 	}
 	r.mu.RLock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -409,5 +410,27 @@ func TestSync_StaleAfterCompaction(t *testing.T) {
 	}
 	if got := len(changeSet(t, res.Changes)); got != 7 {
 		t.Fatalf("e2 serves %d changes, want 7", got)
+	}
+}
+
+// TestSync_RefusedPushResendsNothing: a client whose have names only the
+// change it pushes (its own heads) still gets nothing back of the history
+// that change builds on when the change is refused: the change's
+// dependencies tell what the client holds.
+func TestSync_RefusedPushResendsNothing(t *testing.T) {
+	e, _ := newEngine(t, newBolt(t), Options{MaxRecordBytes: 4 << 10})
+	r := newReplica()
+	for i := range 3 {
+		if res := r.push(t, e, todo("t"), r.edit(t, "n", int64(i))); res.Err != nil {
+			t.Fatalf("push %d: %v", i, res.Err)
+		}
+	}
+	big := r.edit(t, "notes", strings.Repeat("x", 8<<10))
+	res := sync1(t, e, DocRequest{Key: todo("t"), Have: []crdt.Hash{mustHash(t, big)}, Changes: big})
+	if !errors.Is(res.Err, ErrTooLarge) {
+		t.Fatalf("push over the record limit: err=%v, want ErrTooLarge", res.Err)
+	}
+	if len(res.Changes) != 0 {
+		t.Fatalf("answer resends %d bytes the client holds", len(res.Changes))
 	}
 }
