@@ -38,7 +38,8 @@
 //     for clients that accept it.
 //   - An SSE event of a write of this process carries its changes (up to the
 //     engine's MaxEventChangeBytes), encoded once for every stream
-//     (engine.Event.Encoded).
+//     (engine.Event.Encoded); a stream writes the events queued for it
+//     together, with one flush.
 //
 // # Lifecycle
 //
