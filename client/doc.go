@@ -22,10 +22,10 @@
 // since the server's heads. Push sends without merging the answer (a
 // writer that does not read), Fork starts a second device from a copy,
 // Apply takes in server changes that arrived another way. SyncAll syncs
-// many replicas in one request. ApplyEvent applies the changes an event
-// carries when the replica holds their dependencies, so a follower skips
-// the sync; when it reports false, Sync as before. The benchmarks' clients
-// are Replicas. The client trusts its server: it applies the server's
+// many replicas in one request. ApplyEvents applies the changes events
+// carry (one, or several that queued up, in one merge) when the replica
+// holds their dependencies, so a follower skips the sync; when it reports
+// false, Sync as before. The benchmarks' clients are Replicas. The client trusts its server: it applies the server's
 // change bytes with automerge-go directly, which a server must never do with
 // a client's.
 package client

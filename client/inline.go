@@ -10,37 +10,50 @@ import (
 	"github.com/dynamerge/dynamerge/crdt"
 )
 
-// Inline is what an event carries of the change it announces (see
+// Inline is what events carry of the changes they announce (see
 // EventChanges).
 type Inline struct {
-	// Changes are the change chunks, as LoadIncremental takes them.
+	// Changes are the change chunks, in the events' order, as
+	// LoadIncremental takes them.
 	Changes []byte
+	// Hashes are the hashes of those changes.
+	Hashes []automerge.ChangeHash
 	// Deps are the hashes the changes depend on that they do not hold
 	// themselves: a replica must hold every one before applying them.
 	Deps []automerge.ChangeHash
 }
 
-// EventChanges decodes the changes an event carries. ok is false when it
-// carries none (a large change, a deleted record, another server process's
-// write): the record must be synced to learn what changed. Bytes that are
-// not base64 of change chunks are an error; a client then syncs instead.
-func EventChanges(ev Event) (in Inline, ok bool, err error) {
-	if ev.Changes == "" {
+// EventChanges decodes the changes that events of one record carry, in the
+// order they came. ok is false when one of them carries none (a large
+// change, a deleted record, another server process's write) or they are of
+// different records: the record must be synced to learn what changed.
+// Bytes that are not base64 of change chunks are an error; a client then
+// syncs instead.
+func EventChanges(evs ...Event) (in Inline, ok bool, err error) {
+	var chs []crdt.Change
+	for _, ev := range evs {
+		if ev.Changes == "" || ev.Collection != evs[0].Collection || ev.ID != evs[0].ID {
+			return Inline{}, false, nil
+		}
+		b, err := base64.StdEncoding.DecodeString(ev.Changes)
+		if err != nil {
+			return Inline{}, false, fmt.Errorf("dynamerge: event %s/%s: changes: %w", ev.Collection, ev.ID, err)
+		}
+		cs, err := crdt.Split(b)
+		if err != nil {
+			return Inline{}, false, fmt.Errorf("dynamerge: event %s/%s: changes: %w", ev.Collection, ev.ID, err)
+		}
+		in.Changes = append(in.Changes, b...)
+		chs = append(chs, cs...)
+	}
+	if len(chs) == 0 {
 		return Inline{}, false, nil
-	}
-	b, err := base64.StdEncoding.DecodeString(ev.Changes)
-	if err != nil {
-		return Inline{}, false, fmt.Errorf("dynamerge: event %s/%s: changes: %w", ev.Collection, ev.ID, err)
-	}
-	chs, err := crdt.Split(b)
-	if err != nil {
-		return Inline{}, false, fmt.Errorf("dynamerge: event %s/%s: changes: %w", ev.Collection, ev.ID, err)
 	}
 	own := make(map[crdt.Hash]bool, len(chs))
 	for _, c := range chs {
 		own[c.Hash] = true
+		in.Hashes = append(in.Hashes, automerge.ChangeHash(c.Hash))
 	}
-	in = Inline{Changes: b}
 	seen := map[crdt.Hash]bool{}
 	for _, c := range chs {
 		for _, d := range c.Deps {
@@ -54,24 +67,30 @@ func EventChanges(ev Event) (in Inline, ok bool, err error) {
 	return in, true, nil
 }
 
-// ApplyEvent applies the changes an event of the replica's record carries,
-// when the replica holds all their dependencies, and reports whether it
-// did: then the replica stands at (or past) the event's heads and need not
-// sync to learn of the change. When it reports false (no changes inlined,
-// a dependency missing: an event was lost or arrived out of order), Sync
-// the replica as before. Its own unpushed changes stay pending either way.
-func (r *Replica) ApplyEvent(ev Event) (bool, error) {
-	if ev.Collection != r.collection || ev.ID != r.id || ev.Deleted {
+// ApplyEvents applies the changes that events of the replica's record
+// carry (one event, or several that queued up: they are applied together,
+// which costs one merge), when the replica holds all their dependencies,
+// and reports whether it did: then the replica stands at (or past) the last
+// event's heads and need not sync to learn of the changes. When it reports
+// false (an event without changes, a dependency missing because an event
+// was lost or arrived out of order), Sync the replica as before. Its own
+// unpushed changes stay pending either way.
+func (r *Replica) ApplyEvents(evs ...Event) (bool, error) {
+	if len(evs) == 0 {
 		return false, nil
 	}
-	in, ok, err := EventChanges(ev)
+	last := evs[len(evs)-1]
+	if last.Collection != r.collection || last.ID != r.id || last.Deleted {
+		return false, nil
+	}
+	in, ok, err := EventChanges(evs...)
 	if !ok || err != nil {
 		return false, err
 	}
-	heads := make([]automerge.ChangeHash, len(ev.Heads))
-	for i, h := range ev.Heads {
+	heads := make([]automerge.ChangeHash, len(last.Heads))
+	for i, h := range last.Heads {
 		if heads[i], err = automerge.NewChangeHash(h); err != nil {
-			return false, fmt.Errorf("dynamerge: event %s/%s: head %q: %w", ev.Collection, ev.ID, h, err)
+			return false, fmt.Errorf("dynamerge: event %s/%s: head %q: %w", last.Collection, last.ID, h, err)
 		}
 	}
 	r.mu.Lock()
@@ -98,6 +117,6 @@ func (r *Replica) ApplyEvent(ev Event) (bool, error) {
 	// pushes only what was made since, and a Push asks only for what came
 	// after them.
 	r.base = heads
-	r.server = slices.Sorted(slices.Values(ev.Heads))
+	r.server = slices.Sorted(slices.Values(last.Heads))
 	return true, nil
 }

@@ -87,13 +87,23 @@ func TestReplicaAppliesEventsReal(t *testing.T) {
 		if ev.Changes == "" {
 			t.Fatalf("event %d carries no changes", i)
 		}
-		ok, err := f.ApplyEvent(ev)
+		ok, err := f.ApplyEvents(ev)
 		if err != nil || !ok {
-			t.Fatalf("ApplyEvent %d = %v, %v; want applied", i, ok, err)
+			t.Fatalf("ApplyEvents %d = %v, %v; want applied", i, ok, err)
 		}
 		if got, want := sortedJoin(f.Heads()), sortedJoin(w.Heads()); got != want {
 			t.Fatalf("follower heads %s after event %d, want %s", got, i, want)
 		}
+	}
+	// Events that queued up are applied together.
+	edit("q", int64(1))
+	edit("q", int64(2))
+	batch := []client.Event{nextEventOf(ctx, t, events, "live"), nextEventOf(ctx, t, events, "live")}
+	if ok, err := f.ApplyEvents(batch...); err != nil || !ok {
+		t.Fatalf("ApplyEvents of two queued events = %v, %v; want applied", ok, err)
+	}
+	if got, want := sortedJoin(f.Heads()), sortedJoin(w.Heads()); got != want {
+		t.Fatalf("follower heads %s after two queued events, want %s", got, want)
 	}
 	if got := ct.syncs.Load() - base; got != 0 {
 		t.Fatalf("follower sent %d syncs while applying events, want 0", got)
@@ -104,8 +114,8 @@ func TestReplicaAppliesEventsReal(t *testing.T) {
 	_ = nextEventOf(ctx, t, events, "live") // dropped on purpose
 	edit("after", true)
 	ev := nextEventOf(ctx, t, events, "live")
-	if ok, err := f.ApplyEvent(ev); err != nil || ok {
-		t.Fatalf("ApplyEvent without the lost dependency = %v, %v; want not applied", ok, err)
+	if ok, err := f.ApplyEvents(ev); err != nil || ok {
+		t.Fatalf("ApplyEvents without the lost dependency = %v, %v; want not applied", ok, err)
 	}
 	if err := f.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -120,8 +130,8 @@ func TestReplicaAppliesEventsReal(t *testing.T) {
 	if ev.Changes != "" {
 		t.Fatalf("event of a change over %d bytes carries %d base64 characters", limit, len(ev.Changes))
 	}
-	if ok, err := f.ApplyEvent(ev); err != nil || ok {
-		t.Fatalf("ApplyEvent of an event without changes = %v, %v", ok, err)
+	if ok, err := f.ApplyEvents(ev); err != nil || ok {
+		t.Fatalf("ApplyEvents of an event without changes = %v, %v", ok, err)
 	}
 	if got, want := ct.syncs.Load()-base, int64(1); got != want {
 		t.Fatalf("follower sent %d syncs, want %d (the pull after the lost event)", got, want)

@@ -491,7 +491,9 @@ async function findRetrying(repo, url, tries = 5) {
       return await repo.find(url)
     } catch (e) {
       if (n >= tries || !/unavailable/.test(String(e))) throw e
-      await repo.removeFromCache(url.replace(/^automerge:/, ""))
+      // Dropping the handle fails while it is not ready; then the retry
+      // finds the same handle, which may have become ready meanwhile.
+      await repo.removeFromCache(url.replace(/^automerge:/, "")).catch(() => {})
       await sleep(200 * n)
     }
   }
@@ -509,15 +511,15 @@ async function fanout(o) {
   for (const b of bases) await synced(b)
   const repos = Array.from({ length: clients }, (_, i) => newRepo(o.url, `client-${i}`))
   await connected(repos)
-  // Each client opens the records one at a time (as breadth does): 6,400
-  // finds at once time out in the sync server as "unavailable".
-  const handles = await Promise.all(
-    repos.map(async r => {
-      const hs = []
-      for (const b of bases) hs.push(await findRetrying(r, b.url))
-      return hs
-    }),
-  )
+  // The records are opened one at a time: 6,400 finds at once, or even one
+  // per client at a time, leave the busy sync server answering
+  // "unavailable".
+  const handles = []
+  for (const r of repos) {
+    const hs = []
+    for (const b of bases) hs.push(await findRetrying(r, b.url))
+    handles.push(hs)
+  }
   const madeAt = new Map()
   const lat = []
   let deliveries = 0

@@ -21,7 +21,7 @@ import (
 // belongs to client r mod C) at a fixed rate, so every change goes to the
 // C-1 other clients. A receiver applies the changes an event carries when
 // it holds their dependencies and otherwise pulls the record, as the
-// browser library and client.Replica.ApplyEvent do. Measured: deliveries
+// browser library and client.Replica.ApplyEvents do. Measured: deliveries
 // (a change reaching one receiver) per second, per-receiver latency from
 // the change being made to the receiver holding it, and the server's CPU
 // per delivery and per change. The receivers keep change hashes only (no

@@ -35,6 +35,17 @@ func (c *remoteClock) made(h automerge.ChangeHash) {
 	c.mu.Unlock()
 }
 
+// seenHashes records that the observer received changes at at.
+func (c *remoteClock) seenHashes(hs []automerge.ChangeHash, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range hs {
+		if _, dup := c.seenAt[crdt.Hash(h)]; !dup {
+			c.seenAt[crdt.Hash(h)] = at
+		}
+	}
+}
+
 // seen records that the observer received the change bytes pulled at at.
 func (c *remoteClock) seen(pulled []byte, at time.Time) error {
 	chs, err := crdt.Split(pulled)
@@ -101,15 +112,20 @@ func follow(ctx context.Context, obs *client.Replica, clock *remoteClock) (stop 
 					if ev.ID != obs.ID() {
 						continue
 					}
-					// An event that carries its change, whose dependencies
-					// the observer holds, needs no pull.
-					if applied, err := obs.ApplyEvent(ev); err != nil {
+					// Events that carry their changes, whose dependencies
+					// the observer holds, need no pull; those queued behind
+					// this one are applied with it, in one merge.
+					batch := []client.Event{ev}
+					for len(events) > 0 {
+						if next, ok := <-events; ok && next.ID == obs.ID() {
+							batch = append(batch, next)
+						}
+					}
+					if applied, err := obs.ApplyEvents(batch...); err != nil {
 						return fmt.Errorf("observer: %w", err)
 					} else if applied {
-						in, _, _ := client.EventChanges(ev)
-						if err := clock.seen(in.Changes, time.Now()); err != nil {
-							return err
-						}
+						in, _, _ := client.EventChanges(batch...)
+						clock.seenHashes(in.Hashes, time.Now())
 						continue
 					}
 				}
