@@ -27,13 +27,12 @@ type Index struct {
 	// index is higher than every one of its ancestors'.
 	hash    []Hash
 	actor   []uint32
-	seq     []uint64
 	startOp []uint64
 	nOps    []uint32
 	maxOp   []uint64 // highest op counter of the change's causal past, itself included
 	depOff  []uint32 // deps of change i: deps[depOff[i]:depOff[i+1]]
 	deps    []int32
-	byHash  map[Hash]int32
+	byHash  hashTable // change index by hash
 	bySeq   [][]int32 // per actor: change index by seq-1
 	heads   map[int32]struct{}
 	raw     [][]byte // raw chunks of changes rawFrom, rawFrom+1, …
@@ -109,7 +108,6 @@ func NewIndex() *Index {
 	return &Index{
 		actorIdx: map[string]uint32{},
 		depOff:   []uint32{0},
-		byHash:   map[Hash]int32{},
 		heads:    map[int32]struct{}{},
 		infoOf:   map[opInfo]uint32{},
 	}
@@ -127,9 +125,12 @@ func (ix *Index) Ops() int64 { return ix.ops }
 // Budget returns the operations other than deletions (see Limits).
 func (ix *Index) Budget() int64 { return ix.budget }
 
+// indexOf returns the index of the change with hash h.
+func (ix *Index) indexOf(h Hash) (int32, bool) { return ix.byHash.get(ix.hash, h) }
+
 // Has reports whether the record holds the change with hash h.
 func (ix *Index) Has(h Hash) bool {
-	_, ok := ix.byHash[h]
+	_, ok := ix.indexOf(h)
 	return ok
 }
 
@@ -173,9 +174,9 @@ func (ix *Index) MemoryBytes() int64 {
 	// Capacities, not lengths: append's slack is memory held too.
 	n := int64(cap(ix.hash))
 	b := int64(4 << 10)                   // the maps' and slices' fixed cost
-	b += n * (32 + 4 + 8 + 8 + 4 + 8 + 4) // per-change arrays
+	b += n * (32 + 4 + 8 + 4 + 8 + 4) // per-change arrays
 	b += int64(cap(ix.depOff)+cap(ix.deps)) * 4
-	b += int64(len(ix.hash)) * 56 // byHash entry (key, value, map overhead)
+	b += ix.byHash.bytes()
 	b += int64(len(ix.heads)) * 16
 	for _, r := range ix.raw {
 		b += int64(len(r)) + 24
@@ -258,7 +259,7 @@ func (ix *Index) changeOfOp(a uint32, ctr uint64) (int32, bool) {
 // Raw returns the raw chunk of the change with hash h, if the index still
 // holds it (changes folded into a snapshot are not held).
 func (ix *Index) Raw(h Hash) ([]byte, bool) {
-	i, ok := ix.byHash[h]
+	i, ok := ix.indexOf(h)
 	if !ok || int(i) < ix.rawFrom {
 		return nil, false
 	}
@@ -349,7 +350,7 @@ func (ix *Index) since(have []Hash) []int32 {
 		}
 	}
 	for _, h := range have {
-		if i, ok := ix.byHash[h]; ok {
+		if i, ok := ix.indexOf(h); ok {
 			visit(i, true)
 		}
 	}
@@ -426,11 +427,19 @@ type ChangeInfo struct {
 
 // Change returns what the index knows of the change with hash h.
 func (ix *Index) Change(h Hash) (ChangeInfo, bool) {
-	i, ok := ix.byHash[h]
+	i, ok := ix.indexOf(h)
 	if !ok {
 		return ChangeInfo{}, false
 	}
 	return ix.info(i), true
+}
+
+// seqOf returns the seq of change i: its place among its actor's changes,
+// found rather than kept (8 bytes a change), as an actor's changes are
+// indexed in seq order (each depends on the one before).
+func (ix *Index) seqOf(i int32) uint64 {
+	j, _ := slices.BinarySearch(ix.bySeq[ix.actor[i]], i)
+	return uint64(j) + 1
 }
 
 func (ix *Index) info(i int32) ChangeInfo {
@@ -440,7 +449,7 @@ func (ix *Index) info(i int32) ChangeInfo {
 	}
 	slices.SortFunc(deps, compareHashes)
 	return ChangeInfo{
-		Hash: ix.hash[i], Deps: deps, Actor: ix.actors[ix.actor[i]], Seq: ix.seq[i],
+		Hash: ix.hash[i], Deps: deps, Actor: ix.actors[ix.actor[i]], Seq: ix.seqOf(i),
 		StartOp: ix.startOp[i], Ops: int(ix.nOps[i]),
 	}
 }
