@@ -173,7 +173,7 @@ func (ix *Index) Missing(hs []Hash) []Hash {
 func (ix *Index) MemoryBytes() int64 {
 	// Capacities, not lengths: append's slack is memory held too.
 	n := int64(cap(ix.hash))
-	b := int64(4 << 10)                   // the maps' and slices' fixed cost
+	b := int64(4 << 10)               // the maps' and slices' fixed cost
 	b += n * (32 + 4 + 8 + 4 + 8 + 4) // per-change arrays
 	b += int64(cap(ix.depOff)+cap(ix.deps)) * 4
 	b += ix.byHash.bytes()
