@@ -22,8 +22,15 @@ var (
 	// bucketDeleted indexes the records deleted and not purged, by when:
 	// deletedKey → nothing. The purge sweep reads it in order.
 	bucketDeleted = []byte("deleted")
+	// bucketLogAttr holds the attribution of each log entry, under the
+	// entry's log key (store.EncodeEntryAttribution), written and removed
+	// with the entry.
+	bucketLogAttr = []byte("logattr")
+	// bucketAttr holds the attribution rows compactions kept, packed
+	// (store.EncodeRows), under attrKey.
+	bucketAttr = []byte("attr")
 
-	allBuckets = [][]byte{bucketInfo, bucketLog, bucketMeta, bucketSnap, bucketFeed, bucketDeleted}
+	allBuckets = [][]byte{bucketInfo, bucketLog, bucketMeta, bucketSnap, bucketFeed, bucketDeleted, bucketLogAttr, bucketAttr}
 )
 
 // The "info" bucket's "layout" key holds the layout version of the file, so
@@ -92,6 +99,12 @@ func logPrefix(k store.Key) []byte {
 // logKey is logPrefix followed by seq, big-endian.
 func logKey(k store.Key, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(logPrefix(k), seq)
+}
+
+// attrKey is logPrefix followed by the seq of a chunk's first row and its
+// place in that entry, both big-endian: chunks sort in acceptance order.
+func attrKey(k store.Key, seq uint64, first int) []byte {
+	return binary.BigEndian.AppendUint32(logKey(k, seq), uint32(first))
 }
 
 // logSeq returns the seq of a key under prefix.
