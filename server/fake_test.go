@@ -119,7 +119,7 @@ func (f *fakeEngine) View(ctx context.Context, key store.Key, heads []crdt.Hash)
 
 // SetDeleted marks a fake record deleted; the real changes are the
 // engine's (engine.TestSetDeleted, the integration tests).
-func (f *fakeEngine) SetDeleted(ctx context.Context, key store.Key, deleted bool) ([]crdt.Hash, error) {
+func (f *fakeEngine) SetDeleted(ctx context.Context, key store.Key, deleted bool, by string) ([]crdt.Hash, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cur, ok := f.records[key]

@@ -126,7 +126,7 @@ type Options struct {
 type backend interface {
 	Sync(ctx context.Context, reqs []engine.DocRequest) ([]engine.DocResult, error)
 	View(ctx context.Context, key store.Key, heads []crdt.Hash) (engine.View, error)
-	SetDeleted(ctx context.Context, key store.Key, deleted bool) ([]crdt.Hash, error)
+	SetDeleted(ctx context.Context, key store.Key, deleted bool, by string) ([]crdt.Hash, error)
 	Feed(ctx context.Context, collection, cursor string, limit int) (store.FeedPage, error)
 	Subscribe(collections []string) (<-chan engine.Event, func())
 	Ready(ctx context.Context) error
