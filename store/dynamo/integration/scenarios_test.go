@@ -6,6 +6,7 @@ import (
 
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/internal/amjs"
+	"github.com/dynamerge/dynamerge/internal/historytest"
 	"github.com/dynamerge/dynamerge/internal/largetest"
 	"github.com/dynamerge/dynamerge/internal/lifecycletest"
 	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
@@ -50,4 +51,11 @@ func TestLifecycle(t *testing.T) {
 	})
 	c := st.Capacity()
 	t.Logf("purge: %d purged, %.1f write units, %.1f read units on DynamoDB Local", c.Purges, c.PurgeWrites, c.PurgeReads)
+}
+
+// TestHistory runs PROTOCOL.md's history and attribution cases
+// (historytest) on DynamoDB Local: tokens, compaction, a restart.
+func TestHistory(t *testing.T) {
+	dynamotest.Endpoint(t)
+	historytest.Run(t, dynamotest.NewStore(t, nil, nil, dynamotest.WithoutStream))
 }
