@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -58,4 +60,21 @@ func TestLifecycle(t *testing.T) {
 func TestHistory(t *testing.T) {
 	dynamotest.Endpoint(t)
 	historytest.Run(t, dynamotest.NewStore(t, nil, nil, dynamotest.WithoutStream))
+}
+
+// TestMeasureHistory logs the latency of history pages on a record of
+// $DYNAMERGE_MEASURE_HISTORY changes on DynamoDB Local
+// (historytest.Measure):
+//
+//	DYNAMERGE_MEASURE_HISTORY=100000 go test ./store/dynamo/integration -run TestMeasureHistory -v
+func TestMeasureHistory(t *testing.T) {
+	dynamotest.Endpoint(t)
+	n, _ := strconv.Atoi(os.Getenv("DYNAMERGE_MEASURE_HISTORY"))
+	if n <= 0 {
+		t.Skip("DYNAMERGE_MEASURE_HISTORY is not set")
+	}
+	st := dynamotest.NewStore(t, nil, nil, dynamotest.WithoutStream)
+	historytest.Measure(t, st, n, 100)
+	c := st.Capacity()
+	t.Logf("capacity: %+v", c)
 }
