@@ -71,11 +71,11 @@ func (e *Engine) History(ctx context.Context, key store.Key, cursor string, limi
 			if err != nil {
 				return fmt.Errorf("%w: %s", store.ErrInvalidCursor, "not a history cursor")
 			}
-			i, ok := r.ix.Position(hash)
+			p, ok := h.placeOf(r.ix, hash)
 			if !ok {
 				return fmt.Errorf("%w: %s", store.ErrInvalidCursor, "no such change in the record")
 			}
-			end = int(h.place[i])
+			end = p
 		}
 		start := max(0, end-limit)
 		page.Changes = make([]HistoryChange, 0, end-start)
@@ -104,8 +104,8 @@ func (e *Engine) Attribution(ctx context.Context, key store.Key, hashes []crdt.H
 	out := make(map[crdt.Hash]Attribution, len(hashes))
 	err := e.withHistory(ctx, key, func(r *record, h *accepted) error {
 		for _, hash := range hashes {
-			if i, ok := r.ix.Position(hash); ok {
-				out[hash] = h.attribution(int(h.place[i]))
+			if p, ok := h.placeOf(r.ix, hash); ok {
+				out[hash] = h.attribution(p)
 			}
 		}
 		return nil
@@ -284,6 +284,16 @@ func (h *accepted) add(pos int, by string, at time.Time) {
 	h.order = append(h.order, int32(pos))
 	h.by = append(h.by, name)
 	h.at = append(h.at, micros(at))
+}
+
+// placeOf is the place in acceptance order of the change with hash, if
+// the record holds it.
+func (h *accepted) placeOf(ix *crdt.Index, hash crdt.Hash) (int, bool) {
+	i, ok := ix.Position(hash)
+	if !ok || i >= len(h.place) || h.place[i] < 0 {
+		return 0, false
+	}
+	return int(h.place[i]), true
 }
 
 func (h *accepted) attribution(place int) Attribution {

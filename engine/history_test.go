@@ -236,3 +236,43 @@ func TestHistory_SetDeletedAttributed(t *testing.T) {
 		t.Fatalf("history by %q, want dan, carol, alice", by)
 	}
 }
+
+// TestHistory_TwoProcesses: two engines on one store (two processes). A
+// change both receive at once is attributed to the one whose append won,
+// on both; each sees the other's changes with the other's caller, also
+// when its history was built before they arrived.
+func TestHistory_TwoProcesses(t *testing.T) {
+	st := newBolt(t)
+	e1, _ := newEngine(t, st, Options{})
+	e2, fs2 := newEngine(t, st, Options{})
+	key := todo("shared")
+	r := newReplica()
+	pushAs(t, e1, key, "alice", r.edit(t, "a", 0))
+	historyPage(t, e2, key, "", 0) // e2 builds its history now
+
+	// The same change reaches both: e2's append is beaten by e1's.
+	both := r.edit(t, "a", 1)
+	hook := func(store.Key, store.Entry) {
+		fs2.before.Store(nil)
+		if res, err := e1.Sync(context.Background(), []DocRequest{{Key: key, Changes: both, By: "alice"}}); err != nil || res[0].Err != nil {
+			t.Errorf("e1 push: %v %v", err, res[0].Err)
+		}
+	}
+	fs2.before.Store(&hook)
+	pushAs(t, e2, key, "bob", both)
+	if got := e2.Stats().StoreConflicts; got != 1 {
+		t.Fatalf("e2 lost %d races, want 1: the test did not race", got)
+	}
+	pushAs(t, e2, key, "bob", r.edit(t, "b", 2))
+
+	for name, e := range map[string]*Engine{"e1": e1, "e2": e2} {
+		page := historyPage(t, e, key, "", 0)
+		var by []string
+		for _, ch := range page.Changes {
+			by = append(by, ch.By)
+		}
+		if fmt.Sprint(by) != "[bob alice alice]" {
+			t.Fatalf("%s: history by %q, want bob, alice, alice (the change both got is the winner's)", name, by)
+		}
+	}
+}
