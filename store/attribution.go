@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/dynamerge/dynamerge/store/internal/wire"
 )
 
 // Attributed is who first pushed one change and when the server accepted
@@ -64,26 +66,26 @@ func EncodeEntryAttribution(by []string, at time.Time) []byte {
 // the changes it accepts (the entry's length in bytes is a safe bound: a
 // change chunk takes more than one byte).
 func DecodeEntryAttribution(b []byte, maxChanges int) (by []string, at time.Time, err error) {
-	d := attrDecoder{b: b}
-	if v := d.byte(); d.err == nil && v != entryAttrVersion {
+	d := wire.Decoder{B: b}
+	if v := d.Byte(); d.Err == nil && v != entryAttrVersion {
 		return nil, time.Time{}, fmt.Errorf("%w: entry attribution version %d", errAttribution, v)
 	}
-	at = fromMicro(d.varint())
-	for len(d.b) > 0 && d.err == nil {
-		n := d.uvarint()
-		name := string(d.bytes(d.uvarint()))
-		if d.err == nil && (n == 0 || n > uint64(maxChanges-len(by))) {
-			d.err = fmt.Errorf("run of %d changes, at most %d left", n, maxChanges-len(by))
+	at = fromMicro(d.Varint())
+	for len(d.B) > 0 && d.Err == nil {
+		n := d.Uvarint()
+		name := string(d.Bytes(d.Uvarint()))
+		if d.Err == nil && (n == 0 || n > uint64(maxChanges-len(by))) {
+			d.Err = fmt.Errorf("run of %d changes, at most %d left", n, maxChanges-len(by))
 		}
-		if d.err != nil {
+		if d.Err != nil {
 			break
 		}
 		for range n {
 			by = append(by, name)
 		}
 	}
-	if d.err != nil {
-		return nil, time.Time{}, fmt.Errorf("%w: %v", errAttribution, d.err)
+	if d.Err != nil {
+		return nil, time.Time{}, fmt.Errorf("%w: %v", errAttribution, d.Err)
 	}
 	return by, at, nil
 }
@@ -135,48 +137,48 @@ func EncodeRows(rows []Attributed, first int) ([]byte, error) {
 // DecodeRows is the inverse of EncodeRows: the rows and the place in its
 // entry of the first one.
 func DecodeRows(b []byte) (rows []Attributed, first int, err error) {
-	d := attrDecoder{b: b}
-	if v := d.byte(); d.err == nil && v != rowsVersion {
+	d := wire.Decoder{B: b}
+	if v := d.Byte(); d.Err == nil && v != rowsVersion {
 		return nil, 0, fmt.Errorf("%w: rows version %d", errAttribution, v)
 	}
-	first = int(d.uvarint())
-	nt := d.uvarint()
-	if d.err == nil && nt > uint64(len(d.b)) {
-		d.err = errors.New("name count beyond data")
+	first = int(d.Uvarint())
+	nt := d.Uvarint()
+	if d.Err == nil && nt > uint64(len(d.B)) {
+		d.Err = errors.New("name count beyond data")
 	}
 	var table []string
-	for i := uint64(0); i < nt && d.err == nil; i++ {
-		table = append(table, string(d.bytes(d.uvarint())))
+	for i := uint64(0); i < nt && d.Err == nil; i++ {
+		table = append(table, string(d.Bytes(d.Uvarint())))
 	}
-	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b))/hashLen {
-		d.err = errors.New("row count beyond data")
+	n := d.Uvarint()
+	if d.Err == nil && n > uint64(len(d.B))/hashLen {
+		d.Err = errors.New("row count beyond data")
 	}
-	if d.err == nil {
+	if d.Err == nil {
 		rows = make([]Attributed, 0, n)
 	}
 	var seq uint64
 	var at time.Time
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		delta := d.uvarint()
+	for i := uint64(0); i < n && d.Err == nil; i++ {
+		delta := d.Uvarint()
 		seq += delta
 		if i == 0 || delta != 0 {
-			at = fromMicro(d.varint())
+			at = fromMicro(d.Varint())
 		}
-		h := d.bytes(hashLen)
-		ref := d.uvarint()
-		if d.err == nil && ref >= uint64(len(table)) {
-			d.err = fmt.Errorf("name %d of %d", ref, len(table))
+		h := d.Bytes(hashLen)
+		ref := d.Uvarint()
+		if d.Err == nil && ref >= uint64(len(table)) {
+			d.Err = fmt.Errorf("name %d of %d", ref, len(table))
 		}
-		if d.err == nil {
+		if d.Err == nil {
 			rows = append(rows, Attributed{Seq: seq, Hash: hex.EncodeToString(h), By: table[ref], At: at})
 		}
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	if d.Err == nil && len(d.B) != 0 {
+		d.Err = fmt.Errorf("%d trailing bytes", len(d.B))
 	}
-	if d.err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", errAttribution, d.err)
+	if d.Err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", errAttribution, d.Err)
 	}
 	return rows, first, nil
 }
@@ -259,62 +261,4 @@ func fromMicro(us int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(us).UTC()
-}
-
-// attrDecoder reads attribution bytes, remembering the first error.
-type attrDecoder struct {
-	b   []byte
-	err error
-}
-
-func (d *attrDecoder) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) == 0 {
-		d.err = errors.New("truncated")
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *attrDecoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errors.New("bad uvarint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *attrDecoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errors.New("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *attrDecoder) bytes(n uint64) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.err = errors.New("truncated bytes")
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
 }
