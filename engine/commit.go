@@ -164,6 +164,13 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 // batch both bring is fresh only in the first (prepare validates them in
 // order), so that caller is the first to have pushed it.
 func attributionOf(changes []crdt.Change, batch []*push) []string {
+	by := make([]string, len(changes))
+	if len(batch) == 1 { // the common case: one caller
+		for i := range by {
+			by[i] = batch[0].by
+		}
+		return by
+	}
 	who := make(map[crdt.Hash]string, len(changes))
 	for _, p := range batch {
 		for _, c := range p.fresh {
@@ -172,7 +179,6 @@ func attributionOf(changes []crdt.Change, batch []*push) []string {
 			}
 		}
 	}
-	by := make([]string, len(changes))
 	for i, c := range changes {
 		by[i] = who[c.Hash]
 	}
