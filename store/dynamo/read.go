@@ -425,7 +425,7 @@ func skOf(item map[string]types.AttributeValue) string {
 
 // ReadAttribution returns the rows compactions kept, as described by
 // store.Store: one strongly consistent Query of the record's "attr#" items
-// (about 45 bytes per change, so some 4 read units per thousand changes).
+// (about 42 bytes per change: some 10 read units per thousand changes).
 func (s *Store) ReadAttribution(ctx context.Context, key store.Key) ([]store.Attributed, error) {
 	op := "read attribution " + key.String()
 	if err := key.Validate(); err != nil {
