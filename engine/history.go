@@ -56,7 +56,7 @@ type HistoryPage struct {
 // store.ErrInvalidCursor for a cursor History did not give for this record.
 //
 // The first call for a record reads the attribution the store kept for it
-// (one read of about 45 bytes per compacted change); the record then keeps
+// (one read of about 42 bytes per compacted change); the record then keeps
 // its history in memory (20 bytes per change) and pages cost O(limit).
 func (e *Engine) History(ctx context.Context, key store.Key, cursor string, limit int) (HistoryPage, error) {
 	if limit <= 0 {
