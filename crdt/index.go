@@ -29,6 +29,9 @@ type Index struct {
 	actor   []uint32
 	startOp []uint64
 	nOps    []uint32
+	time    []int64 // the change's own timestamp (what the history lists)
+	// message holds the messages of the changes that have one (few do).
+	message map[int32]string
 	maxOp   []uint64 // highest op counter of the change's causal past, itself included
 	depOff  []uint32 // deps of change i: deps[depOff[i]:depOff[i+1]]
 	deps    []int32
@@ -173,8 +176,11 @@ func (ix *Index) Missing(hs []Hash) []Hash {
 func (ix *Index) MemoryBytes() int64 {
 	// Capacities, not lengths: append's slack is memory held too.
 	n := int64(cap(ix.hash))
-	b := int64(4 << 10)               // the maps' and slices' fixed cost
-	b += n * (32 + 4 + 8 + 4 + 8 + 4) // per-change arrays
+	b := int64(4 << 10)                   // the maps' and slices' fixed cost
+	b += n * (32 + 4 + 8 + 4 + 8 + 8 + 4) // per-change arrays
+	for _, m := range ix.message {
+		b += int64(len(m)) + 48
+	}
 	b += int64(cap(ix.depOff)+cap(ix.deps)) * 4
 	b += ix.byHash.bytes()
 	b += int64(len(ix.heads)) * 16
@@ -423,6 +429,8 @@ type ChangeInfo struct {
 	Seq     uint64
 	StartOp uint64
 	Ops     int
+	Time    int64  // the change's own timestamp, as its author wrote it; 0 if none
+	Message string // the change's message, "" if none
 }
 
 // Change returns what the index knows of the change with hash h.
@@ -450,12 +458,22 @@ func (ix *Index) info(i int32) ChangeInfo {
 	slices.SortFunc(deps, compareHashes)
 	return ChangeInfo{
 		Hash: ix.hash[i], Deps: deps, Actor: ix.actors[ix.actor[i]], Seq: ix.seqOf(i),
-		StartOp: ix.startOp[i], Ops: int(ix.nOps[i]),
+		StartOp: ix.startOp[i], Ops: int(ix.nOps[i]), Time: ix.time[i], Message: ix.message[i],
 	}
 }
 
-// ChangesBySeq returns what the index knows of the changes of actor, in seq
-// order, from seq from (1-based) on.
+// Position returns the place of the change with hash h in insertion order
+// (what ChangeAt takes), if the index holds it.
+func (ix *Index) Position(h Hash) (int, bool) {
+	i, ok := ix.indexOf(h)
+	return int(i), ok
+}
+
+// ChangeAt returns what the index knows of change number i in insertion
+// order, 0 <= i < Len().
+func (ix *Index) ChangeAt(i int) ChangeInfo { return ix.info(int32(i)) }
+
+// actorChanges returns the indexes of actor's changes, in seq order.
 func (ix *Index) actorChanges(actor []byte) []int32 {
 	a, ok := ix.actorOf(actor)
 	if !ok {

@@ -763,6 +763,7 @@ func (tx *Tx) Commit() {
 	ix.actor = slices.Grow(ix.actor, n)
 	ix.startOp = slices.Grow(ix.startOp, n)
 	ix.nOps = slices.Grow(ix.nOps, n)
+	ix.time = slices.Grow(ix.time, n)
 	ix.maxOp = slices.Grow(ix.maxOp, n)
 	ix.depOff = slices.Grow(ix.depOff, n)
 	ix.raw = slices.Grow(ix.raw, n)
@@ -774,6 +775,13 @@ func (tx *Tx) Commit() {
 		ix.actor = append(ix.actor, a)
 		ix.startOp = append(ix.startOp, c.StartOp)
 		ix.nOps = append(ix.nOps, uint32(c.Ops))
+		ix.time = append(ix.time, c.Time)
+		if c.Message != "" {
+			if ix.message == nil {
+				ix.message = map[int32]string{}
+			}
+			ix.message[i] = c.Message
+		}
 		ix.maxOp = append(ix.maxOp, tx.maxOp[j])
 		ix.deps = append(ix.deps, tx.deps[j]...)
 		ix.depOff = append(ix.depOff, uint32(len(ix.deps)))

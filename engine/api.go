@@ -118,6 +118,10 @@ type DocRequest struct {
 	Key     store.Key
 	Have    []crdt.Hash
 	Changes []byte // concatenated change chunks, possibly empty
+	// By is who pushes them: the token subject, "" when the server runs
+	// without authentication. The record keeps it as the attribution of
+	// every change it did not have yet (PROTOCOL.md, history).
+	By string
 }
 
 // DocResult answers one DocRequest. When Err is not nil nothing of the

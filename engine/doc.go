@@ -23,6 +23,22 @@
 // seq first (store.ErrConflict), the writer reads the log tail, merges it and
 // retries.
 //
+// # Attribution and history
+//
+// Every write carries its caller (DocRequest.By for pushes; the by of
+// SetDeleted and the engine's other own changes), and the append stores,
+// per change, who first pushed it and when the entry was accepted
+// (store.Entry.By, At): a group commit mixes callers, so attribution is
+// per change. A change already in the record is not written again, so it
+// keeps its first attribution. Compaction hands the attribution of the
+// entries it folds to the store with the snapshot (Snapshot.Attribution).
+// History and Attribution read it: on the first request for a record they
+// read the rows compactions kept (store.ReadAttribution), add the tail's
+// entries, and keep the record's history in acceptance order in memory
+// (20 bytes per change) while it is hot; every entry merged since extends
+// it. Pages are O(limit); the cursor names the last change listed, so
+// pages do not move when changes arrive.
+//
 // # Background work
 //
 // After a write, a record whose log holds more than CompactEvery changes since

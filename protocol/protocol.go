@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"time"
 )
 
 // Error codes, sent as "code" in error bodies and per-doc errors.
@@ -129,6 +130,7 @@ var Routes = []Route{
 	{http.MethodGet, "/v1/collections/{collection}/docs/{id}"},
 	{http.MethodDelete, "/v1/collections/{collection}/docs/{id}"},
 	{http.MethodPost, "/v1/collections/{collection}/docs/{id}/undelete"},
+	{http.MethodGet, "/v1/collections/{collection}/docs/{id}/changes"},
 	{http.MethodGet, "/v1/collections/{collection}/feed"},
 	{http.MethodGet, "/v1/events"},
 }
@@ -185,6 +187,35 @@ type DocResponse struct {
 	Heads      []string        `json:"heads"`
 	Doc        json.RawMessage `json:"doc"`
 	Deleted    bool            `json:"deleted,omitempty"`
+}
+
+// HistoryResponse is one page of GET …/docs/{id}/changes, newest first.
+// Cursor goes in ?before= for the next page; More says one follows.
+type HistoryResponse struct {
+	Changes []HistoryChange `json:"changes"`
+	Cursor  string          `json:"cursor"`
+	More    bool            `json:"more"`
+}
+
+// HistoryChange is one change of a record's history: what the change says
+// of itself (its Automerge header) and what the server recorded when it
+// accepted it (By, At).
+type HistoryChange struct {
+	Hash  string   `json:"hash"`
+	Actor string   `json:"actor"` // lowercase hex
+	Seq   uint64   `json:"seq"`
+	Deps  []string `json:"deps"`
+	// Time is the change's own timestamp as its author's clock wrote it
+	// (Unix seconds from Automerge JS; 0 if none): the client's word.
+	Time    int64   `json:"time"`
+	Message *string `json:"message"` // null if none
+	Ops     int     `json:"ops"`
+	// By is the token subject that first pushed the change, null without
+	// authentication (or for a change stored before attribution existed).
+	By *string `json:"by"`
+	// At is when the server first accepted the change (RFC 3339): the
+	// server's word.
+	At time.Time `json:"at"`
 }
 
 // DeleteResponse is the answer of DELETE …/docs/{id}.

@@ -99,7 +99,7 @@ func (s *Server) handleDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	heads, err := s.eng.SetDeleted(c.Request().Context(), key, true)
+	heads, err := s.eng.SetDeleted(c.Request().Context(), key, true, callerOf(c))
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
@@ -115,7 +115,7 @@ func (s *Server) handleUndelete(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	heads, err := s.eng.SetDeleted(ctx, key, false)
+	heads, err := s.eng.SetDeleted(ctx, key, false, callerOf(c))
 	if err != nil {
 		return fmt.Errorf("undelete %s: %w", key, err)
 	}

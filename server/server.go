@@ -126,7 +126,8 @@ type Options struct {
 type backend interface {
 	Sync(ctx context.Context, reqs []engine.DocRequest) ([]engine.DocResult, error)
 	View(ctx context.Context, key store.Key, heads []crdt.Hash) (engine.View, error)
-	SetDeleted(ctx context.Context, key store.Key, deleted bool) ([]crdt.Hash, error)
+	SetDeleted(ctx context.Context, key store.Key, deleted bool, by string) ([]crdt.Hash, error)
+	History(ctx context.Context, key store.Key, cursor string, limit int) (engine.HistoryPage, error)
 	Feed(ctx context.Context, collection, cursor string, limit int) (store.FeedPage, error)
 	Subscribe(collections []string) (<-chan engine.Event, func())
 	Ready(ctx context.Context) error
@@ -237,6 +238,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/v1/collections/:collection/docs/:id", s.handleDoc, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.DELETE("/v1/collections/:collection/docs/:id", s.handleDelete, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.POST("/v1/collections/:collection/docs/:id/undelete", s.handleUndelete, s.guardMiddleware, s.requestQuotaMiddleware)
+	e.GET("/v1/collections/:collection/docs/:id/changes", s.handleHistory, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.GET("/v1/collections/:collection/feed", s.handleFeed, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.GET("/v1/events", s.handleEvents, s.guardMiddleware)
 

@@ -146,6 +146,11 @@ func (s *Store) appendInput(key store.Key, e store.Entry, meta store.AppendMeta,
 			item[AttrParts] = num(uint64(parts))
 			item[AttrLen] = num(uint64(len(e.Changes)))
 			item[AttrEntryHash] = &types.AttributeValueMemberB{Value: hash}
+			if e.By != nil || !e.At.IsZero() {
+				// In the item the push writes anyway: attribution costs
+				// no request, only its bytes.
+				item[AttrAttribution] = &types.AttributeValueMemberB{Value: store.EncodeEntryAttribution(e.By, e.At)}
+			}
 			// The meta condition already guards the seq; this one keeps a
 			// log item from ever being overwritten, whatever the meta says.
 			put.ConditionExpression = aws.String("attribute_not_exists(#pk)")

@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/dynamerge/dynamerge/engine"
 	"github.com/dynamerge/dynamerge/internal/amjs"
+	"github.com/dynamerge/dynamerge/internal/historytest"
 	"github.com/dynamerge/dynamerge/internal/largetest"
 	"github.com/dynamerge/dynamerge/internal/lifecycletest"
 	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
@@ -50,4 +53,28 @@ func TestLifecycle(t *testing.T) {
 	})
 	c := st.Capacity()
 	t.Logf("purge: %d purged, %.1f write units, %.1f read units on DynamoDB Local", c.Purges, c.PurgeWrites, c.PurgeReads)
+}
+
+// TestHistory runs PROTOCOL.md's history and attribution cases
+// (historytest) on DynamoDB Local: tokens, compaction, a restart.
+func TestHistory(t *testing.T) {
+	dynamotest.Endpoint(t)
+	historytest.Run(t, dynamotest.NewStore(t, nil, nil, dynamotest.WithoutStream))
+}
+
+// TestMeasureHistory logs the latency of history pages on a record of
+// $DYNAMERGE_MEASURE_HISTORY changes on DynamoDB Local
+// (historytest.Measure):
+//
+//	DYNAMERGE_MEASURE_HISTORY=100000 go test ./store/dynamo/integration -run TestMeasureHistory -v
+func TestMeasureHistory(t *testing.T) {
+	dynamotest.Endpoint(t)
+	n, _ := strconv.Atoi(os.Getenv("DYNAMERGE_MEASURE_HISTORY"))
+	if n <= 0 {
+		t.Skip("DYNAMERGE_MEASURE_HISTORY is not set")
+	}
+	st := dynamotest.NewStore(t, nil, nil, dynamotest.WithoutStream)
+	historytest.Measure(t, st, n, 100)
+	c := st.Capacity()
+	t.Logf("capacity: %+v", c)
 }
