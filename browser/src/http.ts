@@ -56,6 +56,49 @@ export interface ChangeEvent {
   deleted?: boolean;
 }
 
+/**
+ * WireChange is one change of a history page as the server sends it. The
+ * history route's wire types live here rather than in the generated
+ * protocol.gen.ts, whose Go source another change is extending.
+ */
+export interface WireChange {
+  hash: string;
+  actor: string;
+  seq: number;
+  deps: string[];
+  time: number;
+  message: string | null;
+  ops: number;
+  by: string | null;
+  at: string;
+}
+
+/** HistoryWirePage is the answer of `GET …/docs/{id}/changes`. */
+export interface HistoryWirePage {
+  changes: WireChange[];
+  cursor: string;
+  more: boolean;
+}
+
+function isWireChange(c: unknown): c is WireChange {
+  const w = c as WireChange;
+  return (
+    w !== null &&
+    typeof w === "object" &&
+    typeof w.hash === "string" &&
+    HASH_PATTERN.test(w.hash) &&
+    typeof w.actor === "string" &&
+    typeof w.seq === "number" &&
+    Array.isArray(w.deps) &&
+    w.deps.every((h) => typeof h === "string") &&
+    typeof w.time === "number" &&
+    (w.message === null || typeof w.message === "string") &&
+    typeof w.ops === "number" &&
+    (w.by === null || typeof w.by === "string") &&
+    typeof w.at === "string"
+  );
+}
+
 /** Client talks to one dynamerge server. */
 export class Client {
   private readonly base: string;
@@ -92,6 +135,24 @@ export class Client {
     const page = (await readJSON(res)) as FeedPage;
     if (!page || !Array.isArray(page.docs) || typeof page.cursor !== "string" || typeof page.more !== "boolean") {
       throw new DynamergeError("bad_response", `dynamerge: feed of ${collection}: unexpected answer`, { status: res.status });
+    }
+    return page;
+  }
+
+  /**
+   * history reads one page of a record's changes, newest first
+   * (`GET …/docs/{id}/changes`, PROTOCOL.md "Record lifecycle"), before
+   * `cursor` ("" for the newest page).
+   */
+  async history(collection: string, id: string, cursor: string, limit: number | undefined, signal: AbortSignal): Promise<HistoryWirePage> {
+    const q = new URLSearchParams();
+    if (cursor) q.set("before", cursor);
+    if (limit !== undefined) q.set("limit", String(limit));
+    const path = `/v1/collections/${encodeURIComponent(collection)}/docs/${encodeURIComponent(id)}/changes${q.size ? `?${q}` : ""}`;
+    const res = await this.call(path, { method: "GET" }, signal);
+    const page = (await readJSON(res)) as HistoryWirePage;
+    if (!page || !Array.isArray(page.changes) || typeof page.cursor !== "string" || typeof page.more !== "boolean" || !page.changes.every(isWireChange)) {
+      throw new DynamergeError("bad_response", `dynamerge: history of ${collection}/${id}: unexpected answer`, { status: res.status, collection, id });
     }
     return page;
   }
