@@ -370,7 +370,7 @@ async function loadHistory(row, todos, older) {
 function renderHistory(row, todos) {
   const h = row.hist;
   const note = row.history.querySelector(".history-note");
-  note.textContent = h.local ? "The server cannot be reached: this is this browser's copy, without names." : "";
+  note.textContent = h.local ? "The server cannot be reached: showing this browser's copy, without names." : "";
   note.hidden = !h.local;
   row.history.querySelector(".changes").replaceChildren(
     ...h.entries.map(({ change, what }, n) => {
@@ -512,7 +512,8 @@ async function checkConflicts(row, todos) {
       div.className = "conflict";
       div.dataset.path = c.path.join(".");
       const label = document.createElement("span");
-      label.textContent = `${c.path.join(" › ")} was changed at the same time. Keep:`;
+      const where = c.path.join(" › ");
+      label.textContent = `${where[0].toUpperCase()}${where.slice(1)} was changed at the same time. Keep:`;
       div.append(
         label,
         ...c.values.map((v, n) => {
