@@ -11,7 +11,7 @@ import {
   type SerializedError,
 } from "./errors.js";
 import { codeOfStatus, HASH_PATTERN } from "./protocol.gen.js";
-import type { Heads, Token } from "./types.js";
+import type { Change, Heads, Token } from "./types.js";
 
 /** SyncDocRequest is one entry of a `POST /v1/sync` request. */
 export interface SyncDocRequest {
@@ -57,21 +57,13 @@ export interface ChangeEvent {
 }
 
 /**
- * WireChange is one change of a history page as the server sends it. The
- * history route's wire types live here rather than in the generated
- * protocol.gen.ts, whose Go source another change is extending.
+ * WireChange is one change of a history page as the server sends it: a
+ * {@link Change} the server accepted (so `at` is set), without the
+ * library's `pending`. The history route's wire types live here rather
+ * than in the generated protocol.gen.ts, whose Go source another change is
+ * extending.
  */
-export interface WireChange {
-  hash: string;
-  actor: string;
-  seq: number;
-  deps: string[];
-  time: number;
-  message: string | null;
-  ops: number;
-  by: string | null;
-  at: string;
-}
+export type WireChange = Omit<Change, "pending" | "at"> & { at: string };
 
 /** HistoryWirePage is the answer of `GET …/docs/{id}/changes`. */
 export interface HistoryWirePage {
