@@ -164,3 +164,35 @@ test("conflicts from two replicas: the shown value first, each with its change; 
     b.close();
   }
 });
+
+test("restore turns counters back by increments (merging with another client's increment) and lists element by element", async () => {
+  // A client of the protocol other than this library made the record with a counter.
+  const A = await import("@automerge/automerge");
+  const push = async (changes) => {
+    const body = JSON.stringify({ docs: [{ collection: "counters", id: "c1", have: [], changes: Buffer.concat(changes).toString("base64") }] });
+    const res = await fetch(`${srv.url}/v1/sync`, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    assert.equal(res.status, 200);
+  };
+  const raw = A.from({ n: new A.Counter(5), tags: ["ab", "cd"] });
+  await push(A.getAllChanges(raw));
+  const db = await open({ url: srv.url, name: dbName("counter"), live: false, ...fast });
+  try {
+    const c = db.collection("counters");
+    assert.deepEqual(await c.get("c1"), { n: 5, tags: ["ab", "cd"] });
+    const v1 = await c.heads("c1");
+    await c.change("c1", (d) => {
+      d.n.increment(3);
+      updateText(d, ["tags", 1], "cdef");
+      d.tags.push("gh");
+    });
+    await c.restore("c1", v1);
+    assert.deepEqual(await c.get("c1"), { n: 5, tags: ["ab", "cd"] });
+    // Meanwhile the other client added 10: the restore took back only this device's 3.
+    await push([A.getLastLocalChange(A.change(raw, (d) => d.n.increment(10)))]);
+    await db.sync();
+    await db.sync();
+    assert.deepEqual(await c.get("c1"), { n: 15, tags: ["ab", "cd"] });
+  } finally {
+    db.close();
+  }
+});
