@@ -81,8 +81,8 @@ function isWireChange(c: unknown): c is WireChange {
     HASH_PATTERN.test(w.hash) &&
     typeof w.actor === "string" &&
     typeof w.seq === "number" &&
-    Array.isArray(w.deps) &&
-    w.deps.every((h) => typeof h === "string") &&
+    // A Go server may encode a first change's empty deps as null.
+    (w.deps === null || (Array.isArray(w.deps) && w.deps.every((h) => typeof h === "string"))) &&
     typeof w.time === "number" &&
     (w.message === null || typeof w.message === "string") &&
     typeof w.ops === "number" &&
@@ -146,6 +146,7 @@ export class Client {
     if (!page || !Array.isArray(page.changes) || typeof page.cursor !== "string" || typeof page.more !== "boolean" || !page.changes.every(isWireChange)) {
       throw new DynamergeError("bad_response", `dynamerge: history of ${collection}/${id}: unexpected answer`, { status: res.status, collection, id });
     }
+    for (const c of page.changes) c.deps ??= [];
     return page;
   }
 
