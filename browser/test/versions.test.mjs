@@ -144,7 +144,7 @@ test("conflicts from two replicas: the shown value first, each with its change; 
       assert.deepEqual(new Set(c.values.map((v) => v.hash)), new Set([ha, hb]));
       const fromA = c.values.find((v) => v.hash === ha);
       assert.deepEqual(fromA.value, [2, "ya", "from a"][n]);
-      // This server has no history route yet or no authentication: by is unknown.
+      // No authentication on this server: nobody is named (and before the history route exists, nothing is known).
       for (const v of c.values) assert.equal(v.by, null);
     }
 
