@@ -83,7 +83,9 @@ type FanoutOptions struct {
 	// DefaultPeerRefresh, PeerTTL to DefaultPeerTTL.
 	LeaseTTL, PeerRefresh, PeerTTL time.Duration
 	// Stream configures the leased stream reader; its Poll defaults to
-	// DefaultFanoutPoll times Leases.
+	// DefaultFanoutPoll times Leases, and its MinPoll is at least that, so
+	// the readers together never exceed five GetRecords per second on a
+	// shard.
 	Stream StreamOptions
 	// Client sends the messages. Defaults to a client with a 2 s timeout.
 	Client *http.Client
@@ -121,6 +123,8 @@ func (o FanoutOptions) withDefaults() FanoutOptions {
 		// Readers of one shard share its five GetRecords per second.
 		o.Stream.Poll = time.Duration(o.Leases) * DefaultFanoutPoll
 	}
+	// Never more than that, busy or idle: no throttling by design.
+	o.Stream.MinPoll = max(o.Stream.MinPoll, time.Duration(o.Leases)*DefaultFanoutPoll)
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 2 * time.Second}
 	}

@@ -198,13 +198,14 @@ func waitHolder(t *testing.T, procs []*fanProc, d time.Duration) int {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		if h := leaseHolders(procs); len(h) == 1 {
+		h := leaseHolders(procs)
+		if len(h) == 1 {
 			return h[0]
-		} else if len(h) > 1 {
-			t.Fatalf("processes %v all hold the one stream lease", h)
 		}
+		// Two holders may overlap for a moment, when one's renewal came
+		// too late and the other took the lease; never for long.
 		if time.Now().After(deadline) {
-			t.Fatalf("no process took the stream lease within %v", d)
+			t.Fatalf("not exactly one holder of the stream lease within %v: %v", d, h)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -234,8 +235,8 @@ func TestFanoutEvents(t *testing.T) {
 	var lat []time.Duration
 	for i := range 30 {
 		key := store.Key{Collection: "fan", ID: fmt.Sprintf("r%d", i)}
-		start := time.Now()
 		appendOne(t, procs[i%3].s, key, 1)
+		start := time.Now()
 		for j, at := range waitAll(procs, key, 1, 5*time.Second) {
 			if at.IsZero() {
 				for x, p := range procs {
@@ -244,7 +245,9 @@ func TestFanoutEvents(t *testing.T) {
 				t.Fatalf("process %d never heard of %s written through process %d (holder %d)", j, key, i%3, holder)
 			}
 			if j != i%3 {
-				lat = append(lat, at.Sub(start))
+				// From the writer's Append returning; the message is sent
+				// as it returns, and may arrive first.
+				lat = append(lat, max(at.Sub(start), 0))
 			}
 		}
 	}
@@ -381,7 +384,7 @@ func TestFanoutSimulation(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			procs[i] = startFanProc(t, client, table, func(o *dynamo.FanoutOptions) {
-				o.PeerRefresh, o.PeerTTL = 2*time.Second, 30*time.Second
+				o.PeerRefresh, o.PeerTTL, o.LeaseTTL = 2*time.Second, 30*time.Second, dynamo.DefaultLeaseTTL
 				o.Client = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 			})
 		}()
@@ -394,20 +397,25 @@ func TestFanoutSimulation(t *testing.T) {
 	}
 	const appends = 100
 	start := time.Now()
-	var lat []time.Duration
+	var lat, writes []time.Duration
 	missing := 0
 	for i := range appends {
 		key := store.Key{Collection: "sim", ID: fmt.Sprintf("r%d", i)}
 		w := i % n
 		t0 := time.Now()
 		appendOne(t, procs[w].s, key, 1)
+		t1 := time.Now()
+		writes = append(writes, t1.Sub(t0))
 		for j, at := range waitAll(procs, key, 1, 5*time.Second) {
 			switch {
 			case j == w:
 			case at.IsZero():
 				missing++
 			default:
-				lat = append(lat, at.Sub(t0))
+				// From the writer's Append returning (the message may
+				// even arrive before that: it is sent as the write
+				// returns).
+				lat = append(lat, max(at.Sub(t1), 0))
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -418,8 +426,15 @@ func TestFanoutSimulation(t *testing.T) {
 		reads += p.s.FanoutStats().StreamReads
 	}
 	slices.Sort(lat)
-	t.Logf("%d processes, %d appends in %v, %d cross-process deliveries (%d missing after 5 s): p50 %v, p99 %v, max %v; stream GetRecords %.1f/s over all processes; holders %v",
-		n, appends, elapsed.Round(time.Millisecond), len(lat), missing, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1],
+	slices.Sort(writes)
+	late := 0
+	for _, d := range lat {
+		if d > 250*time.Millisecond {
+			late++
+		}
+	}
+	t.Logf("%d processes, %d appends in %v (Append p50 %v, max %v), %d cross-process deliveries (%d missing after 5 s, %d over 250 ms): p50 %v, p99 %v, max %v; stream GetRecords %.1f/s over all processes; holders %v",
+		n, appends, elapsed.Round(time.Millisecond), writes[len(writes)/2], writes[len(writes)-1], len(lat), missing, late, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1],
 		float64(reads-readsBefore)/elapsed.Seconds(), leaseHolders(procs))
 	if missing > 0 {
 		t.Errorf("%d deliveries missing", missing)

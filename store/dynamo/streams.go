@@ -106,6 +106,12 @@ type StreamOptions struct {
 	// Readers bounds the GetRecords calls in flight. Defaults to
 	// DefaultStreamReaders.
 	Readers int
+	// MinPoll is the least time between two GetRecords calls on one
+	// shard, even when the last one returned records. 0: none (a shard
+	// with records is read on at once). The fan-out mode's leased readers
+	// set it so that, together, they stay within Streams' five calls per
+	// second per shard.
+	MinPoll time.Duration
 	// Logger receives warnings about a failing stream. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
@@ -595,7 +601,7 @@ func (w *streamWatch) apply(ctx context.Context, r result) (closed bool) {
 		}
 		s.iter, s.fails = r.iter, 0
 		if r.n > 0 {
-			s.next = now // more may be waiting: read on at once
+			s.next = now.Add(w.opts.MinPoll) // more may be waiting: read on
 		} else {
 			s.next = now.Add(w.opts.Poll)
 		}
