@@ -39,7 +39,7 @@ func (s *Store) Append(ctx context.Context, key store.Key, e store.Entry, meta s
 		return fmt.Errorf("dynamo: %s: %w: entry of %d bytes, at most %d fit one transaction", op, store.ErrTooLarge, len(e.Changes), MaxEntrySize)
 	}
 	hash := sha256.Sum256(e.Changes)
-	s.refreshFeedShards(ctx)
+	s.refreshFeedShards()
 	for attempt := 0; ; attempt++ {
 		// A fresh input each attempt: the SDK fills in a new idempotency
 		// token (ClientRequestToken) for it, which its own retries of this

@@ -16,9 +16,9 @@ package dynamo
 // — which is the same order in every shard (time, then id), so cursors are
 // unchanged and old cursors keep working.
 //
-// Why this cannot hide a record: writers refresh N every feedShardsTTL and
-// may use a smaller N than the table's (harmless: readers read every key a
-// smaller N uses too); readers read N afresh for every page, so a reader
+// Why this cannot hide a record: writers (once Open read N) refresh it in
+// the background every feedShardsTTL and may use a smaller N than the
+// table's (harmless: readers read every key a smaller N uses too); readers read N afresh for every page, so a reader
 // that started before N was raised learns it on its next page, and its
 // next reading from the end goes back to the floor (FeedOverlap before it
 // started), which lists again whatever was written under the new N while it
@@ -134,23 +134,26 @@ func (s *Store) RaiseFeedShards(ctx context.Context, n int) error {
 	return err
 }
 
-// refreshFeedShards re-reads the shard count for writers when the cached
-// one is older than feedShardsTTL. A failure keeps the count it had (1 if
-// none): a smaller count than the table's only puts entries on keys that
-// readers read anyway.
-func (s *Store) refreshFeedShards(ctx context.Context) {
-	if time.Since(time.Unix(0, s.shards.read.Load())) < feedShardsTTL {
+// refreshFeedShards re-reads the shard count for writers, in the
+// background, when the cached one is older than feedShardsTTL. It reads
+// nothing until the count was read once (Open, Feed, FeedShards or
+// RaiseFeedShards did): until then, and when a read fails, writers keep the
+// count they have (1 if none), and a smaller count than the table's only
+// puts entries on keys that readers read anyway.
+func (s *Store) refreshFeedShards() {
+	read := s.shards.read.Load()
+	if read == 0 || time.Since(time.Unix(0, read)) < feedShardsTTL || !s.shards.mu.TryLock() {
 		return
 	}
-	s.shards.mu.Lock()
-	defer s.shards.mu.Unlock()
-	if time.Since(time.Unix(0, s.shards.read.Load())) < feedShardsTTL {
-		return
-	}
-	if _, err := s.readFeedShards(ctx); err != nil {
-		// Try again after a while rather than on every append.
-		s.shards.read.Store(time.Now().UnixNano())
-	}
+	// Try again after a while whatever happens, not on every append.
+	s.shards.read.Store(time.Now().UnixNano())
+	go func() {
+		defer s.shards.mu.Unlock()
+		if s.closed.Load() {
+			return
+		}
+		s.readFeedShards(context.Background())
+	}()
 }
 
 // feedPK is the feed index partition key of the record k for the cached

@@ -17,7 +17,7 @@ import (
 
 // TestFeedShardsFaults: a feed key that cannot be read, or a shard count
 // that cannot be read, fails the page (a partial page would skip records
-// for good); a writer that cannot read the shard count still appends, on a
+// for good); a writer that has not read the shard count still appends, on a
 // key readers read.
 func TestFeedShardsFaults(t *testing.T) {
 	dynamotest.Endpoint(t)
@@ -78,8 +78,9 @@ func TestFeedShardsFaults(t *testing.T) {
 		})
 	}
 
-	// A fresh writer whose read of the shard count fails appends anyway
-	// (on the unsharded key), and the record is listed.
+	// A fresh writer that could not read the shard count (New reads
+	// nothing; its reads fail here) appends anyway, on the unsharded key,
+	// and the record is listed.
 	writer := dynamo.New(faults, s.Table(), nil)
 	faults.Inject = func(op string, in any) dynamotest.Fault {
 		if op == dynamotest.OpGetItem {
