@@ -312,52 +312,73 @@ func (s *Store) deliver(c store.Change) {
 	}
 }
 
-// localWatch is one Watch's channel, fed through an unbounded-until-
-// fanoutQueue queue so that delivering never blocks a sender or an Append.
+// changeQueue holds changes for one consumer goroutine (a local watch, or
+// the sender to one peer), so that whoever delivers never waits for it. Past
+// fanoutQueue changes it drops what comes and remembers that it did.
+type changeQueue struct {
+	mu    sync.Mutex
+	items []store.Change
+	lost  bool          // changes were dropped since the last take
+	wake  chan struct{} // signalled on push
+}
+
+func newChangeQueue() changeQueue { return changeQueue{wake: make(chan struct{}, 1)} }
+
+// push queues cs, or drops them when the queue is full; it reports whether
+// they were queued.
+func (q *changeQueue) push(cs ...store.Change) bool {
+	q.mu.Lock()
+	ok := len(q.items)+len(cs) <= fanoutQueue
+	if ok {
+		q.items = append(q.items, cs...)
+	} else {
+		q.lost = true
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return ok
+}
+
+// take empties the queue; lost says whether changes were dropped before
+// these.
+func (q *changeQueue) take() (items []store.Change, lost bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items, lost = q.items, q.lost
+	q.items, q.lost = nil, false
+	return items, lost
+}
+
+// localWatch is one Watch's channel, fed through a changeQueue.
 type localWatch struct {
 	out    chan store.Change
-	mu     sync.Mutex
-	queue  []store.Change
-	lost   bool // changes were dropped: the next one delivered is a gap
-	wake   chan struct{}
+	q      changeQueue
 	closed chan struct{}
 }
 
 func newLocalWatch() *localWatch {
-	w := &localWatch{out: make(chan store.Change), wake: make(chan struct{}, 1), closed: make(chan struct{})}
+	w := &localWatch{out: make(chan store.Change), q: newChangeQueue(), closed: make(chan struct{})}
 	go w.pump()
 	return w
 }
 
-func (w *localWatch) push(c store.Change) {
-	w.mu.Lock()
-	if len(w.queue) >= fanoutQueue {
-		w.lost = true
-	} else {
-		if w.lost {
-			w.queue = append(w.queue, store.Change{Gap: true})
-			w.lost = false
-		}
-		w.queue = append(w.queue, c)
-	}
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
+func (w *localWatch) push(c store.Change) { w.q.push(c) }
 
 func (w *localWatch) close() { close(w.closed) }
 
 // pump moves queued changes to out, blocking on a slow consumer (the
-// queue takes the back-pressure), and closes out when the watch ends.
+// queue takes the back-pressure), and closes out when the watch ends. After
+// dropped changes it delivers a gap first.
 func (w *localWatch) pump() {
 	defer close(w.out)
 	for {
-		w.mu.Lock()
-		q := w.queue
-		w.queue = nil
-		w.mu.Unlock()
+		q, lost := w.q.take()
+		if lost {
+			q = append([]store.Change{{Gap: true}}, q...)
+		}
 		for _, c := range q {
 			select {
 			case w.out <- c:
@@ -366,7 +387,7 @@ func (w *localWatch) pump() {
 			}
 		}
 		select {
-		case <-w.wake:
+		case <-w.q.wake:
 		case <-w.closed:
 			return
 		}

@@ -81,28 +81,22 @@ func TestFeedShardsMigrate(t *testing.T) {
 	}
 	appendTo(sharded, 0, 2) // moves from the old key to its shard
 
-	cursor := page.Cursor
-	for more := page.More; more; {
-		p, err := old.Feed(ctx, "mig", cursor, 3)
-		if err != nil {
-			t.Fatal(err)
+	// Read on from the old cursor to the end of that reading, then the
+	// next reading (from the floor), which lists the rest.
+	readOn := func(cursor string, more bool) string {
+		for more {
+			p, err := old.Feed(ctx, "mig", cursor, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range p.Items {
+				listed[it.ID]++
+			}
+			cursor, more = p.Cursor, p.More
 		}
-		for _, it := range p.Items {
-			listed[it.ID]++
-		}
-		cursor, more = p.Cursor, p.More
+		return cursor
 	}
-	// The end of that reading; the next one (from the floor) lists the rest.
-	for more := true; more; {
-		p, err := old.Feed(ctx, "mig", cursor, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range p.Items {
-			listed[it.ID]++
-		}
-		cursor, more = p.Cursor, p.More
-	}
+	readOn(readOn(page.Cursor, page.More), true)
 	for i := range 20 {
 		if listed[k(i).ID] == 0 {
 			t.Errorf("record %s never listed across the change of shard count", k(i).ID)

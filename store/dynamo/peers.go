@@ -184,37 +184,25 @@ type peerChange struct {
 // sender delivers changes to one peer, in order, batching whatever queued
 // up while the previous message was in flight.
 type sender struct {
-	s     *Store
-	base  string // the peer's registered URL
-	url   string // where its messages go
-	mu    sync.Mutex
-	queue []store.Change
-	lost  bool   // changes were dropped since the last batch
-	n     uint64 // batches numbered so far
-	wake  chan struct{}
-	done  chan struct{}
+	s    *Store
+	base string // the peer's registered URL
+	url  string // where its messages go
+	q    changeQueue
+	n    uint64 // batches numbered so far; only run touches it
+	done chan struct{}
 
 	sent, dropped atomic.Uint64
 }
 
 func newSender(s *Store, url string) *sender {
-	p := &sender{s: s, base: url, url: strings.TrimSuffix(url, "/") + PeerPath, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &sender{s: s, base: url, url: strings.TrimSuffix(url, "/") + PeerPath, q: newChangeQueue(), done: make(chan struct{})}
 	go p.run()
 	return p
 }
 
 func (p *sender) push(cs []store.Change) {
-	p.mu.Lock()
-	if len(p.queue)+len(cs) > fanoutQueue {
-		p.lost = true
+	if !p.q.push(cs...) {
 		p.dropped.Add(uint64(len(cs)))
-	} else {
-		p.queue = append(p.queue, cs...)
-	}
-	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
 	}
 }
 
@@ -223,29 +211,21 @@ func (p *sender) close() { close(p.done) }
 func (p *sender) run() {
 	for {
 		select {
-		case <-p.wake:
+		case <-p.q.wake:
 		case <-p.done:
 			return
 		}
 		for {
-			p.mu.Lock()
-			q := p.queue
-			p.queue = nil
-			if p.lost {
+			q, lost := p.q.take()
+			if lost {
 				// The batch number skips: the receiver reports a gap.
 				p.n++
-				p.lost = false
 			}
-			p.n++
-			n := p.n
-			p.mu.Unlock()
 			if len(q) == 0 {
-				p.mu.Lock()
-				p.n-- // nothing sent under it
-				p.mu.Unlock()
 				break
 			}
-			if p.post(n, q) {
+			p.n++
+			if p.post(p.n, q) {
 				p.sent.Add(uint64(len(q)))
 			} else {
 				p.dropped.Add(uint64(len(q)))
