@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/dynamo"
@@ -270,6 +271,27 @@ func TestFanoutEvents(t *testing.T) {
 		if p.gaps != 0 {
 			t.Errorf("process %d saw %d gaps", i, p.gaps)
 		}
+	}
+	// What an operator sees on /metrics.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(procs[holder].s.Collector())
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			got[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	if got["dynamerge_fanout_peers"] != 2 || got["dynamerge_fanout_changes_total/sent"] == 0 || got["dynamerge_fanout_stream_reads_total"] == 0 ||
+		got["dynamerge_fanout_leases_total/taken"] != 1 || got["dynamerge_dynamodb_write_units_total/fanout"] == 0 {
+		t.Errorf("metrics of the lease holder: %v", got)
 	}
 	slices.Sort(lat)
 	t.Logf("3 processes, %d cross-process deliveries: p50 %v, p99 %v, max %v", len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
