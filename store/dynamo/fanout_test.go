@@ -462,3 +462,33 @@ func TestFanoutSimulation(t *testing.T) {
 		t.Errorf("%d deliveries missing", missing)
 	}
 }
+
+// TestFanoutLeaseHandOver: a lease holder that shuts down (Close) lets its
+// lease lapse at once, so another process takes over well before the TTL,
+// from its checkpoint.
+func TestFanoutLeaseHandOver(t *testing.T) {
+	dynamotest.Endpoint(t)
+	client := dynamotest.Client(t)
+	table := dynamotest.NewTable(t, client)
+	slow := func(o *dynamo.FanoutOptions) { o.LeaseTTL = 6 * time.Second }
+	procs := []*fanProc{startFanProc(t, client, table, slow), startFanProc(t, client, table, slow)}
+	holder := waitHolder(t, procs, 10*time.Second)
+	survivor := procs[1-holder]
+	other := dynamo.New(client, table, nil)
+	appendOne(t, other, store.Key{Collection: "fan", ID: "before"}, 1)
+	waitAll([]*fanProc{survivor}, store.Key{Collection: "fan", ID: "before"}, 1, 5*time.Second)
+	time.Sleep(2100 * time.Millisecond) // a renewal (every 2 s) saves the checkpoint
+
+	closedAt := time.Now()
+	procs[holder].close()
+	key := store.Key{Collection: "fan", ID: "after-close"}
+	appendOne(t, other, key, 1)
+	at := waitAll([]*fanProc{survivor}, key, 1, 10*time.Second)[0]
+	if at.IsZero() {
+		t.Fatal("an append made after the lease holder closed never arrived")
+	}
+	if d := at.Sub(closedAt); d > 4*time.Second {
+		t.Errorf("took %v to take over a lease given up on Close (TTL 6 s, renewals every 2 s)", d)
+	}
+	t.Logf("hand-over on Close: %v", at.Sub(closedAt).Round(time.Millisecond))
+}
