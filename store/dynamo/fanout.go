@@ -192,6 +192,9 @@ func (s *Store) FanoutStats() FanoutStats {
 // closed; every call gets its own channel.
 func (s *Store) watchFanout(ctx context.Context) (<-chan store.Change, error) {
 	f := &s.fan
+	if err := s.opts.Fanout.Validate(); err != nil {
+		return nil, fmt.Errorf("dynamo: watch %s: %w", s.table, err)
+	}
 	f.once.Do(func() { s.startFanout() })
 	select {
 	case <-f.started:
@@ -241,6 +244,9 @@ func (s *Store) startFanout() {
 	go func() {
 		defer close(f.stopped)
 		if err := s.register(ctx); err != nil {
+			f.mu.Lock()
+			f.on = false
+			f.mu.Unlock()
 			f.startErr = err
 			close(f.started)
 			return

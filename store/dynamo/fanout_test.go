@@ -339,6 +339,27 @@ func TestFanoutLeaseTakeover(t *testing.T) {
 	t.Logf("takeover: the append made after the holder died arrived %v after its death (lease TTL 1.5 s)", at.Sub(killedAt).Round(time.Millisecond))
 }
 
+// TestFanoutOptions: Watch refuses fan-out options that cannot work, by
+// name, before touching the table.
+func TestFanoutOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts dynamo.FanoutOptions
+		want string
+	}{
+		{"no URL", dynamo.FanoutOptions{Secret: testSecret}, "URL"},
+		{"short secret", dynamo.FanoutOptions{URL: "http://127.0.0.1:1", Secret: "short"}, "Secret"},
+		{"too many leases", dynamo.FanoutOptions{URL: "http://127.0.0.1:1", Secret: testSecret, Leases: 9}, "Leases"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := dynamo.New(nil, "never-reached", &dynamo.Options{Fanout: &tc.opts})
+			if _, err := s.Watch(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Watch()=%v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestFanoutHandler checks the peer endpoint's refusals and its gap
 // detection.
 func TestFanoutHandler(t *testing.T) {
