@@ -513,3 +513,45 @@ func TestFanoutLeaseHandOver(t *testing.T) {
 	}
 	t.Logf("hand-over on Close: %v", at.Sub(closedAt).Round(time.Millisecond))
 }
+
+// TestFanoutTwoLeases: with Leases 2, two of three processes read the
+// stream (each at most every 400 ms per shard, so together within the five
+// reads per second), and an append by another program still arrives
+// everywhere.
+func TestFanoutTwoLeases(t *testing.T) {
+	dynamotest.Endpoint(t)
+	client := dynamotest.Client(t)
+	table := dynamotest.NewTable(t, client)
+	two := func(o *dynamo.FanoutOptions) { o.Leases = 2 }
+	procs := []*fanProc{startFanProc(t, client, table, two), startFanProc(t, client, table, two), startFanProc(t, client, table, two)}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(leaseHolders(procs)) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("holders %v, want two", leaseHolders(procs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	key := store.Key{Collection: "fan", ID: "two"}
+	appendOne(t, dynamo.New(client, table, nil), key, 1)
+	for j, at := range waitAll(procs, key, 1, 5*time.Second) {
+		if at.IsZero() {
+			t.Fatalf("process %d never heard of an append by another program", j)
+		}
+	}
+	start := time.Now()
+	reads := func() (n uint64) {
+		for _, p := range procs {
+			n += p.s.FanoutStats().StreamReads
+		}
+		return n
+	}
+	before := reads()
+	time.Sleep(2 * time.Second)
+	perSecond := float64(reads()-before) / time.Since(start).Seconds()
+	// DynamoDB Local's stream has one or two shards here; two readers at
+	// 2.5 reads a second each per shard.
+	if perSecond > 10.5 {
+		t.Errorf("%.1f GetRecords a second from two readers: more than 5 per shard", perSecond)
+	}
+	t.Logf("two leased readers: %.1f GetRecords/s in all", perSecond)
+}
