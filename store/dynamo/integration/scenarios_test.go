@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -8,6 +9,9 @@ import (
 	"github.com/dynamerge/dynamerge/internal/amjs"
 	"github.com/dynamerge/dynamerge/internal/largetest"
 	"github.com/dynamerge/dynamerge/internal/lifecycletest"
+	"github.com/dynamerge/dynamerge/internal/testutil"
+	"github.com/dynamerge/dynamerge/internal/writestest"
+	"github.com/dynamerge/dynamerge/server"
 	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
 )
 
@@ -50,4 +54,22 @@ func TestLifecycle(t *testing.T) {
 	})
 	c := st.Capacity()
 	t.Logf("purge: %d purged, %.1f write units, %.1f read units on DynamoDB Local", c.Purges, c.PurgeWrites, c.PurgeReads)
+}
+
+// TestWrites runs PROTOCOL.md's plain-JSON writes, restore and conflicts
+// (writestest) on DynamoDB Local, with a read-only token refused.
+func TestWrites(t *testing.T) {
+	dynamotest.Endpoint(t)
+	st := dynamotest.NewStore(t, nil, nil)
+	// "Bearer reader" may only read; every other caller may write.
+	readOnly := server.AuthorizerFunc(func(r *http.Request, _ string, write bool) error {
+		if write && r.Header.Get("Authorization") == "Bearer reader" {
+			return server.ErrForbidden
+		}
+		return nil
+	})
+	s := testutil.Start(t, st, engine.Options{}, server.Options{Authorizer: readOnly})
+	reader := s.NewClient()
+	reader.Token = "reader"
+	writestest.Run(t, s.Client, reader, "todos")
 }
