@@ -226,12 +226,18 @@ func (w *writer) putJSON(obj OpID, key Key, at, vis []int32, v any) error {
 	}
 	shown := vis[len(vis)-1]
 	o := &d.ops[shown]
-	cur := w.viewOf(shown, at)
-	want, err := canonJSON(nil, v)
-	if err != nil {
-		return err
+	var equal bool
+	if s, ok := v.(string); ok && o.action == ActMakeText {
+		// A text against a string: compare the characters, not their
+		// JSON (a long text is the case that matters).
+		equal = d.textOf(d.objs[o.id], nil) == s
+	} else {
+		want, err := canonJSON(nil, v)
+		if err != nil {
+			return err
+		}
+		equal = bytes.Equal(w.viewOf(shown, at), want)
 	}
-	equal := bytes.Equal(cur, want)
 	if equal && (len(vis) == 1 || o.action.IsMake()) {
 		// Nothing to write. (A conflict between objects stays: resolving
 		// it would mean replacing the object the view shows.)
@@ -256,6 +262,7 @@ func (w *writer) putJSON(obj OpID, key Key, at, vis []int32, v any) error {
 		}
 	}
 	pred := w.ids(vis)
+	var err error
 	if len(vis) == 1 && o.action == ActSet {
 		if val, ok := keepType(d.value(o), v); ok {
 			if val.Type == valCounter {
@@ -481,22 +488,21 @@ func (w *writer) viewOf(i int32, at []int32) []byte {
 func (w *writer) textFromString(obj *object, s string) {
 	d := w.d
 	type el struct {
-		id  OpID
-		vis []int32
-		ch  string
+		e  int32
+		ch string
 	}
 	var cur []el
 	for e := obj.head; e >= 0; e = d.elems[e].next {
-		vis := d.visible(d.elemOps(e), nil)
-		if len(vis) == 0 {
+		i, ok := d.elemShown(e, nil)
+		if !ok {
 			continue
 		}
-		o := &d.ops[vis[len(vis)-1]]
+		o := &d.ops[i]
 		ch := "\ufffc" // not a character: the view shows U+FFFC
 		if o.vtype == valString {
 			ch = string(d.value(o).Raw)
 		}
-		cur = append(cur, el{id: d.ops[d.elems[e].ins].id, vis: vis, ch: ch})
+		cur = append(cur, el{e: e, ch: ch})
 	}
 	var want []string
 	for i := 0; i < len(s); {
@@ -512,12 +518,13 @@ func (w *writer) textFromString(obj *object, s string) {
 	for q < len(cur)-p && q < len(want)-p && cur[len(cur)-1-q].ch == want[len(want)-1-q] {
 		q++
 	}
+	id := func(c el) OpID { return d.ops[d.elems[c.e].ins].id }
 	ref := OpID{}
 	if p > 0 {
-		ref = cur[p-1].id
+		ref = id(cur[p-1])
 	}
 	for _, c := range cur[p : len(cur)-q] {
-		w.add(Op{Obj: obj.id, Key: elemKey(c.id), Action: ActDel, Pred: w.ids(c.vis)})
+		w.add(Op{Obj: obj.id, Key: elemKey(id(c)), Action: ActDel, Pred: w.ids(d.visible(d.elemOps(c.e), nil))})
 	}
 	for _, ch := range want[p : len(want)-q] {
 		ref = w.add(Op{Obj: obj.id, Key: elemKey(ref), Insert: true, Action: ActSet, Value: StringValue(ch)})
@@ -688,9 +695,12 @@ func (w *writer) restoreAt(obj OpID, key Key, at []int32, cl clock) {
 		switch {
 		case o.action.IsMake():
 			w.restoreObject(d.objs[o.id], cl)
-		case o.vtype == valCounter && len(now) == 1:
-			if diff := d.counterValue(now[0], at, cl) - d.counterValue(now[0], at, nil); diff != 0 {
-				w.add(Op{Obj: obj, Key: key, Action: ActInc, Value: IntValue(diff), Pred: w.ids(now)})
+		case o.vtype == valCounter:
+			// Increments since: one of the difference, on the counter
+			// the view shows (of several, when they conflict).
+			i := now[len(now)-1]
+			if diff := d.counterValue(i, at, cl) - d.counterValue(i, at, nil); diff != 0 {
+				w.add(Op{Obj: obj, Key: key, Action: ActInc, Value: IntValue(diff), Pred: []OpID{o.id}})
 			}
 		}
 	case len(then) == 0:
