@@ -484,50 +484,56 @@ func (w *writer) viewOf(i int32, at []int32) []byte {
 
 // textFromString splices text object obj into s: the common prefix and
 // suffix stay, the middle is deleted and the new middle inserted, so a
-// concurrent edit elsewhere in the text is kept.
+// concurrent edit elsewhere in the text is kept. Characters are compared
+// in place: a text may hold a million of them.
 func (w *writer) textFromString(obj *object, s string) {
 	d := w.d
-	type el struct {
-		e  int32
-		ch string
-	}
-	var cur []el
+	var elems, shown []int32 // the elements shown, and the op each shows
 	for e := obj.head; e >= 0; e = d.elems[e].next {
-		i, ok := d.elemShown(e, nil)
-		if !ok {
-			continue
+		if i, ok := d.elemShown(e, nil); ok {
+			elems, shown = append(elems, e), append(shown, i)
 		}
-		o := &d.ops[i]
-		ch := "\ufffc" // not a character: the view shows U+FFFC
-		if o.vtype == valString {
-			ch = string(d.value(o).Raw)
+	}
+	var buf [8]byte
+	same := func(k int, ch string) bool {
+		o := &d.ops[shown[k]]
+		switch {
+		case o.vtype != valString:
+			return ch == "\ufffc" // not a character: the view shows U+FFFC
+		case o.flags&flagBlob != 0:
+			return string(d.blob[o.val:o.val+uint64(o.vlen)]) == ch
 		}
-		cur = append(cur, el{e: e, ch: ch})
+		for j := range o.vlen {
+			buf[j] = byte(o.val >> (8 * j))
+		}
+		return string(buf[:o.vlen]) == ch
 	}
-	var want []string
-	for i := 0; i < len(s); {
-		_, n := utf8.DecodeRuneInString(s[i:])
-		want = append(want, s[i:i+n])
-		i += n
+	p, from := 0, 0 // elements kept at the front, and where s goes on after them
+	for p < len(elems) && from < len(s) {
+		_, n := utf8.DecodeRuneInString(s[from:])
+		if !same(p, s[from:from+n]) {
+			break
+		}
+		p, from = p+1, from+n
 	}
-	p := 0
-	for p < len(cur) && p < len(want) && cur[p].ch == want[p] {
-		p++
+	q, to := 0, len(s) // elements kept at the back, and where they start in s
+	for q < len(elems)-p && to > from {
+		_, n := utf8.DecodeLastRuneInString(s[from:to])
+		if !same(len(elems)-1-q, s[to-n:to]) {
+			break
+		}
+		q, to = q+1, to-n
 	}
-	q := 0
-	for q < len(cur)-p && q < len(want)-p && cur[len(cur)-1-q].ch == want[len(want)-1-q] {
-		q++
-	}
-	id := func(c el) OpID { return d.ops[d.elems[c.e].ins].id }
+	id := func(k int) OpID { return d.ops[d.elems[elems[k]].ins].id }
 	ref := OpID{}
 	if p > 0 {
-		ref = id(cur[p-1])
+		ref = id(p - 1)
 	}
-	for _, c := range cur[p : len(cur)-q] {
-		w.add(Op{Obj: obj.id, Key: elemKey(id(c)), Action: ActDel, Pred: w.ids(d.visible(d.elemOps(c.e), nil))})
+	for k := p; k < len(elems)-q; k++ {
+		w.add(Op{Obj: obj.id, Key: elemKey(id(k)), Action: ActDel, Pred: w.ids(d.visible(d.elemOps(elems[k]), nil))})
 	}
-	for _, ch := range want[p : len(want)-q] {
-		ref = w.add(Op{Obj: obj.id, Key: elemKey(ref), Insert: true, Action: ActSet, Value: StringValue(ch)})
+	for _, r := range s[from:to] {
+		ref = w.add(Op{Obj: obj.id, Key: elemKey(ref), Insert: true, Action: ActSet, Value: StringValue(string(r))})
 	}
 }
 
