@@ -42,11 +42,7 @@ func (s *Server) handleCreate(c echo.Context) error {
 // handlePut is PUT /v1/collections/{collection}/docs/{id}: the record made
 // equal to the body, created when new (201).
 func (s *Server) handlePut(c echo.Context) error {
-	key, err := s.writableKey(c)
-	if err != nil {
-		return err
-	}
-	body, err := s.readWriteBody(c, requireJSON)
+	key, body, err := s.writeRequest(c, requireJSON)
 	if err != nil {
 		return err
 	}
@@ -64,21 +60,19 @@ func (s *Server) handlePut(c echo.Context) error {
 // handlePatch is PATCH /v1/collections/{collection}/docs/{id} with an RFC
 // 7396 merge patch or an RFC 6902 JSON Patch, by Content-Type.
 func (s *Server) handlePatch(c echo.Context) error {
-	key, err := s.writableKey(c)
-	if err != nil {
-		return err
-	}
 	var kind engine.PatchKind
-	ct := c.Request().Header.Get("Content-Type")
-	switch mt, _, _ := mime.ParseMediaType(ct); mt {
-	case protocol.ContentTypeMergePatch:
-		kind = engine.MergePatch
-	case protocol.ContentTypeJSONPatch:
-		kind = engine.JSONPatch
-	default:
-		return badRequest("Content-Type must be %s or %s, got %q", protocol.ContentTypeMergePatch, protocol.ContentTypeJSONPatch, ct)
-	}
-	body, err := s.readWriteBody(c, nil)
+	key, body, err := s.writeRequest(c, func(r *http.Request) error {
+		ct := r.Header.Get("Content-Type")
+		switch mt, _, _ := mime.ParseMediaType(ct); mt {
+		case protocol.ContentTypeMergePatch:
+			kind = engine.MergePatch
+		case protocol.ContentTypeJSONPatch:
+			kind = engine.JSONPatch
+		default:
+			return badRequest("Content-Type must be %s or %s, got %q", protocol.ContentTypeMergePatch, protocol.ContentTypeJSONPatch, ct)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -92,11 +86,7 @@ func (s *Server) handlePatch(c echo.Context) error {
 // handleRestore is POST /v1/collections/{collection}/docs/{id}/restore:
 // one change back to the record's state at the body's heads.
 func (s *Server) handleRestore(c echo.Context) error {
-	key, err := s.writableKey(c)
-	if err != nil {
-		return err
-	}
-	body, err := s.readWriteBody(c, requireJSON)
+	key, body, err := s.writeRequest(c, requireJSON)
 	if err != nil {
 		return err
 	}
@@ -120,16 +110,26 @@ func (s *Server) handleRestore(c echo.Context) error {
 	return s.writeResult(c, key, res, http.StatusOK)
 }
 
+// writeRequest reads the key of a write to a record (which the caller must
+// be allowed to write), then its body, within the body limits, after
+// checking its Content-Type with check.
+func (s *Server) writeRequest(c echo.Context, check func(*http.Request) error) (store.Key, []byte, error) {
+	key, err := s.writableKey(c)
+	if err != nil {
+		return key, nil, err
+	}
+	body, err := s.readWriteBody(c, check)
+	return key, body, err
+}
+
 // readWriteBody reads the body of a write, within the body limits, after
-// checking its Content-Type with check (when not nil).
+// checking its Content-Type with check.
 func (s *Server) readWriteBody(c echo.Context, check func(*http.Request) error) ([]byte, error) {
 	if err := s.limitBody(c); err != nil {
 		return nil, err
 	}
-	if check != nil {
-		if err := check(c.Request()); err != nil {
-			return nil, err
-		}
+	if err := check(c.Request()); err != nil {
+		return nil, err
 	}
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
