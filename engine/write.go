@@ -277,11 +277,17 @@ func (e *Engine) writeOwn(ctx context.Context, key store.Key, spec writeSpec, bu
 		made = true
 	}
 	if made {
+		// The limits of a pushed change (its size, its allocation budget)
+		// hold for this one too: it goes through the same parse.
+		cs, err := e.split(c.Raw)
+		if err != nil {
+			return WriteResult{}, fmt.Errorf("engine: %s: %w", key, err)
+		}
 		// Attribution: the change is the caller's. by goes to the write
 		// path with the change once it records who pushed what.
 		by := spec.by
 		_ = by
-		if err := e.write(ctx, r, []crdt.Change{c}); err != nil {
+		if err := e.write(ctx, r, cs); err != nil {
 			return WriteResult{}, err
 		}
 	}

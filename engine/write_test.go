@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -110,5 +111,23 @@ func TestWriteResults(t *testing.T) {
 	}
 	if _, err := e.PutJSON(ctx, key, []byte(`{"a": 3}`), "", ""); !errors.Is(err, ErrDeleted) {
 		t.Fatalf("PUT of a deleted record: %v, want ErrDeleted", err)
+	}
+}
+
+// TestWriteLimits: a plain-JSON write is held to the limits of a pushed
+// change, and a refused one stores nothing.
+func TestWriteLimits(t *testing.T) {
+	e, _ := newEngine(t, newBolt(t), Options{MaxChangeBytes: 4096})
+	ctx := context.Background()
+	key := todo("limits")
+	big := fmt.Appendf(nil, `{"text": %q}`, strings.Repeat("x", 10_000))
+	if _, err := e.PutJSON(ctx, key, big, "", ""); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("PUT of a change over MaxChangeBytes: %v, want ErrTooLarge", err)
+	}
+	if _, err := e.View(ctx, key, nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused PUT created the record: %v", err)
+	}
+	if _, err := e.PutJSON(ctx, key, []byte(`{"text": "small"}`), "", ""); err != nil {
+		t.Fatalf("a small PUT: %v", err)
 	}
 }
