@@ -238,12 +238,13 @@ func (w *writer) putJSON(obj OpID, key Key, at, vis []int32, v any) error {
 		}
 		equal = bytes.Equal(w.viewOf(shown, at), want)
 	}
-	if equal && (len(vis) == 1 || o.action.IsMake()) {
-		// Nothing to write. (A conflict between objects stays: resolving
-		// it would mean replacing the object the view shows.)
-		return nil
+	if equal && len(vis) == 1 {
+		return nil // nothing to write
 	}
-	if o.action.IsMake() && !equal {
+	// A key with conflicting values gets a new value that names them all
+	// (the write resolves the conflict); otherwise an object of the same
+	// kind is edited in place, so concurrent edits inside it merge.
+	if o.action.IsMake() && len(vis) == 1 {
 		inner := d.objs[o.id]
 		switch v := v.(type) {
 		case map[string]any:

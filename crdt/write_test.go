@@ -131,6 +131,21 @@ func TestChangeToJSONRandom(t *testing.T) {
 				// Round-trip the body through its text, as a request has it.
 				body, _ := json.Marshal(target)
 				target = mustParse(t, string(body))
+				if i%3 == 2 {
+					// Two replicas edit concurrently first (conflicts,
+					// concurrent splices); the server's write still gives
+					// exactly the body.
+					b := newWriteDoc()
+					for _, raw := range w.raw {
+						cs, _ := Split(raw)
+						b.apply(t, cs...)
+					}
+					cb, okB := b.put(t, actorB, roundTrip(t, editJSON(rng, target, 3)))
+					w.put(t, actorA, roundTrip(t, editJSON(rng, target, 3)))
+					if okB {
+						w.apply(t, cb)
+					}
+				}
 				c, ok := w.put(t, actorS, target)
 				if ok {
 					seqs++
@@ -155,6 +170,13 @@ func TestChangeToJSONRandom(t *testing.T) {
 			}
 		})
 	}
+}
+
+// roundTrip returns v as a request body has it: through its JSON text.
+func roundTrip(tb testing.TB, v any) map[string]any {
+	tb.Helper()
+	body, _ := json.Marshal(v)
+	return mustParse(tb, string(body))
 }
 
 var randWords = []string{"", "a", "hello", "wörld", "🙂x", "日本", "tab\tnew\nline", `q"\`}
@@ -335,6 +357,23 @@ func TestChangeToJSON(t *testing.T) {
 		}
 		if cs, _ := w.d.Conflicts(nil); len(cs) != 0 {
 			t.Fatalf("conflicts %v after the write, want none", cs)
+		}
+		// Between two objects too.
+		w.put(t, actorA, mustParse(t, `{"k": 0}`))
+		b = newWriteDoc()
+		for _, raw := range w.raw {
+			cs, _ := Split(raw)
+			b.apply(t, cs...)
+		}
+		cb, _ = b.put(t, actorB, mustParse(t, `{"k": {"b": "x"}}`))
+		w.put(t, actorA, mustParse(t, `{"k": {"a": "y"}}`))
+		w.apply(t, cb)
+		if cs, _ := w.d.Conflicts(nil); len(cs) != 1 {
+			t.Fatalf("conflicts %v, want one", cs)
+		}
+		w.put(t, actorS, mustParse(t, string(w.view(t))))
+		if cs, _ := w.d.Conflicts(nil); len(cs) != 0 {
+			t.Fatalf("conflicts %v after writing the key, want none", cs)
 		}
 	})
 	t.Run("lists keep equal elements", func(t *testing.T) {
