@@ -263,7 +263,6 @@ func (w *writer) putJSON(obj OpID, key Key, at, vis []int32, v any) error {
 		}
 	}
 	pred := w.ids(vis)
-	var err error
 	if len(vis) == 1 && o.action == ActSet {
 		if val, ok := keepType(d.value(o), v); ok {
 			if val.Type == valCounter {
@@ -277,7 +276,7 @@ func (w *writer) putJSON(obj OpID, key Key, at, vis []int32, v any) error {
 			return nil
 		}
 	}
-	_, err = w.newFromJSON(obj, key, false, pred, v)
+	_, err := w.newFromJSON(obj, key, false, pred, v)
 	return err
 }
 
