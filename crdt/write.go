@@ -102,6 +102,78 @@ func (d *Doc) ChangeToJSON(target map[string]any, actor []byte, t int64) (c Chan
 	return w.finish(t)
 }
 
+// ChangeToMergePatch makes the one change that applies an RFC 7396 merge
+// patch (a JSON object, as ParseJSONObject reads it) to the document: the
+// change ChangeToJSON would make for the patched view, found by visiting
+// only the keys the patch names, so patching one key of a large record
+// costs what the key holds, not what the record holds.
+func (d *Doc) ChangeToMergePatch(patch map[string]any, actor []byte, t int64) (c Change, ok bool, err error) {
+	if err := CheckNoReserved(patch, nil); err != nil {
+		return Change{}, false, err
+	}
+	w := d.newWriter(actor)
+	if err := w.mergePatch(OpID{}, patch); err != nil {
+		return Change{}, false, err
+	}
+	return w.finish(t)
+}
+
+// mergePatch applies patch to map object obj (RFC 7396 section 2).
+func (w *writer) mergePatch(obj OpID, patch map[string]any) error {
+	d := w.d
+	o := d.objs[obj]
+	keys := make([]string, 0, len(patch))
+	for k := range patch {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		at := o.keys[k]
+		vis := d.visible(at, nil)
+		switch v := patch[k].(type) {
+		case nil:
+			if len(vis) > 0 {
+				w.add(Op{Obj: obj, Key: mapKey(k), Action: ActDel, Pred: w.ids(vis)})
+			}
+			continue
+		case map[string]any:
+			if len(vis) == 1 {
+				if cur := &d.ops[vis[0]]; cur.action == ActMakeMap || cur.action == ActMakeTable {
+					if err := w.mergePatch(cur.id, v); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			// Merged into nothing: the patch itself, without its nulls.
+			if err := w.putJSON(obj, mapKey(k), at, vis, withoutNulls(v)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := w.putJSON(obj, mapKey(k), at, vis, patch[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withoutNulls is a merge patch applied to an empty object: its objects
+// without their null members (arrays are values, taken as they are).
+func withoutNulls(patch map[string]any) map[string]any {
+	out := make(map[string]any, len(patch))
+	for k, v := range patch {
+		switch v := v.(type) {
+		case nil:
+		case map[string]any:
+			out[k] = withoutNulls(v)
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // ChangeToHeads makes the one change that turns the document's current
 // state into its state at heads (a restore), as actor at time t. It works
 // on Automerge values, not their JSON: types are kept (counters, timestamps,

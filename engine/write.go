@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -86,35 +85,32 @@ func (e *Engine) PutJSON(ctx context.Context, key store.Key, body []byte, ifMatc
 // reserved key, or one that does not apply; ErrTestFailed when a JSON Patch
 // "test" fails; otherwise as PutJSON.
 func (e *Engine) PatchJSON(ctx context.Context, key store.Key, kind PatchKind, patch []byte, ifMatch, by string) (WriteResult, error) {
-	var apply func(doc []byte) ([]byte, error)
+	var build func(d *crdt.Doc) (crdt.Change, bool, error)
 	switch kind {
 	case MergePatch:
-		var v any
-		dec := json.NewDecoder(bytes.NewReader(patch))
-		dec.UseNumber()
-		if err := dec.Decode(&v); err != nil || dec.More() {
-			return WriteResult{}, fmt.Errorf("%w: merge patch is not one JSON value", ErrInvalidWrite)
-		}
-		if err := crdt.CheckNoReserved(v, nil); err != nil {
+		// Applied to the document directly, key by key, rather than to its
+		// JSON view: the cost follows the patch, not the record, and it is
+		// RFC 7396 as written (json-patch/v5 also drops nulls inside
+		// arrays). A patch that is not an object would make the record
+		// something else than an object.
+		p, err := crdt.ParseJSONObject(patch)
+		if err != nil {
 			return WriteResult{}, err
 		}
-		apply = func(doc []byte) ([]byte, error) { return jsonpatch.MergePatch(doc, patch) }
+		build = func(d *crdt.Doc) (crdt.Change, bool, error) {
+			return d.ChangeToMergePatch(p, e.actor, time.Now().Unix())
+		}
 	case JSONPatch:
 		p, err := decodeJSONPatch(patch)
 		if err != nil {
 			return WriteResult{}, err
 		}
-		apply = func(doc []byte) ([]byte, error) { return applyJSONPatch(p, doc, e.opts.MaxChangeBytes) }
-	default:
-		return WriteResult{}, fmt.Errorf("%w: unknown patch kind %d", ErrInvalidWrite, kind)
-	}
-	return e.writeOwn(ctx, key, writeSpec{ifMatch: ifMatch, by: by},
-		func(d *crdt.Doc) (crdt.Change, bool, error) {
+		build = func(d *crdt.Doc) (crdt.Change, bool, error) {
 			cur, err := d.JSON(crdt.JSONOptions{HideReserved: true})
 			if err != nil {
 				return crdt.Change{}, false, err
 			}
-			out, err := apply(cur)
+			out, err := applyJSONPatch(p, cur, e.opts.MaxChangeBytes)
 			if err != nil {
 				return crdt.Change{}, false, err
 			}
@@ -123,7 +119,11 @@ func (e *Engine) PatchJSON(ctx context.Context, key store.Key, kind PatchKind, p
 				return crdt.Change{}, false, err
 			}
 			return d.ChangeToJSON(target, e.actor, time.Now().Unix())
-		})
+		}
+	default:
+		return WriteResult{}, fmt.Errorf("%w: unknown patch kind %d", ErrInvalidWrite, kind)
+	}
+	return e.writeOwn(ctx, key, writeSpec{ifMatch: ifMatch, by: by}, build)
 }
 
 // decodeJSONPatch parses an RFC 6902 patch and refuses any path (or from)
