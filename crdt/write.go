@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -122,11 +123,7 @@ func (d *Doc) ChangeToMergePatch(patch map[string]any, actor []byte, t int64) (c
 func (w *writer) mergePatch(obj OpID, patch map[string]any) error {
 	d := w.d
 	o := d.objs[obj]
-	keys := make([]string, 0, len(patch))
-	for k := range patch {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(patch))
 	for _, k := range keys {
 		at := o.keys[k]
 		vis := d.visible(at, nil)
@@ -357,57 +354,33 @@ func (w *writer) putJSON(obj OpID, key Key, at, vis []int32, v any) error {
 // an integer, a timestamp or bytes for a string in their view's form, an
 // immutable string for a string.
 func keepType(cur Value, v any) (Value, bool) {
-	switch cur.Type {
-	case valCounter:
-		n, ok := v.(json.Number)
-		if !ok {
-			return Value{}, false
+	n, isNum := v.(json.Number)
+	str, isStr := v.(string)
+	switch {
+	case cur.Type == valCounter && isNum:
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return CounterValue(i), true
 		}
-		i, err := strconv.ParseInt(string(n), 10, 64)
+	case cur.Type == valUint && isNum:
+		if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
+			return UintValue(u), true
+		}
+	case cur.Type == valTimestamp && isStr:
+		tm, err := time.Parse(time.RFC3339Nano, str)
 		if err != nil {
-			return Value{}, false
-		}
-		return CounterValue(i), true
-	case valUint:
-		n, ok := v.(json.Number)
-		if !ok {
-			return Value{}, false
-		}
-		u, err := strconv.ParseUint(string(n), 10, 64)
-		if err != nil {
-			return Value{}, false
-		}
-		return UintValue(u), true
-	case valTimestamp:
-		s, ok := v.(string)
-		if !ok {
-			return Value{}, false
-		}
-		tm, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return Value{}, false
+			break
 		}
 		val := Value{Type: valTimestamp, Raw: appendSleb(nil, tm.UnixMilli())}
-		if string(appendScalarJSON(nil, val)) != string(appendJSONString(nil, s)) {
-			return Value{}, false // another form: it would not read back as written
+		// Only the form the view shows reads back as written.
+		if string(appendScalarJSON(nil, val)) == string(appendJSONString(nil, str)) {
+			return val, true
 		}
-		return val, true
-	case valBytes:
-		s, ok := v.(string)
-		if !ok {
-			return Value{}, false
+	case cur.Type == valBytes && isStr:
+		if b, err := base64.StdEncoding.Strict().DecodeString(str); err == nil && base64.StdEncoding.EncodeToString(b) == str {
+			return Value{Type: valBytes, Raw: b}, true
 		}
-		b, err := base64.StdEncoding.Strict().DecodeString(s)
-		if err != nil || base64.StdEncoding.EncodeToString(b) != s {
-			return Value{}, false
-		}
-		return Value{Type: valBytes, Raw: b}, true
-	case valString:
-		s, ok := v.(string)
-		if !ok {
-			return Value{}, false
-		}
-		return StringValue(s), true
+	case cur.Type == valString && isStr:
+		return StringValue(str), true
 	}
 	return Value{}, false
 }
@@ -418,11 +391,7 @@ func (w *writer) newFromJSON(obj OpID, key Key, insert bool, pred []OpID, v any)
 	switch v := v.(type) {
 	case map[string]any:
 		id := w.add(Op{Obj: obj, Key: key, Insert: insert, Action: ActMakeMap, Pred: pred})
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(v))
 		for _, k := range keys {
 			if _, err := w.newFromJSON(id, mapKey(k), false, nil, v[k]); err != nil {
 				return OpID{}, err
@@ -507,11 +476,7 @@ func numberValue(n json.Number) (Value, error) {
 func canonJSON(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(v))
 		b = append(b, '{')
 		for i, k := range keys {
 			if i > 0 {
@@ -730,11 +695,7 @@ func lcsPairs(n, m int, same func(i, j int) bool) [][2]int {
 func (w *writer) restoreObject(obj *object, cl clock) {
 	d := w.d
 	if !obj.isSeq() {
-		keys := make([]string, 0, len(obj.keys))
-		for k := range obj.keys {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(obj.keys))
 		for _, k := range keys {
 			w.restoreAt(obj.id, mapKey(k), obj.keys[k], cl)
 		}
@@ -806,11 +767,7 @@ func (w *writer) copyValue(obj OpID, key Key, insert bool, pred []OpID, i int32,
 	src := d.objs[o.id]
 	id := w.add(Op{Obj: obj, Key: key, Insert: insert, Action: src.typ, Pred: pred})
 	if !src.isSeq() {
-		keys := make([]string, 0, len(src.keys))
-		for k := range src.keys {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(src.keys))
 		for _, k := range keys {
 			kat := src.keys[k]
 			if vis := d.visible(kat, cl); len(vis) > 0 {
