@@ -710,3 +710,34 @@ func randMergePatch(rng *rand.Rand, depth int) map[string]any {
 	}
 	return m
 }
+
+// TestChangeToHeadsTextMerge: a restore edits text by splices, so a
+// replica's concurrent edit of the same text is kept.
+func TestChangeToHeadsTextMerge(t *testing.T) {
+	w := newWriteDoc()
+	w.put(t, actorA, mustParse(t, `{"s": "hello world"}`))
+	v1 := w.d.Heads()
+	w.put(t, actorA, mustParse(t, `{"s": "hello brave world"}`))
+	// Replica B has v2 and appends, offline.
+	b := newWriteDoc()
+	for _, raw := range w.raw {
+		cs, _ := Split(raw)
+		b.apply(t, cs...)
+	}
+	cb, _ := b.put(t, actorB, mustParse(t, `{"s": "hello brave world today"}`))
+	rc, ok, err := w.d.ChangeToHeads(v1, actorS, 0)
+	if err != nil || !ok {
+		t.Fatalf("ChangeToHeads: %v %v", ok, err)
+	}
+	if rc.Ops != len("brave ") {
+		t.Fatalf("restore made %d ops, want %d deletions", rc.Ops, len("brave "))
+	}
+	w.apply(t, rc)
+	w.apply(t, cb)
+	b.apply(t, rc)
+	for _, x := range []*writeDoc{w, b} {
+		if got, want := string(x.view(t)), `{"s":"hello world today"}`; got != want {
+			t.Fatalf("merged %s, want %s", got, want)
+		}
+	}
+}
