@@ -7,7 +7,8 @@
 // crdt.Index (every change by hash, runs of ops, the raw bytes of the
 // changes after its snapshot), its log seq and its snapshot. Deltas are
 // computed from the index in O(delta). A crdt.Doc, the materialized
-// document, is built only for what needs one (the JSON view, a snapshot),
+// document, is built only for what needs one (the JSON view and its
+// conflicts, a snapshot, a plain-JSON write or a restore),
 // once per record at a time, and dropped first when memory is short. Hot
 // records and documents live in an LRU bounded by CacheBytes.
 //
@@ -22,6 +23,10 @@
 // every acknowledged change is durable. When another process took the next
 // seq first (store.ErrConflict), the writer reads the log tail, merges it and
 // retries.
+//
+// Changes the engine makes itself (SetDeleted, PutJSON, PatchJSON, Restore)
+// are built on the record's document by its own actor, one at a time per
+// record, and then take the same path as a push.
 //
 // # Attribution and history
 //

@@ -40,12 +40,12 @@ func (s *Server) corsMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "" {
 			h.Add("Vary", "Access-Control-Request-Method")
 			h.Add("Vary", "Access-Control-Request-Headers")
-			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match, "+HeaderRequestID)
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match, If-None-Match, "+HeaderRequestID)
 			h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
 			return c.NoContent(http.StatusNoContent)
 		}
-		h.Set("Access-Control-Expose-Headers", "ETag, Retry-After, "+HeaderRequestID)
+		h.Set("Access-Control-Expose-Headers", "ETag, Location, Retry-After, "+HeaderRequestID)
 		return next(c)
 	}
 }

@@ -65,7 +65,7 @@ export declare function open(options?: OpenOptions): Promise<Database>;
  * protocol's part is generated from the server's Go package protocol
  * (protocol.gen.ts), so the two cannot drift.
  */
-declare const ERROR_CODES: readonly ["bad_request", "deleted", "forbidden", "gone", "internal", "invalid_change", "invalid_id", "method_not_allowed", "missing_deps", "not_found", "rate_limited", "too_large", "unauthorized", "unavailable", "network", "bad_response", "closed", "invalid_argument"];
+declare const ERROR_CODES: readonly ["bad_request", "conflict", "deleted", "forbidden", "gone", "internal", "invalid_change", "invalid_id", "method_not_allowed", "missing_deps", "not_found", "precondition_failed", "rate_limited", "too_large", "unauthorized", "unavailable", "network", "bad_response", "closed", "invalid_argument"];
 export type ErrorCode = (typeof ERROR_CODES)[number];
 /** ErrorDetails is the optional context of a {@link DynamergeError}. */
 export interface ErrorDetails {

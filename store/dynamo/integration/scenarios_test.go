@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net/http"
 	"os"
 	"strconv"
 	"testing"
@@ -11,6 +12,9 @@ import (
 	"github.com/dynamerge/dynamerge/internal/historytest"
 	"github.com/dynamerge/dynamerge/internal/largetest"
 	"github.com/dynamerge/dynamerge/internal/lifecycletest"
+	"github.com/dynamerge/dynamerge/internal/testutil"
+	"github.com/dynamerge/dynamerge/internal/writestest"
+	"github.com/dynamerge/dynamerge/server"
 	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
 )
 
@@ -77,4 +81,22 @@ func TestMeasureHistory(t *testing.T) {
 	historytest.Measure(t, st, n, 100)
 	c := st.Capacity()
 	t.Logf("capacity: %+v", c)
+}
+
+// TestWrites runs PROTOCOL.md's plain-JSON writes, restore and conflicts
+// (writestest) on DynamoDB Local, with a read-only token refused.
+func TestWrites(t *testing.T) {
+	dynamotest.Endpoint(t)
+	st := dynamotest.NewStore(t, nil, nil)
+	// "Bearer reader" may only read; every other caller may write.
+	readOnly := server.AuthorizerFunc(func(r *http.Request, _ string, write bool) error {
+		if write && r.Header.Get("Authorization") == "Bearer reader" {
+			return server.ErrForbidden
+		}
+		return nil
+	})
+	s := testutil.Start(t, st, engine.Options{}, server.Options{Authorizer: readOnly})
+	reader := s.NewClient()
+	reader.Token = "reader"
+	writestest.Run(t, s.Client, reader, "todos")
 }
