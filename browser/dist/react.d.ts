@@ -86,7 +86,8 @@ export type HistoryMethod = (id: string, options?: {
 declare function historyMethod(col: Collection<JSONObject>): HistoryMethod | undefined;
 /**
  * useHistory returns the record's history, newest first, and reads it
- * again whenever the record changes (here or by sync). It needs the
+ * again whenever the record changes (here or by sync; changes made while a
+ * read is in flight cost one more read, not one each). It needs the
  * server: offline it answers `error`.
  */
 export declare function useHistory(collection: string, id: string, options?: HistoryOptions): HistoryState;
@@ -228,7 +229,8 @@ declare class RecordStore<T extends JSONObject> implements Store<RecordState<T>>
     private failure;
     private readonly listeners;
     private unsubscribe;
-    constructor(col: CollectionStore<T>, id: string);
+    private readonly idle;
+    constructor(col: CollectionStore<T>, id: string, idle?: (store: RecordStore<T>) => void);
     subscribe: (onChange: () => void) => Unsubscribe;
     getSnapshot: () => RecordState<T>;
     private update;

@@ -128,9 +128,14 @@ var RecordStore = class {
   failure;
   listeners = new Listeners();
   unsubscribe;
-  constructor(col, id) {
+  // Called once nobody has listened for a moment: forgets the store, so a
+  // long session does not keep one per record it ever showed.
+  idle;
+  constructor(col, id, idle = () => {
+  }) {
     this.col = col;
     this.id = id;
+    this.idle = idle;
   }
   subscribe = (onChange) => {
     this.listeners.add(onChange);
@@ -144,6 +149,9 @@ var RecordStore = class {
       if (this.listeners.size === 0) {
         this.unsubscribe?.();
         this.unsubscribe = void 0;
+        setTimeout(() => {
+          if (this.listeners.size === 0) this.idle(this);
+        }, 0);
       }
     };
   };
@@ -227,7 +235,9 @@ function recordStore(db, name, id) {
   const key = `${name}\0${id}`;
   let r = s.records.get(key);
   if (!r) {
-    r = new RecordStore(collectionStore(db, name), id);
+    r = new RecordStore(collectionStore(db, name), id, (idle) => {
+      if (s.records.get(key) === idle) s.records.delete(key);
+    });
     s.records.set(key, r);
   }
   return r;
@@ -258,43 +268,84 @@ function useStatus() {
 }
 
 // src/react/history.ts
-import { useEffect as useEffect2, useState as useState2 } from "react";
+import { useEffect as useEffect2, useMemo, useSyncExternalStore as useSyncExternalStore2 } from "react";
 var LOADING2 = Object.freeze({ status: "loading", changes: void 0 });
 var UNSUPPORTED = Object.freeze({ status: "unsupported", changes: void 0 });
 function historyMethod(col) {
   const m = col.history;
   return typeof m === "function" ? m.bind(col) : void 0;
 }
-function useHistory(collection, id, options = {}) {
-  const { db } = useProviderState("useHistory");
-  const { doc } = useRecord(collection, id);
-  const key = `${collection}\0${id}\0${options.limit ?? ""}`;
-  const [state, setState] = useState2({ key, value: LOADING2 });
-  const limit = options.limit;
-  useEffect2(() => {
-    if (!db) return;
-    const history = historyMethod(db.collection(collection));
-    if (!history) {
-      setState({ key, value: UNSUPPORTED });
+var HistoryReader = class {
+  constructor(history, id, limit) {
+    this.history = history;
+    this.id = id;
+    this.limit = limit;
+    if (!history) this.state = UNSUPPORTED;
+  }
+  state = LOADING2;
+  running = false;
+  again = false;
+  closed = false;
+  listeners = /* @__PURE__ */ new Set();
+  subscribe = (onChange) => {
+    this.listeners.add(onChange);
+    return () => this.listeners.delete(onChange);
+  };
+  getSnapshot = () => this.state;
+  /** refresh reads the history now, or once more after the read in flight. */
+  refresh() {
+    if (!this.history || this.closed) return;
+    if (this.running) {
+      this.again = true;
       return;
     }
-    let current = true;
-    history(id, limit === void 0 ? void 0 : { limit }).then(
+    this.running = true;
+    this.history(this.id, this.limit === void 0 ? void 0 : { limit: this.limit }).then(
       (page) => {
-        if (!current) return;
         const changes = Array.isArray(page) ? page : page.changes;
         const more = Array.isArray(page) ? false : page.more;
-        setState({ key, value: Object.freeze({ status: "ready", changes: Object.freeze([...changes]), more }) });
+        this.done(Object.freeze({ status: "ready", changes: Object.freeze([...changes]), more }));
       },
-      (error) => {
-        if (current) setState({ key, value: Object.freeze({ status: "error", changes: void 0, error }) });
-      }
+      (error) => this.done(Object.freeze({ status: "error", changes: void 0, error }))
     );
-    return () => {
-      current = false;
-    };
-  }, [db, collection, id, limit, key, doc]);
-  return state.key === key ? state.value : LOADING2;
+  }
+  // open and close follow the component's effects: Strict Mode closes and
+  // opens the same reader again, which must keep working.
+  open() {
+    this.closed = false;
+  }
+  close() {
+    this.closed = true;
+  }
+  done(state) {
+    this.running = false;
+    if (this.closed) return;
+    this.state = state;
+    for (const fn of this.listeners) fn();
+    if (this.again) {
+      this.again = false;
+      this.refresh();
+    }
+  }
+};
+var noReader = new HistoryReader(void 0, "", void 0);
+var loading2 = () => LOADING2;
+function useHistory(collection, id, options = {}) {
+  const { db } = useProviderState("useHistory");
+  const limit = options.limit;
+  const reader = useMemo(
+    () => db ? new HistoryReader(historyMethod(db.collection(collection)), id, limit) : void 0,
+    [db, collection, id, limit]
+  );
+  useEffect2(() => {
+    reader?.open();
+    return () => reader?.close();
+  }, [reader]);
+  const { doc } = useRecord(collection, id);
+  useEffect2(() => reader?.refresh(), [reader, doc]);
+  const r = reader ?? noReader;
+  const state = useSyncExternalStore2(r.subscribe, r.getSnapshot, loading2);
+  return reader ? state : LOADING2;
 }
 export {
   DynamergeProvider,

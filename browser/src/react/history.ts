@@ -5,7 +5,7 @@
  * hook checks for the method at run time, so it works — answering
  * `unsupported` — with a library that does not have it yet.
  */
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useSyncExternalStore } from "react";
 import type { Collection, JSONObject } from "../index.js";
 import { useRecord } from "./hooks.js";
 import { useProviderState } from "./provider.js";
@@ -76,40 +76,96 @@ export function historyMethod(col: Collection<JSONObject>): HistoryMethod | unde
 }
 
 /**
+ * HistoryReader reads one record's history for one component: at most one
+ * request in flight, and when the record changes meanwhile, one more after
+ * it (not one per change: typing in a text field makes a change per key).
+ */
+class HistoryReader {
+  private state: HistoryState = LOADING;
+  private running = false;
+  private again = false;
+  private closed = false;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    private readonly history: HistoryMethod | undefined,
+    private readonly id: string,
+    private readonly limit: number | undefined,
+  ) {
+    if (!history) this.state = UNSUPPORTED;
+  }
+
+  subscribe = (onChange: () => void): (() => void) => {
+    this.listeners.add(onChange);
+    return () => this.listeners.delete(onChange);
+  };
+
+  getSnapshot = (): HistoryState => this.state;
+
+  /** refresh reads the history now, or once more after the read in flight. */
+  refresh(): void {
+    if (!this.history || this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.history(this.id, this.limit === undefined ? undefined : { limit: this.limit }).then(
+      (page) => {
+        const changes = Array.isArray(page) ? page : page.changes;
+        const more = Array.isArray(page) ? false : page.more;
+        this.done(Object.freeze({ status: "ready", changes: Object.freeze([...changes]), more }));
+      },
+      (error: unknown) => this.done(Object.freeze({ status: "error", changes: undefined, error })),
+    );
+  }
+
+  // open and close follow the component's effects: Strict Mode closes and
+  // opens the same reader again, which must keep working.
+  open(): void {
+    this.closed = false;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private done(state: HistoryState): void {
+    this.running = false;
+    if (this.closed) return;
+    this.state = state;
+    for (const fn of this.listeners) fn();
+    if (this.again) {
+      this.again = false;
+      this.refresh();
+    }
+  }
+}
+
+const noReader = new HistoryReader(undefined, "", undefined);
+const loading = (): HistoryState => LOADING;
+
+/**
  * useHistory returns the record's history, newest first, and reads it
- * again whenever the record changes (here or by sync). It needs the
+ * again whenever the record changes (here or by sync; changes made while a
+ * read is in flight cost one more read, not one each). It needs the
  * server: offline it answers `error`.
  */
 export function useHistory(collection: string, id: string, options: HistoryOptions = {}): HistoryState {
   const { db } = useProviderState("useHistory");
+  const limit = options.limit;
+  const reader = useMemo(
+    () => (db ? new HistoryReader(historyMethod(db.collection(collection)), id, limit) : undefined),
+    [db, collection, id, limit],
+  );
+  useEffect(() => {
+    reader?.open();
+    return () => reader?.close();
+  }, [reader]);
   // The record's doc changes identity exactly when the record changes.
   const { doc } = useRecord(collection, id);
-  const key = `${collection}\u0000${id}\u0000${options.limit ?? ""}`;
-  const [state, setState] = useState<{ key: string; value: HistoryState }>({ key, value: LOADING });
-  const limit = options.limit;
-  useEffect(() => {
-    if (!db) return;
-    const history = historyMethod(db.collection(collection));
-    if (!history) {
-      setState({ key, value: UNSUPPORTED });
-      return;
-    }
-    let current = true;
-    history(id, limit === undefined ? undefined : { limit }).then(
-      (page) => {
-        if (!current) return;
-        const changes = Array.isArray(page) ? page : page.changes;
-        const more = Array.isArray(page) ? false : page.more;
-        setState({ key, value: Object.freeze({ status: "ready", changes: Object.freeze([...changes]), more }) });
-      },
-      (error: unknown) => {
-        if (current) setState({ key, value: Object.freeze({ status: "error", changes: undefined, error }) });
-      },
-    );
-    return () => {
-      current = false;
-    };
-  }, [db, collection, id, limit, key, doc]);
-  // Another record than the state's: loading, not the old record's history.
-  return state.key === key ? state.value : LOADING;
+  useEffect(() => reader?.refresh(), [reader, doc]);
+  const r = reader ?? noReader;
+  const state = useSyncExternalStore(r.subscribe, r.getSnapshot, loading);
+  return reader ? state : LOADING;
 }

@@ -126,10 +126,14 @@ export class RecordStore<T extends JSONObject> implements Store<RecordState<T>> 
   private failure: { error: unknown } | undefined;
   private readonly listeners = new Listeners();
   private unsubscribe: Unsubscribe | undefined;
+  // Called once nobody has listened for a moment: forgets the store, so a
+  // long session does not keep one per record it ever showed.
+  private readonly idle: (store: RecordStore<T>) => void;
 
-  constructor(col: CollectionStore<T>, id: string) {
+  constructor(col: CollectionStore<T>, id: string, idle: (store: RecordStore<T>) => void = () => {}) {
     this.col = col;
     this.id = id;
+    this.idle = idle;
   }
 
   subscribe = (onChange: () => void): Unsubscribe => {
@@ -146,6 +150,12 @@ export class RecordStore<T extends JSONObject> implements Store<RecordState<T>> 
       if (this.listeners.size === 0) {
         this.unsubscribe?.();
         this.unsubscribe = undefined;
+        // Not at once: React unsubscribes and subscribes again in one
+        // commit (Strict Mode, a changed key), and the state is worth
+        // keeping across that.
+        setTimeout(() => {
+          if (this.listeners.size === 0) this.idle(this);
+        }, 0);
       }
     };
   };
@@ -254,7 +264,9 @@ export function recordStore<T extends JSONObject>(db: Database, name: string, id
   const key = `${name}\u0000${id}`;
   let r = s.records.get(key);
   if (!r) {
-    r = new RecordStore(collectionStore(db, name), id);
+    r = new RecordStore(collectionStore(db, name), id, (idle) => {
+      if (s.records.get(key) === idle) s.records.delete(key);
+    });
     s.records.set(key, r);
   }
   return r as unknown as RecordStore<T>;
