@@ -103,6 +103,7 @@ test("two browsers: edits appear in the other, offline holds them back, renders 
     await b.page.waitForTimeout(500);
     const afterEdit = await renders(b.page);
     const grew = (k) => (afterEdit[k] ?? 0) - (before[k] ?? 0);
+    console.log(`renders in B for one change of "two": row two +${grew(`row:${ids.two}`)}, list +${grew("list")}, rows one and three +${grew(`row:${ids.one}`)}/+${grew(`row:${ids.three}`)}, status +${grew("status")}`);
     assert.equal(grew(`row:${ids.one}`), 0, "row one re-rendered for a change of two");
     assert.equal(grew(`row:${ids.three}`), 0, "row three re-rendered for a change of two");
     assert.ok(grew(`row:${ids.two}`) >= 1 && grew(`row:${ids.two}`) <= 2, `row two rendered ${grew(`row:${ids.two}`)} times`);
