@@ -283,3 +283,32 @@ test("useHistory: unsupported without collection.history; with it, read again on
   assert.ok(calls.length - n <= 4, `history read ${calls.length - n} times for 10 changes`);
   await m2.unmount();
 });
+
+test("server-rendered HTML hydrates without a mismatch, then shows the records", limit, async () => {
+  const { renderToString } = await import("react-dom/server");
+  const { hydrateRoot } = await import("react-dom/client");
+  const name = dbName("hydrate");
+  const seedDB = await lib.open({ name, sync: false, locks: null });
+  await seedDB.collection("todos").create({ title: "hydrated" }, { id: "h1" });
+  seedDB.close();
+  function Page() {
+    const all = useCollection("todos");
+    const r = useRecord("todos", "h1");
+    return h("p", null, `${all ? all.length : "loading"}:${r.status === "ready" ? r.doc.title : r.status}`);
+  }
+  const open = (o) => lib.open({ name, locks: null, ...o });
+  const app = h(DynamergeProvider, { open, options: { sync: false } }, h(Page));
+  const html = renderToString(app);
+  assert.equal(html, "<p>loading:loading</p>");
+  const el = document.createElement("div");
+  el.innerHTML = html;
+  document.body.appendChild(el);
+  const problems = [];
+  let root;
+  await act(async () => {
+    root = hydrateRoot(el, app, { onRecoverableError: (err) => problems.push(String(err)) });
+  });
+  mounted.add({ unmount: async () => act(async () => root.unmount()) });
+  await settle(() => el.textContent === "1:hydrated", "the records after hydration");
+  assert.deepEqual(problems, []);
+});
