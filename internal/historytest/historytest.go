@@ -8,6 +8,8 @@ package historytest
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -150,11 +152,73 @@ func Run(t *testing.T, st store.Store) {
 		t.Fatalf("history without read access = %v, want forbidden", err)
 	}
 
+	restWritesAndConflicts(ctx, t, alice, bob, reader)
+
 	// A restart (a new process: nothing hot) shows the same history.
 	before := readAll(ctx, t, reader, "doc", 1000, nil)
 	s.Restart()
 	after := readAll(ctx, t, reader, "doc", 50, nil)
 	same(t, "after a restart", after, before)
+}
+
+// restWritesAndConflicts: plain-JSON writes are their caller's, like
+// pushes, and the conflicts view says who wrote each value.
+func restWritesAndConflicts(ctx context.Context, t *testing.T, alice, bob, reader *client.Client) {
+	t.Helper()
+	if _, err := alice.Put(ctx, Collection, "rest", json.RawMessage(`{"title": "draft", "k": 0}`), client.WriteOptions{}); err != nil {
+		t.Fatalf("PUT as alice: %v", err)
+	}
+	if _, err := bob.MergePatch(ctx, Collection, "rest", json.RawMessage(`{"title": "final"}`), client.WriteOptions{}); err != nil {
+		t.Fatalf("PATCH as bob: %v", err)
+	}
+	page, err := reader.History(ctx, Collection, "rest", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var by []string
+	for _, ch := range page.Changes {
+		by = append(by, deref(ch.By))
+	}
+	if want := []string{"bob", "alice"}; !slices.Equal(by, want) {
+		t.Fatalf("history of REST writes by %v, want %v", by, want)
+	}
+
+	// alice and bob, each from their own synced copy, set k at once.
+	ra, rb := client.NewReplica(alice, Collection, "rest"), client.NewReplica(bob, Collection, "rest")
+	for i, r := range []*client.Replica{ra, rb} {
+		if err := r.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Doc().Path("k").Set(int64(i + 1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Commit("set k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []*client.Replica{ra, rb} {
+		if err := r.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := reader.GetWith(ctx, Collection, "rest", client.GetOptions{Conflicts: true})
+	if err != nil || len(rec.Conflicts) != 1 || len(rec.Conflicts[0].Values) != 2 {
+		t.Fatalf("conflicts = %+v, %v; want one, of two values", rec, err)
+	}
+	got := map[string]string{}
+	for _, v := range rec.Conflicts[0].Values {
+		got[string(v.Value)] = deref(v.By)
+	}
+	if want := map[string]string{"1": "alice", "2": "bob"}; !maps.Equal(got, want) {
+		t.Fatalf("conflicting values by %v, want %v", got, want)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<null>"
+	}
+	return *s
 }
 
 // as returns a client of s with a token for sub, granted Collection with
