@@ -57,9 +57,10 @@ deps: deps-node deps-browser deps-dynamodb ## install everything the tests need 
 deps-node: ## npm ci in tools/node (Automerge JS: golden data and the Go tests' oracle, internal/amjs)
 	@scripts/npm-install.sh tools/node
 
-deps-browser: ## npm ci in browser/ and browser/e2e/ (playwright-core), and Chromium
+deps-browser: ## npm ci in browser/, browser/e2e/ (playwright-core) and the React example, and Chromium
 	@scripts/npm-install.sh browser
 	@scripts/npm-install.sh browser/e2e
+	@scripts/npm-install.sh browser/examples/react-todos
 	@$(MAKE) deps-chromium
 
 deps-chromium: ## install Debian's chromium for the browser tests (apt-get, needs root)

@@ -7,6 +7,9 @@
 // [Assets] is one file tree: the files of demo/ at its root (index.html is
 // the app at "/") and the bundle beside them as "dynamerge.js", which is what
 // the demo, and any page of the same origin, imports as "/dynamerge.js".
+// The React bindings are there too, as "react.js" (they import "react",
+// which a page without a bundler maps with an import map, and
+// "./dynamerge.js"); apps with a bundler get both from the npm package.
 //
 // # Keeping the bundle fresh
 //
@@ -29,7 +32,7 @@ import (
 // of [Assets] and so at "/dynamerge.js" on the server.
 const BundleName = "dynamerge.js"
 
-//go:embed demo dist/dynamerge.js
+//go:embed demo dist/dynamerge.js dist/react.js
 var embedded embed.FS
 
 // Assets returns the demo app with the browser library beside it, for

@@ -60,12 +60,30 @@ type Record struct {
 	Doc        json.RawMessage
 	ETag       string
 	Deleted    bool // only with GetOptions.IncludeDeleted: the record is deleted
+	// Conflicts, with GetOptions.Conflicts: every map key or list element
+	// with several values, the shown one first (not nil then).
+	Conflicts []Conflict
+	// Created: the write (Create, Put) created the record.
+	Created bool
+}
+
+// Conflict is a map key or list element with concurrent values
+// (protocol.Conflict).
+type Conflict = protocol.Conflict
+
+// WriteOptions adjusts the plain-JSON writes and Restore.
+type WriteOptions struct {
+	// IfMatch makes the write conditional: the ETag of the view it was made
+	// against (Record.ETag); the server refuses with CodePreconditionFailed
+	// when the record moved on.
+	IfMatch string
 }
 
 // GetOptions adjusts GetWith.
 type GetOptions struct {
 	Heads          []string // the record as it was at these heads (time travel)
 	IncludeDeleted bool     // answer a deleted record instead of CodeDeleted
+	Conflicts      bool     // fill Record.Conflicts
 }
 
 // FeedItem is one record of a feed page (protocol.FeedItem).

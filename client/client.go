@@ -49,26 +49,33 @@ func (c *Client) newRequest(ctx context.Context, method, path string, query url.
 	return req, nil
 }
 
-// do sends req and decodes a 200 answer into out; any other status gives an
-// *Error. It returns the response headers for callers that need them.
+// do sends req and decodes a 200 (or 201 Created) answer into out; any
+// other status gives an *Error. It returns the response headers for callers
+// that need them.
 func (c *Client) do(req *http.Request, out any) (http.Header, error) {
+	h, _, err := c.doStatus(req, out)
+	return h, err
+}
+
+// doStatus is do, with the answer's status.
+func (c *Client) doStatus(req *http.Request, out any) (http.Header, int, error) {
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("dynamerge: %s %s: %w", req.Method, req.URL.Path, err)
+		return nil, 0, fmt.Errorf("dynamerge: %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return resp.Header, readError(resp)
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		return resp.Header, resp.StatusCode, readError(resp)
 	}
 	body, err := answerBody(resp)
 	if err != nil {
-		return resp.Header, fmt.Errorf("dynamerge: %s %s: answer: %w", req.Method, req.URL.Path, err)
+		return resp.Header, resp.StatusCode, fmt.Errorf("dynamerge: %s %s: answer: %w", req.Method, req.URL.Path, err)
 	}
 	dec := json.NewDecoder(io.LimitReader(body, maxAnswerBytes))
 	if err := dec.Decode(out); err != nil {
-		return resp.Header, fmt.Errorf("dynamerge: %s %s: decode answer: %w", req.Method, req.URL.Path, err)
+		return resp.Header, resp.StatusCode, fmt.Errorf("dynamerge: %s %s: decode answer: %w", req.Method, req.URL.Path, err)
 	}
-	return resp.Header, nil
+	return resp.Header, resp.StatusCode, nil
 }
 
 // Sync sends one /v1/sync request. A whole-request error is an *Error;
@@ -142,6 +149,9 @@ func (c *Client) GetWith(ctx context.Context, collection, id string, opts GetOpt
 	if opts.IncludeDeleted {
 		q.Set("include_deleted", "true")
 	}
+	if opts.Conflicts {
+		q.Set("conflicts", "true")
+	}
 	req, err := c.newRequest(ctx, http.MethodGet, docPath(collection, id), q, nil)
 	if err != nil {
 		return nil, err
@@ -181,11 +191,14 @@ func docPath(collection, id string) string {
 // doRecord sends req and reads a JSON view answer.
 func (c *Client) doRecord(req *http.Request) (*Record, error) {
 	var out protocol.DocResponse
-	h, err := c.do(req, &out)
+	h, status, err := c.doStatus(req, &out)
 	if err != nil {
 		return nil, err
 	}
-	return &Record{Collection: out.Collection, ID: out.ID, Heads: out.Heads, Doc: out.Doc, ETag: h.Get("ETag"), Deleted: out.Deleted}, nil
+	return &Record{
+		Collection: out.Collection, ID: out.ID, Heads: out.Heads, Doc: out.Doc, ETag: h.Get("ETag"),
+		Deleted: out.Deleted, Conflicts: out.Conflicts, Created: status == http.StatusCreated,
+	}, nil
 }
 
 // Feed reads one page of a collection feed. Start with cursor "" and pass

@@ -5,8 +5,9 @@
 // # Calls
 //
 // Client has one method per endpoint: Sync (POST /v1/sync), Get (the JSON
-// view, with time travel), Feed (paging through a collection) and Events
-// (Server-Sent Events). Every error answer of the server is an *Error with
+// view, with time travel and conflicts), Create, Put, MergePatch, JSONPatch
+// and Restore (plain-JSON writes), Delete and Undelete, Feed (paging
+// through a collection) and Events (Server-Sent Events). Every error answer of the server is an *Error with
 // the HTTP status, the protocol's code, the message and Retry-After; test
 // codes with IsCode and retry when Error.Temporary says so. Per-document
 // errors of a sync are in DocResult.Err, with Status 0.

@@ -27,6 +27,10 @@ const (
 	CodeInvalidChange = protocol.CodeInvalidChange
 	CodeMissingDeps   = protocol.CodeMissingDeps
 	CodeInternal      = protocol.CodeInternal
+	// CodeConflict: a JSON Patch "test" failed.
+	CodeConflict = protocol.CodeConflict
+	// CodePreconditionFailed: the record moved on from WriteOptions.IfMatch.
+	CodePreconditionFailed = protocol.CodePreconditionFailed
 	// CodeMethodNotAllowed is the server's extension: a known path, a
 	// wrong method.
 	CodeMethodNotAllowed = protocol.CodeMethodNotAllowed

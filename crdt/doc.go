@@ -25,7 +25,11 @@
 //
 // Doc is the op set materialized: maps, lists, text, counters, conflicts,
 // marks, deletions, in Automerge's order. It answers the JSON view (also at
-// past heads) and Save; LoadDoc and LoadRecord read document chunks, as
-// Automerge.save writes them. Everything here is checked against Automerge
+// past heads), its conflicts and Save; LoadDoc and LoadRecord read
+// document chunks, as Automerge.save writes them. ChangeToJSON,
+// ChangeToMergePatch and ChangeToHeads make the one change that turns a
+// document into a JSON object, applies a merge patch, or brings back its
+// state at past heads, as an Automerge JS transaction
+// would write it (plain-JSON writes and restore). Everything here is checked against Automerge
 // JS 3.5 (golden data, random histories through internal/amjs).
 package crdt

@@ -139,6 +139,62 @@ func (d *Doc) Deleted(heads []Hash) (bool, error) {
 	return o.action == ActSet && o.vtype == valTrue, nil
 }
 
+// textOf returns text object obj as the view shows it under clock cl.
+func (d *Doc) textOf(obj *object, cl clock) string {
+	var sb strings.Builder
+	sb.Grow(int(obj.n))
+	for e := obj.head; e >= 0; e = d.elems[e].next {
+		i, ok := d.elemShown(e, cl)
+		if !ok {
+			continue
+		}
+		o := &d.ops[i]
+		switch {
+		case o.vtype != valString:
+			// Not a character (a block marker, say): Automerge's text
+			// view shows the object replacement character.
+			sb.WriteRune('\ufffc')
+		case o.flags&flagBlob != 0:
+			sb.Write(d.blob[o.val : o.val+uint64(o.vlen)])
+		default:
+			for k := range o.vlen {
+				sb.WriteByte(byte(o.val >> (8 * k)))
+			}
+		}
+	}
+	return sb.String()
+}
+
+// elemShown returns the op whose value list element e shows under clock
+// cl, if any. Most elements of a text hold only their insert, which only a
+// deletion succeeds (a value set on an element is one of its ops): that
+// case needs no allocation.
+func (d *Doc) elemShown(e int32, cl clock) (int32, bool) {
+	el := &d.elems[e]
+	if el.more >= 0 {
+		vis := d.visible(d.elemOps(e), cl)
+		if len(vis) == 0 {
+			return -1, false
+		}
+		return vis[len(vis)-1], true
+	}
+	o := &d.ops[el.ins]
+	if o.action == ActInc || o.action == ActMark || !cl.covers(o.id) {
+		return -1, false
+	}
+	if !o.succ.IsZero() {
+		if cl == nil || cl.covers(o.succ) {
+			return -1, false
+		}
+		for _, s := range d.succs[el.ins] {
+			if cl.covers(s) {
+				return -1, false
+			}
+		}
+	}
+	return el.ins, true
+}
+
 type jsonWriter struct {
 	d            *Doc
 	cl           clock
@@ -150,22 +206,7 @@ func (w *jsonWriter) object(obj *object, root bool) {
 	d := w.d
 	switch obj.typ {
 	case ActMakeText:
-		var sb strings.Builder
-		for e := obj.head; e >= 0; e = d.elems[e].next {
-			vis := d.visible(d.elemOps(e), w.cl)
-			if len(vis) == 0 {
-				continue
-			}
-			o := &d.ops[vis[len(vis)-1]]
-			if o.vtype == valString {
-				sb.Write(d.value(o).Raw)
-			} else {
-				// Not a character (a block marker, say): Automerge's text
-				// view shows the object replacement character.
-				sb.WriteRune('\ufffc')
-			}
-		}
-		w.b = appendJSONString(w.b, sb.String())
+		w.b = appendJSONString(w.b, d.textOf(obj, w.cl))
 	case ActMakeList:
 		w.b = append(w.b, '[')
 		first := true

@@ -27,13 +27,15 @@ type Index struct {
 	// index is higher than every one of its ancestors'.
 	hash    []Hash
 	actor   []uint32
-	seq     []uint64
 	startOp []uint64
 	nOps    []uint32
+	time    []int64 // the change's own timestamp (what the history lists)
+	// message holds the messages of the changes that have one (few do).
+	message map[int32]string
 	maxOp   []uint64 // highest op counter of the change's causal past, itself included
 	depOff  []uint32 // deps of change i: deps[depOff[i]:depOff[i+1]]
 	deps    []int32
-	byHash  map[Hash]int32
+	byHash  hashTable // change index by hash
 	bySeq   [][]int32 // per actor: change index by seq-1
 	heads   map[int32]struct{}
 	raw     [][]byte // raw chunks of changes rawFrom, rawFrom+1, …
@@ -109,7 +111,6 @@ func NewIndex() *Index {
 	return &Index{
 		actorIdx: map[string]uint32{},
 		depOff:   []uint32{0},
-		byHash:   map[Hash]int32{},
 		heads:    map[int32]struct{}{},
 		infoOf:   map[opInfo]uint32{},
 	}
@@ -127,9 +128,12 @@ func (ix *Index) Ops() int64 { return ix.ops }
 // Budget returns the operations other than deletions (see Limits).
 func (ix *Index) Budget() int64 { return ix.budget }
 
+// indexOf returns the index of the change with hash h.
+func (ix *Index) indexOf(h Hash) (int32, bool) { return ix.byHash.get(ix.hash, h) }
+
 // Has reports whether the record holds the change with hash h.
 func (ix *Index) Has(h Hash) bool {
-	_, ok := ix.byHash[h]
+	_, ok := ix.indexOf(h)
 	return ok
 }
 
@@ -173,9 +177,12 @@ func (ix *Index) MemoryBytes() int64 {
 	// Capacities, not lengths: append's slack is memory held too.
 	n := int64(cap(ix.hash))
 	b := int64(4 << 10)                   // the maps' and slices' fixed cost
-	b += n * (32 + 4 + 8 + 8 + 4 + 8 + 4) // per-change arrays
+	b += n * (32 + 4 + 8 + 4 + 8 + 8 + 4) // per-change arrays
+	for _, m := range ix.message {
+		b += int64(len(m)) + 48
+	}
 	b += int64(cap(ix.depOff)+cap(ix.deps)) * 4
-	b += int64(len(ix.hash)) * 56 // byHash entry (key, value, map overhead)
+	b += ix.byHash.bytes()
 	b += int64(len(ix.heads)) * 16
 	for _, r := range ix.raw {
 		b += int64(len(r)) + 24
@@ -258,7 +265,7 @@ func (ix *Index) changeOfOp(a uint32, ctr uint64) (int32, bool) {
 // Raw returns the raw chunk of the change with hash h, if the index still
 // holds it (changes folded into a snapshot are not held).
 func (ix *Index) Raw(h Hash) ([]byte, bool) {
-	i, ok := ix.byHash[h]
+	i, ok := ix.indexOf(h)
 	if !ok || int(i) < ix.rawFrom {
 		return nil, false
 	}
@@ -349,7 +356,7 @@ func (ix *Index) since(have []Hash) []int32 {
 		}
 	}
 	for _, h := range have {
-		if i, ok := ix.byHash[h]; ok {
+		if i, ok := ix.indexOf(h); ok {
 			visit(i, true)
 		}
 	}
@@ -422,15 +429,25 @@ type ChangeInfo struct {
 	Seq     uint64
 	StartOp uint64
 	Ops     int
+	Time    int64  // the change's own timestamp, as its author wrote it; 0 if none
+	Message string // the change's message, "" if none
 }
 
 // Change returns what the index knows of the change with hash h.
 func (ix *Index) Change(h Hash) (ChangeInfo, bool) {
-	i, ok := ix.byHash[h]
+	i, ok := ix.indexOf(h)
 	if !ok {
 		return ChangeInfo{}, false
 	}
 	return ix.info(i), true
+}
+
+// seqOf returns the seq of change i: its place among its actor's changes,
+// found rather than kept (8 bytes a change), as an actor's changes are
+// indexed in seq order (each depends on the one before).
+func (ix *Index) seqOf(i int32) uint64 {
+	j, _ := slices.BinarySearch(ix.bySeq[ix.actor[i]], i)
+	return uint64(j) + 1
 }
 
 func (ix *Index) info(i int32) ChangeInfo {
@@ -440,13 +457,23 @@ func (ix *Index) info(i int32) ChangeInfo {
 	}
 	slices.SortFunc(deps, compareHashes)
 	return ChangeInfo{
-		Hash: ix.hash[i], Deps: deps, Actor: ix.actors[ix.actor[i]], Seq: ix.seq[i],
-		StartOp: ix.startOp[i], Ops: int(ix.nOps[i]),
+		Hash: ix.hash[i], Deps: deps, Actor: ix.actors[ix.actor[i]], Seq: ix.seqOf(i),
+		StartOp: ix.startOp[i], Ops: int(ix.nOps[i]), Time: ix.time[i], Message: ix.message[i],
 	}
 }
 
-// ChangesBySeq returns what the index knows of the changes of actor, in seq
-// order, from seq from (1-based) on.
+// Position returns the place of the change with hash h in insertion order
+// (what ChangeAt takes), if the index holds it.
+func (ix *Index) Position(h Hash) (int, bool) {
+	i, ok := ix.indexOf(h)
+	return int(i), ok
+}
+
+// ChangeAt returns what the index knows of change number i in insertion
+// order, 0 <= i < Len().
+func (ix *Index) ChangeAt(i int) ChangeInfo { return ix.info(int32(i)) }
+
+// actorChanges returns the indexes of actor's changes, in seq order.
 func (ix *Index) actorChanges(actor []byte) []int32 {
 	a, ok := ix.actorOf(actor)
 	if !ok {

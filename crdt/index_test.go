@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -285,5 +286,37 @@ func TestIndex_MixedRuns(t *testing.T) {
 	check("in the Index", func(ctr uint64) (opInfo, bool) { return ix.run(0, ctr) })
 	if n := len(ix.runs[0]); n > 2000 {
 		t.Errorf("%d runs for 3,000 ops", n)
+	}
+}
+
+// TestIndex_TimeMessagePosition: the index keeps each change's own time and
+// message (what a history lists without a document), and finds a change's
+// place in insertion order.
+func TestIndex_TimeMessagePosition(t *testing.T) {
+	actor := bytes.Repeat([]byte{9}, 16)
+	a, err := EncodeChange(ChangeHeader{Seq: 1, StartOp: 1, Time: 1_700_000_000, Message: "first"}, [][]byte{actor}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := EncodeChange(ChangeHeader{Deps: []Hash{a.Hash}, Seq: 2, StartOp: 1}, [][]byte{actor}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := NewIndex()
+	if err := ix.AddAll([]Change{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []Change{a, b} {
+		p, ok := ix.Position(want.Hash)
+		if !ok || p != i {
+			t.Fatalf("Position(%s) = %d %v, want %d", want.Hash, p, ok, i)
+		}
+		got := ix.ChangeAt(p)
+		if got.Hash != want.Hash || got.Time != want.Time || got.Message != want.Message || got.Seq != want.Seq {
+			t.Fatalf("ChangeAt(%d) = %+v, want time %d message %q seq %d", p, got, want.Time, want.Message, want.Seq)
+		}
+	}
+	if _, ok := ix.Position(Hash{1}); ok {
+		t.Fatal("Position of an unknown change")
 	}
 }

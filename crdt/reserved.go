@@ -135,7 +135,8 @@ func (ix *Index) ReservedChange(actor []byte, k string, v *Value, t int64) (Chan
 	heads := ix.Heads()
 	var maxOp uint64
 	for _, h := range heads {
-		maxOp = max(maxOp, ix.maxOp[ix.byHash[h]])
+		i, _ := ix.indexOf(h)
+		maxOp = max(maxOp, ix.maxOp[i])
 	}
 	op := Op{ID: OpID{Ctr: maxOp + 1, Actor: own}, Key: Key{Map: k, IsMap: true}, Action: ActDel}
 	if v != nil {

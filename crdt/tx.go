@@ -66,9 +66,6 @@ func (tx *Tx) reserve(n int) {
 	if len(tx.pos) == 0 {
 		tx.pos = make(map[Hash]int32, n)
 	}
-	if ix := tx.ix; len(ix.byHash) == 0 {
-		ix.byHash = make(map[Hash]int32, n)
-	}
 }
 
 // Changes returns the changes added, in dependency order.
@@ -277,7 +274,7 @@ func sortChanges(cs []Change, known func(Hash) bool) (sorted []Change, missing [
 
 // changeIndex returns the global index of change h (base or pending).
 func (tx *Tx) changeIndex(h Hash) (int32, bool) {
-	if i, ok := tx.ix.byHash[h]; ok {
+	if i, ok := tx.ix.indexOf(h); ok {
 		return i, true
 	}
 	i, ok := tx.pos[h]
@@ -764,24 +761,31 @@ func (tx *Tx) Commit() {
 	n := len(tx.changes)
 	ix.hash = slices.Grow(ix.hash, n)
 	ix.actor = slices.Grow(ix.actor, n)
-	ix.seq = slices.Grow(ix.seq, n)
 	ix.startOp = slices.Grow(ix.startOp, n)
 	ix.nOps = slices.Grow(ix.nOps, n)
+	ix.time = slices.Grow(ix.time, n)
 	ix.maxOp = slices.Grow(ix.maxOp, n)
 	ix.depOff = slices.Grow(ix.depOff, n)
 	ix.raw = slices.Grow(ix.raw, n)
+	ix.byHash.reserve(ix.hash, len(ix.hash)+n)
 	for j, c := range tx.changes {
 		i := int32(len(ix.hash))
 		a := ix.actorIdx[string(c.Actor)]
 		ix.hash = append(ix.hash, c.Hash)
 		ix.actor = append(ix.actor, a)
-		ix.seq = append(ix.seq, c.Seq)
 		ix.startOp = append(ix.startOp, c.StartOp)
 		ix.nOps = append(ix.nOps, uint32(c.Ops))
+		ix.time = append(ix.time, c.Time)
+		if c.Message != "" {
+			if ix.message == nil {
+				ix.message = map[int32]string{}
+			}
+			ix.message[i] = c.Message
+		}
 		ix.maxOp = append(ix.maxOp, tx.maxOp[j])
 		ix.deps = append(ix.deps, tx.deps[j]...)
 		ix.depOff = append(ix.depOff, uint32(len(ix.deps)))
-		ix.byHash[c.Hash] = i
+		ix.byHash.put(ix.hash, i)
 		for _, d := range tx.deps[j] {
 			delete(ix.heads, d)
 		}

@@ -15,8 +15,12 @@ const (
 	// DefaultMaxChangeBytes bounds one change chunk on the wire: 16 MiB
 	// holds a paste of a million characters of any script.
 	DefaultMaxChangeBytes = 16 << 20
-	// DefaultMaxRecordBytes bounds the change bytes of one record.
-	DefaultMaxRecordBytes = 1 << 30
+	// DefaultMaxRecordBytes bounds the change bytes of one record: about
+	// 14 million one-keystroke changes (about 140 bytes each as Automerge JS
+	// writes them), so a note typed into for years stays writable. It is
+	// not what the record costs to hold: compaction keeps a document chunk
+	// of a small part of that, and the index 87 bytes a change.
+	DefaultMaxRecordBytes = 2 << 30
 	// DefaultRecordOpFloor and the per-byte allowance of crdt.Limits make
 	// the allocation budget of a record: its operations other than
 	// deletions may number at most DefaultRecordOpFloor plus
@@ -132,6 +136,10 @@ type DocRequest struct {
 	Key     store.Key
 	Have    []crdt.Hash
 	Changes []byte // concatenated change chunks, possibly empty
+	// By is who pushes them: the token subject, "" when the server runs
+	// without authentication. The record keeps it as the attribution of
+	// every change it did not have yet (PROTOCOL.md, history).
+	By string
 }
 
 // DocResult answers one DocRequest. When Err is not nil nothing of the

@@ -15,6 +15,7 @@ import (
 // push is one client push waiting for the record's writer.
 type push struct {
 	changes []crdt.Change // parsed by crdt.ParseChanges, deduplicated
+	by      string        // who pushed them (the token subject, "" without auth)
 	done    chan error    // buffered: the writer never blocks on it
 
 	// Per attempt, set by the writer.
@@ -23,9 +24,12 @@ type push struct {
 }
 
 // write queues the changes for the record's writer and waits until they are
-// durable (nil) or refused. The record must be pinned by the caller.
-func (e *Engine) write(ctx context.Context, r *record, changes []crdt.Change) error {
-	p := &push{changes: changes, done: make(chan error, 1)}
+// durable (nil) or refused. The record must be pinned by the caller. by is
+// who asked for them (a token subject, "" without authentication): the
+// changes the record did not have are attributed to by, each one to the
+// first caller whose write stored it, since a group commit mixes callers.
+func (e *Engine) write(ctx context.Context, r *record, changes []crdt.Change, by string) error {
+	p := &push{changes: changes, by: by, done: make(chan error, 1)}
 	r.qmu.Lock()
 	r.queue = append(r.queue, p)
 	start := !r.writing
@@ -107,13 +111,17 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 			return false
 		}
 
+		// Whole microseconds: what the stores keep, so the time a history
+		// shows does not change when the record is read back.
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		by := attributionOf(tx.Changes(), batch)
 		ctx, cancel := context.WithTimeout(context.Background(), e.opts.StoreTimeout)
-		err := e.store.Append(ctx, r.key, store.Entry{Seq: seq + 1, Changes: entry}, meta)
+		err := e.store.Append(ctx, r.key, store.Entry{Seq: seq + 1, Changes: entry, By: by, At: at}, meta)
 		cancel()
 		e.writes.note(err)
 		switch {
 		case err == nil:
-			e.commit(r, tx, seq+1, entry, batch, heads, meta.Deleted)
+			e.commit(r, tx, logEntry{seq: seq + 1, changes: entry, by: by, at: at}, batch, heads, meta.Deleted)
 			return true
 		case errors.Is(err, store.ErrConflict) && attempt < e.opts.AppendRetries:
 			// Another process took seq+1: merge what it wrote, and try
@@ -149,6 +157,32 @@ func (e *Engine) writeBatch(r *record, batch []*push) (wrote bool) {
 			return false
 		}
 	}
+}
+
+// attributionOf returns who pushed each of the changes of an entry, in
+// order: the caller of the push that brought it. A change two pushes of the
+// batch both bring is fresh only in the first (prepare validates them in
+// order), so that caller is the first to have pushed it.
+func attributionOf(changes []crdt.Change, batch []*push) []string {
+	by := make([]string, len(changes))
+	if len(batch) == 1 { // the common case: one caller
+		for i := range by {
+			by[i] = batch[0].by
+		}
+		return by
+	}
+	who := make(map[crdt.Hash]string, len(changes))
+	for _, p := range batch {
+		for _, c := range p.fresh {
+			if _, ok := who[c.Hash]; !ok {
+				who[c.Hash] = p.by
+			}
+		}
+	}
+	for i, c := range changes {
+		by[i] = who[c.Hash]
+	}
+	return by
 }
 
 // conflictBackoff is the pause before retry attempt+1 of a write that lost
@@ -250,27 +284,32 @@ func (e *Engine) recordBudget(bytes int64) int64 {
 	return e.opts.RecordOpFloor + perByte*bytes
 }
 
-// commit merges a durable entry into the record, answers its pushes and
-// tells subscribers.
-func (e *Engine) commit(r *record, tx *crdt.Tx, seq uint64, entry []byte, batch []*push, heads []crdt.Hash, deleted bool) {
+// commit merges a durable entry (le, without its hashes and count yet)
+// into the record, answers its pushes and tells subscribers.
+func (e *Engine) commit(r *record, tx *crdt.Tx, le logEntry, batch []*push, heads []crdt.Hash, deleted bool) {
 	n := len(tx.Changes())
+	le.n = n
+	le.hashes = make([]crdt.Hash, n)
+	for i, c := range tx.Changes() {
+		le.hashes[i] = c.Hash
+	}
 	r.mu.Lock()
-	if r.seq == seq-1 {
+	if r.seq == le.seq-1 {
 		// r.seq may already be seq: a concurrent refresh read our entry
 		// from the log before we got here, and the index has it.
 		tx.Commit()
 		r.purged = false // a new history, if the record was a tombstone
-		r.appendTailLocked(logEntry{seq: seq, changes: entry, n: n})
+		r.appendTailLocked(le)
 		r.updateCostLocked()
 	}
 	r.mu.Unlock()
 	e.stats.storeWrites.Add(1)
 	e.stats.changesMerged.Add(uint64(n))
-	e.stats.bytesMerged.Add(uint64(len(entry)))
+	e.stats.bytesMerged.Add(uint64(len(le.changes)))
 	for _, p := range batch {
 		p.done <- nil
 	}
-	e.publishLocal(r.key, seq, heads, deleted, entry)
+	e.publishLocal(r.key, le.seq, heads, deleted, le.changes)
 }
 
 func hashList(hs []crdt.Hash) string {

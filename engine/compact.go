@@ -48,9 +48,13 @@ func (e *Engine) maybeCompact(r *record) {
 		start := time.Now()
 		var data []byte
 		var at uint64
+		var rows []store.Attributed
 		err := e.withDoc(context.Background(), r, seq, func(d *crdt.Doc) error {
 			r.mu.RLock()
 			at = r.docSeq
+			// The attribution of the entries the snapshot compacts goes
+			// with it: the store keeps it before it drops them.
+			rows = attributedRows(r.tail, at)
 			r.mu.RUnlock()
 			data = d.Save()
 			return nil
@@ -59,7 +63,7 @@ func (e *Engine) maybeCompact(r *record) {
 			e.log.Warn("engine: compaction: materialize failed", "key", r.key.String(), "seq", seq, "err", err)
 			return
 		}
-		e.saveSnapshot(r, store.Snapshot{Seq: at, Data: data}, time.Since(start))
+		e.saveSnapshot(r, store.Snapshot{Seq: at, Data: data, Attribution: rows}, time.Since(start))
 	}()
 }
 

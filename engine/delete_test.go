@@ -20,7 +20,7 @@ func TestSetDeleted(t *testing.T) {
 	st := newBolt(t)
 	e, _ := newEngine(t, st, Options{})
 	key := store.Key{Collection: "todos", ID: "d1"}
-	if _, err := e.SetDeleted(ctx, key, true); !errors.Is(err, ErrNotFound) {
+	if _, err := e.SetDeleted(ctx, key, true, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("SetDeleted of a record never written = %v, want ErrNotFound", err)
 	}
 
@@ -33,7 +33,7 @@ func TestSetDeleted(t *testing.T) {
 
 	events, cancel := e.Subscribe([]string{"todos"})
 	defer cancel()
-	heads, err := e.SetDeleted(ctx, key, true)
+	heads, err := e.SetDeleted(ctx, key, true, "")
 	if err != nil {
 		t.Fatalf("SetDeleted: %v", err)
 	}
@@ -45,7 +45,7 @@ func TestSetDeleted(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event for the delete")
 	}
-	if again, err := e.SetDeleted(ctx, key, true); err != nil || !sameHeads(again, heads) {
+	if again, err := e.SetDeleted(ctx, key, true, ""); err != nil || !sameHeads(again, heads) {
 		t.Fatalf("deleting again: %v %v, want no change at %v", again, err, heads)
 	}
 	v, err := e.View(ctx, key, nil)
@@ -72,7 +72,7 @@ func TestSetDeleted(t *testing.T) {
 	if v, err := e2.View(ctx, key, nil); err != nil || !v.Deleted {
 		t.Fatalf("fresh engine: deleted %v, %v", v.Deleted, err)
 	}
-	if _, err := e2.SetDeleted(ctx, key, false); err != nil {
+	if _, err := e2.SetDeleted(ctx, key, false, ""); err != nil {
 		t.Fatalf("undelete: %v", err)
 	}
 	v, err = e2.View(ctx, key, nil)

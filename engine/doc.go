@@ -7,7 +7,8 @@
 // crdt.Index (every change by hash, runs of ops, the raw bytes of the
 // changes after its snapshot), its log seq and its snapshot. Deltas are
 // computed from the index in O(delta). A crdt.Doc, the materialized
-// document, is built only for what needs one (the JSON view, a snapshot),
+// document, is built only for what needs one (the JSON view and its
+// conflicts, a snapshot, a plain-JSON write or a restore),
 // once per record at a time, and dropped first when memory is short. Hot
 // records and documents live in an LRU bounded by CacheBytes.
 //
@@ -22,6 +23,26 @@
 // every acknowledged change is durable. When another process took the next
 // seq first (store.ErrConflict), the writer reads the log tail, merges it and
 // retries.
+//
+// Changes the engine makes itself (SetDeleted, PutJSON, PatchJSON, Restore)
+// are built on the record's document by its own actor, one at a time per
+// record, and then take the same path as a push.
+//
+// # Attribution and history
+//
+// Every write carries its caller (DocRequest.By for pushes; the by of
+// SetDeleted and the engine's other own changes), and the append stores,
+// per change, who first pushed it and when the entry was accepted
+// (store.Entry.By, At): a group commit mixes callers, so attribution is
+// per change. A change already in the record is not written again, so it
+// keeps its first attribution. Compaction hands the attribution of the
+// entries it folds to the store with the snapshot (Snapshot.Attribution).
+// History and Attribution read it: on the first request for a record they
+// read the rows compactions kept (store.ReadAttribution), add the tail's
+// entries, and keep the record's history in acceptance order in memory
+// (20 bytes per change) while it is hot; every entry merged since extends
+// it. Pages are O(limit); the cursor names the last change listed, so
+// pages do not move when changes arrive.
 //
 // # Background work
 //

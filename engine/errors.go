@@ -28,6 +28,19 @@ var (
 	// ErrGone: the record was purged, and the request belongs to (or
 	// reads) its purged history ("gone", 410).
 	ErrGone = errors.New("engine: record purged")
+	// ErrInvalidWrite: a plain-JSON write or restore the record cannot
+	// take: not a JSON object, a reserved key, a malformed patch or one
+	// that does not apply, unknown heads to restore ("bad_request", 400).
+	ErrInvalidWrite = crdt.ErrInvalidWrite
+	// ErrPreconditionFailed: the record's view no longer has the ETag of
+	// the write's If-Match ("precondition_failed", 412).
+	ErrPreconditionFailed = errors.New("engine: precondition failed")
+	// ErrTestFailed: a "test" operation of a JSON Patch failed
+	// ("conflict", 409).
+	ErrTestFailed = errors.New("engine: JSON Patch test failed")
+	// ErrDeleted: a write to a deleted record other than undelete and
+	// restore ("deleted", 404).
+	ErrDeleted = errors.New("engine: record deleted")
 	// ErrClosed: the engine is shutting down (503).
 	ErrClosed = errors.New("engine: closed")
 )

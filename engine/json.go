@@ -14,6 +14,9 @@ type View struct {
 	Doc     []byte      // the record as plain JSON, reserved root keys ("$…") left out
 	Heads   []crdt.Hash // the heads it reflects
 	Deleted bool        // root "$deleted" shows true at Heads
+	// Conflicts, when asked for (ViewOptions.Conflicts): every map key or
+	// list element with several values; never nil then.
+	Conflicts []Conflict
 }
 
 // JSON returns the record as plain JSON at heads (nil for the current
@@ -28,6 +31,20 @@ func (e *Engine) JSON(ctx context.Context, key store.Key, heads []crdt.Hash) (do
 
 // View is JSON, with whether the record is deleted at those heads.
 func (e *Engine) View(ctx context.Context, key store.Key, heads []crdt.Hash) (View, error) {
+	return e.ViewWith(ctx, key, ViewOptions{Heads: heads})
+}
+
+// ViewOptions selects what ViewWith shows.
+type ViewOptions struct {
+	// Heads, when not nil, shows the record as it was at those heads.
+	Heads []crdt.Hash
+	// Conflicts fills View.Conflicts.
+	Conflicts bool
+}
+
+// ViewWith is View, with the options: ErrNotFound, ErrGone and
+// ErrUnknownHeads as View.
+func (e *Engine) ViewWith(ctx context.Context, key store.Key, opts ViewOptions) (View, error) {
 	if err := e.begin(); err != nil {
 		return View{}, err
 	}
@@ -40,7 +57,12 @@ func (e *Engine) View(ctx context.Context, key store.Key, heads []crdt.Hash) (Vi
 		return View{}, err
 	}
 	defer e.release(r)
+	return e.view(ctx, r, opts)
+}
 
+// view is ViewWith on a pinned record.
+func (e *Engine) view(ctx context.Context, r *record, opts ViewOptions) (View, error) {
+	key, heads := r.key, opts.Heads
 	r.mu.RLock()
 	seq, purged := r.seq, r.purged
 	missing := r.ix.Missing(heads)
@@ -55,7 +77,8 @@ func (e *Engine) View(ctx context.Context, key store.Key, heads []crdt.Hash) (Vi
 		return View{}, fmt.Errorf("%w: %s has no change %s", ErrUnknownHeads, key, hashList(missing))
 	}
 	var v View
-	err = e.withDoc(ctx, r, seq, func(d *crdt.Doc) error {
+	var conflicts []crdt.Conflict
+	err := e.withDoc(ctx, r, seq, func(d *crdt.Doc) error {
 		doc, err := d.JSON(crdt.JSONOptions{Heads: heads, HideReserved: true})
 		if err != nil {
 			return err
@@ -68,13 +91,23 @@ func (e *Engine) View(ctx context.Context, key store.Key, heads []crdt.Hash) (Vi
 		if v.Heads == nil {
 			v.Heads = d.Heads()
 		}
-		return nil
+		if opts.Conflicts {
+			conflicts, err = d.Conflicts(heads)
+		}
+		return err
 	})
 	if errors.Is(err, crdt.ErrMissingDeps) {
 		return View{}, fmt.Errorf("%w: %s: %w", ErrUnknownHeads, key, err)
 	}
 	if err != nil {
 		return View{}, err
+	}
+	if opts.Conflicts {
+		// Outside withDoc: who wrote each value comes from the record's
+		// history, which must not wait for the document.
+		if v.Conflicts, err = e.conflicts(ctx, key, conflicts); err != nil {
+			return View{}, err
+		}
 	}
 	return v, nil
 }

@@ -25,8 +25,10 @@ func newActor() []byte {
 // PROTOCOL.md's DELETE and undelete do: one change this engine makes at
 // the record's root "$deleted", merged and stored like a pushed change. It
 // returns the record's heads after it; a record that already is as asked
-// gets no change. ErrNotFound if the record was never written.
-func (e *Engine) SetDeleted(ctx context.Context, key store.Key, deleted bool) ([]crdt.Hash, error) {
+// gets no change. ErrNotFound if the record was never written. The change
+// is attributed to by, the caller who asked for it ("" without
+// authentication).
+func (e *Engine) SetDeleted(ctx context.Context, key store.Key, deleted bool, by string) ([]crdt.Hash, error) {
 	if err := e.begin(); err != nil {
 		return nil, err
 	}
@@ -67,7 +69,7 @@ func (e *Engine) SetDeleted(ctx context.Context, key store.Key, deleted bool) ([
 	if !made {
 		return heads, nil
 	}
-	if err := e.write(ctx, r, []crdt.Change{c}); err != nil {
+	if err := e.write(ctx, r, []crdt.Change{c}, by); err != nil {
 		return nil, err
 	}
 	r.mu.RLock()

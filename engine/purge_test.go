@@ -42,7 +42,7 @@ func TestPurge(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	stale := old.edit(t, "title", "oat milk") // never pushed before the purge
-	if _, err := e.SetDeleted(ctx, key, true); err != nil {
+	if _, err := e.SetDeleted(ctx, key, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.Purge(ctx, time.Now()); err != nil || n != 0 {
@@ -69,7 +69,7 @@ func TestPurge(t *testing.T) {
 		if res := sync1(t, e, DocRequest{Key: key, Changes: append(append([]byte{}, first...), stale...)}); !errors.Is(res.Err, ErrGone) {
 			t.Fatalf("a stale device's whole history = %v, want ErrGone", res.Err)
 		}
-		if _, err := e.SetDeleted(ctx, key, false); !errors.Is(err, ErrGone) {
+		if _, err := e.SetDeleted(ctx, key, false, ""); !errors.Is(err, ErrGone) {
 			t.Fatalf("undelete of a purged record = %v, want ErrGone", err)
 		}
 	}
@@ -112,13 +112,13 @@ func TestPurgeLosesToUndelete(t *testing.T) {
 	if res := r.push(t, e, key, r.edit(t, "title", "keep me")); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	if _, err := e.SetDeleted(ctx, key, true); err != nil {
+	if _, err := e.SetDeleted(ctx, key, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	var undeleted []crdt.Hash
 	hs.beforePurge = func() {
 		var err error
-		if undeleted, err = other.SetDeleted(ctx, key, false); err != nil {
+		if undeleted, err = other.SetDeleted(ctx, key, false, ""); err != nil {
 			t.Errorf("the other process's undelete: %v", err)
 		}
 	}

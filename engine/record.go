@@ -8,6 +8,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/store"
@@ -56,6 +57,14 @@ type record struct {
 	// history of the key, which pushes may not bring back.
 	purged bool
 	roots  map[crdt.Hash]bool
+	// updatedAt is when the record was last appended to, as far as this
+	// process knows (the store's at load, then each entry's): the upper
+	// bound a history gives changes stored before attribution existed.
+	updatedAt time.Time
+	// hist is the record's history in acceptance order, built on the first
+	// request for it (History, Attribution) and extended by every entry
+	// merged since; nil until then, and again when ix is replaced.
+	hist *accepted
 
 	// docMu serialises building and advancing the document: one request
 	// materializes it, the others wait for it. Taken before mu.
@@ -74,7 +83,13 @@ type record struct {
 type logEntry struct {
 	seq     uint64
 	changes []byte
-	n       int // number of change chunks
+	n       int         // number of change chunks
+	hashes  []crdt.Hash // of the chunks, in order
+	// by and at are the entry's attribution (store.Entry): who pushed each
+	// change, and when the entry was accepted. Nil and zero for an entry
+	// stored before attribution existed.
+	by []string
+	at time.Time
 }
 
 // goneFor reports ErrGone when a sync of the record with these pushed
@@ -107,7 +122,7 @@ func newRecord(key store.Key) *record {
 
 // updateCostLocked recomputes the record's size; r.mu is held.
 func (r *record) updateCostLocked() {
-	c := r.ix.MemoryBytes() + int64(len(r.snap))
+	c := r.ix.MemoryBytes() + int64(len(r.snap)) + r.hist.memoryBytes()
 	if r.doc != nil {
 		c += r.docBytes
 	}
@@ -144,7 +159,14 @@ func (r *record) absorbLocked(entries []store.Entry) error {
 		if _, err := tx.Add(cs); err != nil {
 			return fmt.Errorf("engine: %s: log entry %d: %w", r.key, e.Seq, err)
 		}
-		added = append(added, logEntry{seq: e.Seq, changes: e.Changes, n: len(cs)})
+		le := logEntry{seq: e.Seq, changes: e.Changes, n: len(cs), hashes: make([]crdt.Hash, len(cs)), at: e.At}
+		for i, c := range cs {
+			le.hashes[i] = c.Hash
+		}
+		if len(e.By) == len(cs) {
+			le.by = e.By
+		}
+		added = append(added, le)
 		next++
 	}
 	tx.Commit()
@@ -155,11 +177,18 @@ func (r *record) absorbLocked(entries []store.Entry) error {
 	return nil
 }
 
+// appendTailLocked records an entry whose changes the index just took.
 func (r *record) appendTailLocked(le logEntry) {
 	r.tail = append(r.tail, le)
 	r.tailN += le.n
 	r.tailBytes += int64(len(le.changes))
 	r.seq = le.seq
+	if !le.at.IsZero() {
+		r.updatedAt = le.at
+	}
+	if r.hist != nil {
+		r.hist.extend(r.ix, le)
+	}
 }
 
 // load fills a fresh record from the store: the snapshot (an Automerge
@@ -207,6 +236,7 @@ func (e *Engine) load(ctx context.Context, r *record) error {
 	base := rec.Seq - uint64(len(rec.Entries))
 	r.ix, r.snap, r.snapSeq, r.seq = ix, snap, snapSeq, base
 	r.purged, r.roots = rec.Purged, roots
+	r.updatedAt, r.hist = rec.UpdatedAt, nil
 	r.tail, r.tailN, r.tailBytes = nil, 0, 0
 	if doc != nil {
 		r.doc, r.docSeq, r.docBytes = doc, snapSeq, doc.MemoryBytes()
@@ -267,6 +297,7 @@ func (e *Engine) reload(ctx context.Context, r *record) error {
 	r.tail, r.tailN, r.tailBytes = fresh.tail, fresh.tailN, fresh.tailBytes
 	r.doc, r.docSeq, r.docBytes = fresh.doc, fresh.docSeq, fresh.docBytes
 	r.purged, r.roots = fresh.purged, fresh.roots
+	r.updatedAt, r.hist = fresh.updatedAt, nil // positions in the old index
 	r.updateCostLocked()
 	return nil
 }

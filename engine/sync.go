@@ -44,7 +44,7 @@ func (e *Engine) syncDoc(ctx context.Context, req DocRequest) DocResult {
 		// A retry of changes the record already has is answered without
 		// touching the write path (retries are free).
 		if fresh {
-			res.Err = e.write(ctx, r, pushed)
+			res.Err = e.write(ctx, r, pushed, req.By)
 		}
 	}
 

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"time"
 )
 
 // Error codes, sent as "code" in error bodies and per-doc errors.
@@ -30,15 +31,20 @@ const (
 	CodeInvalidChange = "invalid_change"
 	CodeMissingDeps   = "missing_deps"
 	CodeInternal      = "internal"
+	// CodeConflict: a JSON Patch "test" failed (409).
+	CodeConflict = "conflict"
+	// CodePreconditionFailed: the record moved on from a write's If-Match
+	// (412).
+	CodePreconditionFailed = "precondition_failed"
 	// CodeMethodNotAllowed is an extension: a known path, a wrong method.
 	CodeMethodNotAllowed = "method_not_allowed"
 )
 
 // Codes lists every error code, sorted.
 var Codes = []string{
-	CodeBadRequest, CodeDeleted, CodeForbidden, CodeGone, CodeInternal, CodeInvalidChange,
-	CodeInvalidID, CodeMethodNotAllowed, CodeMissingDeps, CodeNotFound, CodeRateLimited,
-	CodeTooLarge, CodeUnauthorized, CodeUnavailable,
+	CodeBadRequest, CodeConflict, CodeDeleted, CodeForbidden, CodeGone, CodeInternal, CodeInvalidChange,
+	CodeInvalidID, CodeMethodNotAllowed, CodeMissingDeps, CodeNotFound, CodePreconditionFailed,
+	CodeRateLimited, CodeTooLarge, CodeUnauthorized, CodeUnavailable,
 }
 
 // DocCodes lists the codes of per-doc errors in a sync answer, sorted.
@@ -47,18 +53,20 @@ var DocCodes = []string{CodeForbidden, CodeGone, CodeInvalidChange, CodeMissingD
 // statusOf is the HTTP status of each code as a whole-request error. The
 // per-doc codes that are never whole-request errors have none.
 var statusOf = map[string]int{
-	CodeBadRequest:       http.StatusBadRequest,
-	CodeInvalidID:        http.StatusBadRequest,
-	CodeUnauthorized:     http.StatusUnauthorized,
-	CodeForbidden:        http.StatusForbidden,
-	CodeNotFound:         http.StatusNotFound,
-	CodeDeleted:          http.StatusNotFound,
-	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
-	CodeGone:             http.StatusGone,
-	CodeTooLarge:         http.StatusRequestEntityTooLarge,
-	CodeRateLimited:      http.StatusTooManyRequests,
-	CodeInternal:         http.StatusInternalServerError,
-	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeBadRequest:         http.StatusBadRequest,
+	CodeInvalidID:          http.StatusBadRequest,
+	CodeUnauthorized:       http.StatusUnauthorized,
+	CodeForbidden:          http.StatusForbidden,
+	CodeNotFound:           http.StatusNotFound,
+	CodeDeleted:            http.StatusNotFound,
+	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
+	CodeGone:               http.StatusGone,
+	CodeConflict:           http.StatusConflict,
+	CodePreconditionFailed: http.StatusPreconditionFailed,
+	CodeTooLarge:           http.StatusRequestEntityTooLarge,
+	CodeRateLimited:        http.StatusTooManyRequests,
+	CodeInternal:           http.StatusInternalServerError,
+	CodeUnavailable:        http.StatusServiceUnavailable,
 }
 
 // Status returns the HTTP status a whole-request error with code has, or 0
@@ -82,6 +90,10 @@ func CodeForStatus(status int) string {
 		return CodeMethodNotAllowed
 	case http.StatusGone:
 		return CodeGone
+	case http.StatusConflict:
+		return CodeConflict
+	case http.StatusPreconditionFailed:
+		return CodePreconditionFailed
 	case http.StatusRequestEntityTooLarge:
 		return CodeTooLarge
 	case http.StatusTooManyRequests:
@@ -126,9 +138,14 @@ var Routes = []Route{
 	{http.MethodGet, "/readyz"}, {http.MethodHead, "/readyz"},
 	{http.MethodGet, "/metrics"},
 	{http.MethodPost, "/v1/sync"},
+	{http.MethodPost, "/v1/collections/{collection}/docs"},
 	{http.MethodGet, "/v1/collections/{collection}/docs/{id}"},
+	{http.MethodPut, "/v1/collections/{collection}/docs/{id}"},
+	{http.MethodPatch, "/v1/collections/{collection}/docs/{id}"},
 	{http.MethodDelete, "/v1/collections/{collection}/docs/{id}"},
 	{http.MethodPost, "/v1/collections/{collection}/docs/{id}/undelete"},
+	{http.MethodGet, "/v1/collections/{collection}/docs/{id}/changes"},
+	{http.MethodPost, "/v1/collections/{collection}/docs/{id}/restore"},
 	{http.MethodGet, "/v1/collections/{collection}/feed"},
 	{http.MethodGet, "/v1/events"},
 }
@@ -177,15 +194,75 @@ type ErrorDetail struct {
 	Message string `json:"message"`
 }
 
-// DocResponse is the JSON view of a record (GET …/docs/{id}, undelete).
-// Deleted is set only on a deleted record read with include_deleted=true.
+// DocResponse is the JSON view of a record (GET …/docs/{id}, undelete,
+// and the plain-JSON writes and restore). Deleted is set only on a deleted
+// record read with include_deleted=true (or restored to a deleted
+// version); Conflicts only when asked for (?conflicts=true), and then
+// never nil.
 type DocResponse struct {
 	Collection string          `json:"collection"`
 	ID         string          `json:"id"`
 	Heads      []string        `json:"heads"`
 	Doc        json.RawMessage `json:"doc"`
 	Deleted    bool            `json:"deleted,omitempty"`
+	Conflicts  []Conflict      `json:"conflicts,omitzero"`
 }
+
+// HistoryResponse is one page of GET …/docs/{id}/changes, newest first.
+// Cursor goes in ?before= for the next page; More says one follows.
+type HistoryResponse struct {
+	Changes []HistoryChange `json:"changes"`
+	Cursor  string          `json:"cursor"`
+	More    bool            `json:"more"`
+}
+
+// HistoryChange is one change of a record's history: what the change says
+// of itself (its Automerge header) and what the server recorded when it
+// accepted it (By, At).
+type HistoryChange struct {
+	Hash  string   `json:"hash"`
+	Actor string   `json:"actor"` // lowercase hex
+	Seq   uint64   `json:"seq"`
+	Deps  []string `json:"deps"`
+	// Time is the change's own timestamp as its author's clock wrote it
+	// (Unix seconds from Automerge JS; 0 if none): the client's word.
+	Time    int64   `json:"time"`
+	Message *string `json:"message"` // null if none
+	Ops     int     `json:"ops"`
+	// By is the token subject that first pushed the change, null without
+	// authentication (or for a change stored before attribution existed).
+	By *string `json:"by"`
+	// At is when the server first accepted the change (RFC 3339): the
+	// server's word.
+	At time.Time `json:"at"`
+}
+
+// Conflict is a map key or list element where concurrent changes left
+// several values (PROTOCOL.md, Conflicts). Path holds map keys (strings)
+// and list indices (numbers); the first value is the one "doc" shows.
+type Conflict struct {
+	Path   []any           `json:"path"`
+	Values []ConflictValue `json:"values"`
+}
+
+// ConflictValue is one value of a Conflict: the change that wrote it and
+// who first pushed that change (null without authentication).
+type ConflictValue struct {
+	Value json.RawMessage `json:"value"`
+	Hash  string          `json:"hash"`
+	By    *string         `json:"by"`
+}
+
+// RestoreRequest is the body of POST …/docs/{id}/restore.
+type RestoreRequest struct {
+	Heads []string `json:"heads"`
+}
+
+// Content types of PATCH …/docs/{id}.
+const (
+	ContentTypeMergePatch = "application/merge-patch+json" // RFC 7396
+	ContentTypeJSONPatch  = "application/json-patch+json"  // RFC 6902
+)
 
 // DeleteResponse is the answer of DELETE …/docs/{id}.
 type DeleteResponse struct {

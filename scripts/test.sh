@@ -13,7 +13,9 @@
 #   - go vet ./...;
 #   - with FUZZTIME_TEST set (e.g. 5s), every Fuzz target for that long;
 #   - with BROWSER_TESTS=1, the browser library's unit tests and the
-#     real-Chromium tests, against one server binary built for both.
+#     real-Chromium tests, against one server binary built for both; the
+#     latter build the React example from the packed library first
+#     (browser/examples/build.sh).
 # Each job's line is printed as it ends, with its time and the time since
 # the start; a line every HEARTBEAT seconds (30) names the jobs still
 # running. A job's output is shown when it fails. Everything, every job's
@@ -132,6 +134,8 @@ if [[ "${BROWSER_TESTS:-}" == 1 ]]; then
 	# build cache the two would share the cores for minutes.
 	job "$bin_build" build "$first_build" '"$go" build -o "$DYNAMERGE_BIN" ./cmd/dynamerge'
 	job "browser library: typecheck and unit tests (Node, fake-indexeddb, real server)" browser "$bin_build" '(cd browser && npm test)'
+	# Includes npm pack, the React example's install (cached) and its
+	# build: test/react-example.test.mjs runs browser/examples/build.sh.
 	job "browser end-to-end (real Chromium)" browser "$bin_build" '(cd browser/e2e && npm test)'
 fi
 
@@ -141,7 +145,7 @@ fi
 declare -A est=(
 	["go test ./e2e"]=270 ["go test ./crdt"]=190 ["go test ./store/dynamo/integration"]=100
 	["go test ./server"]=30 ["go test ./store/dynamo"]=25
-	["browser end-to-end (real Chromium)"]=120
+	["browser end-to-end (real Chromium)"]=180
 	["browser library: typecheck and unit tests (Node, fake-indexeddb, real server)"]=60
 	["go vet ./..."]=60
 )

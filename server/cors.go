@@ -40,13 +40,13 @@ func (s *Server) corsMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "" {
 			h.Add("Vary", "Access-Control-Request-Method")
 			h.Add("Vary", "Access-Control-Request-Headers")
-			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, If-None-Match, "+HeaderRequestID)
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, If-Match, If-None-Match, "+HeaderRequestID)
 			h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
 			return c.NoContent(http.StatusNoContent)
 		}
 		// Vary tells the browser library that /v1/sync takes gzip bodies.
-		h.Set("Access-Control-Expose-Headers", "ETag, Retry-After, Vary, "+HeaderRequestID)
+		h.Set("Access-Control-Expose-Headers", "ETag, Location, Retry-After, Vary, "+HeaderRequestID)
 		return next(c)
 	}
 }

@@ -31,9 +31,13 @@ func issue18Change(tb testing.TB, name string) []byte {
 
 // TestCraftedRunLengthChanges: the two changes that stalled a worker for
 // 10–15 s and then broke their record for good (issue 18, item 1) are
-// refused at once, other records' syncs stay under a second while they are
+// refused at once, other records' syncs stay quick while they are
 // pushed over and over, and the record they aimed at keeps syncing honest
 // changes, its JSON view included.
+//
+// The bound is stallBound, not the few milliseconds these take on a quiet
+// machine: the stall it guards against was 10–15 s, and on a loaded CI
+// machine (every test package at once) any request can take over a second.
 func TestCraftedRunLengthChanges(t *testing.T) {
 	rs := newRealServer(t, Options{Authorizer: newTestAuth(t)}, engine.Options{})
 	base := rs.url
@@ -58,8 +62,8 @@ func TestCraftedRunLengthChanges(t *testing.T) {
 		if got := docCodeOf(t, body); got != tc.code {
 			t.Fatalf("%s: doc code %q, want %q: %s", tc.name, got, tc.code, body)
 		}
-		if d := time.Since(start); d > time.Second {
-			t.Errorf("%s: refused after %s, want under 1s", tc.name, d)
+		if d := time.Since(start); d > stallBound {
+			t.Errorf("%s: refused after %s, want under %s", tc.name, d, stallBound)
 		}
 	}
 
@@ -83,8 +87,8 @@ func TestCraftedRunLengthChanges(t *testing.T) {
 	}
 	_, slowest := honestSyncs(ctx, t, base, "u1", "u2")
 	wg.Wait()
-	if d := slowest; d > time.Second {
-		t.Errorf("slowest honest sync took %s while crafted changes were pushed, want under 1s", d)
+	if d := slowest; d > stallBound {
+		t.Errorf("slowest honest sync took %s while crafted changes were pushed, want under %s", d, stallBound)
 	}
 	t.Logf("%d crafted pushes; slowest honest sync %s", pushes.Load(), slowest)
 
@@ -102,10 +106,13 @@ func TestCraftedRunLengthChanges(t *testing.T) {
 	if st != 200 || !strings.Contains(string(body), `"title":"second"`) {
 		t.Fatalf("JSON view of todos/b1: %d %s", st, body)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("JSON view of todos/b1 took %s", d)
+	if d := time.Since(start); d > stallBound {
+		t.Errorf("JSON view of todos/b1 took %s, want under %s", d, stallBound)
 	}
 }
+
+// stallBound is how long TestCraftedRunLengthChanges lets a request take.
+const stallBound = 3 * time.Second
 
 // docCodeOf is the error code of the one doc of a sync answer, "" for none.
 func docCodeOf(tb testing.TB, body []byte) string {

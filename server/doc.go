@@ -5,7 +5,10 @@
 //
 //   - POST /v1/sync: exchange Automerge changes for one or many records.
 //   - GET /v1/collections/{collection}/docs/{id}: a record as plain JSON,
-//     with an ETag and ?heads= time travel.
+//     with an ETag, ?heads= time travel and ?conflicts=true.
+//   - POST …/docs, PUT and PATCH …/docs/{id}, POST …/restore: plain-JSON
+//     writes and restore (each one change made by the engine); DELETE and
+//     POST …/undelete.
 //   - GET /v1/collections/{collection}/feed: the records changed after a cursor.
 //   - GET /v1/events: Server-Sent Events, one per changed record.
 //   - GET /healthz, /readyz, /metrics: operations (Prometheus text).

@@ -1,12 +1,9 @@
 package server
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -38,10 +35,14 @@ func (s *Server) handleDoc(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	conflicts, err := boolParam(c, "conflicts")
+	if err != nil {
+		return err
+	}
 	if err := s.authorize(c, key.Collection, false); err != nil {
 		return err
 	}
-	v, err := s.eng.View(c.Request().Context(), key, heads)
+	v, err := s.eng.ViewWith(c.Request().Context(), key, engine.ViewOptions{Heads: heads, Conflicts: conflicts})
 	if err != nil {
 		return fmt.Errorf("json view of %s: %w", key, err)
 	}
@@ -57,8 +58,7 @@ func (s *Server) handleDoc(c echo.Context) error {
 // writeView answers the JSON view v of key, with its ETag (304 when the
 // client has it).
 func (s *Server) writeView(c echo.Context, key store.Key, v engine.View) error {
-	doc, at := v.Doc, v.Heads
-	etag := etagOf(at)
+	etag := etagOf(v.Heads)
 	h := c.Response().Header()
 	h.Set("ETag", etag)
 	// The view changes with every write: caches must revalidate, which the
@@ -67,16 +67,10 @@ func (s *Server) writeView(c echo.Context, key store.Key, v engine.View) error {
 	if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	if !json.Valid(doc) {
+	if !json.Valid(v.Doc) {
 		return fmt.Errorf("json view of %s: engine returned invalid JSON", key)
 	}
-	return c.JSON(http.StatusOK, protocol.DocResponse{
-		Collection: key.Collection,
-		ID:         key.ID,
-		Heads:      hashStrings(at),
-		Doc:        doc,
-		Deleted:    v.Deleted,
-	})
+	return c.JSON(http.StatusOK, docResponse(key, v))
 }
 
 // boolParam reads an optional true/false query parameter.
@@ -99,7 +93,7 @@ func (s *Server) handleDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	heads, err := s.eng.SetDeleted(c.Request().Context(), key, true)
+	heads, err := s.eng.SetDeleted(c.Request().Context(), key, true, callerOf(c))
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
@@ -115,7 +109,7 @@ func (s *Server) handleUndelete(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	heads, err := s.eng.SetDeleted(ctx, key, false)
+	heads, err := s.eng.SetDeleted(ctx, key, false, callerOf(c))
 	if err != nil {
 		return fmt.Errorf("undelete %s: %w", key, err)
 	}
@@ -136,14 +130,10 @@ func (s *Server) writableKey(c echo.Context) (store.Key, error) {
 	return key, s.authorize(c, key.Collection, true)
 }
 
-// etagOf derives a strong ETag from the heads the view reflects: the same
-// heads give the same document, byte for byte.
-func etagOf(heads []crdt.Hash) string {
-	ss := crdt.HashStrings(heads)
-	sort.Strings(ss)
-	sum := sha256.Sum256([]byte(strings.Join(ss, ",")))
-	return `"` + hex.EncodeToString(sum[:16]) + `"`
-}
+// etagOf is the strong ETag of the view at heads (engine.ETag: the same
+// heads give the same document, byte for byte, and If-Match compares with
+// it).
+func etagOf(heads []crdt.Hash) string { return engine.ETag(heads) }
 
 // etagMatches implements If-None-Match (RFC 9110 section 13.1.2): a list of
 // tags, weak comparison, or "*".

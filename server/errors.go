@@ -19,20 +19,22 @@ import (
 
 // Error codes of the protocol (PROTOCOL.md), sent as "code" in error bodies.
 const (
-	CodeBadRequest       = protocol.CodeBadRequest
-	CodeInvalidID        = protocol.CodeInvalidID
-	CodeUnauthorized     = protocol.CodeUnauthorized
-	CodeForbidden        = protocol.CodeForbidden
-	CodeNotFound         = protocol.CodeNotFound
-	CodeDeleted          = protocol.CodeDeleted
-	CodeGone             = protocol.CodeGone
-	CodeTooLarge         = protocol.CodeTooLarge
-	CodeRateLimited      = protocol.CodeRateLimited
-	CodeUnavailable      = protocol.CodeUnavailable
-	CodeInvalidChange    = protocol.CodeInvalidChange
-	CodeMissingDeps      = protocol.CodeMissingDeps
-	CodeInternal         = protocol.CodeInternal
-	CodeMethodNotAllowed = protocol.CodeMethodNotAllowed // extension: a known path, a wrong method
+	CodeBadRequest         = protocol.CodeBadRequest
+	CodeInvalidID          = protocol.CodeInvalidID
+	CodeUnauthorized       = protocol.CodeUnauthorized
+	CodeForbidden          = protocol.CodeForbidden
+	CodeNotFound           = protocol.CodeNotFound
+	CodeDeleted            = protocol.CodeDeleted
+	CodeGone               = protocol.CodeGone
+	CodeTooLarge           = protocol.CodeTooLarge
+	CodeRateLimited        = protocol.CodeRateLimited
+	CodeUnavailable        = protocol.CodeUnavailable
+	CodeInvalidChange      = protocol.CodeInvalidChange
+	CodeMissingDeps        = protocol.CodeMissingDeps
+	CodeInternal           = protocol.CodeInternal
+	CodeConflict           = protocol.CodeConflict
+	CodePreconditionFailed = protocol.CodePreconditionFailed
+	CodeMethodNotAllowed   = protocol.CodeMethodNotAllowed // extension: a known path, a wrong method
 )
 
 // DefaultRetryAfter is what 503 answers put in Retry-After when nothing more
@@ -132,6 +134,15 @@ func classify(err error) (ae *apiError, internal bool) {
 		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidID, Message: "invalid collection or id"}, false
 	case errors.Is(err, store.ErrInvalidCursor):
 		return badRequest("after: not a cursor this server gave out"), false
+	case errors.Is(err, engine.ErrInvalidWrite):
+		// The reason describes the client's own body or patch.
+		return badRequest("%s", writeReason(err)), false
+	case errors.Is(err, engine.ErrPreconditionFailed):
+		return &apiError{Status: http.StatusPreconditionFailed, Code: CodePreconditionFailed, Message: "the record changed since the If-Match ETag"}, false
+	case errors.Is(err, engine.ErrTestFailed):
+		return &apiError{Status: http.StatusConflict, Code: CodeConflict, Message: "a JSON Patch test failed: " + writeReason(err)}, false
+	case errors.Is(err, engine.ErrDeleted):
+		return &apiError{Status: http.StatusNotFound, Code: CodeDeleted, Message: "the record is deleted; undelete or restore it first"}, false
 	case errors.Is(err, engine.ErrUnknownHeads):
 		// Time travel to a version this server does not hold (yet): the
 		// version is what is missing, as with a record never written.
@@ -234,6 +245,21 @@ func writeError(c echo.Context, ae *apiError) {
 		err = c.JSON(ae.Status, protocol.ErrorBody{Error: protocol.ErrorDetail{Code: ae.Code, Message: ae.Message}})
 	}
 	_ = err // the client went away; nothing left to tell it
+}
+
+// writeReason returns why a write was refused, without the wrapping of the
+// handler and the engine, bounded in length.
+func writeReason(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"crdt: invalid write: ", "engine: JSON Patch test failed: "} {
+		if i := strings.Index(msg, p); i >= 0 {
+			msg = msg[i+len(p):]
+		}
+	}
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	return msg
 }
 
 // invalidReason returns what crdt says is wrong with a change, without the

@@ -117,9 +117,33 @@ func (f *fakeEngine) View(ctx context.Context, key store.Key, heads []crdt.Hash)
 	return engine.View{Doc: doc, Heads: at, Deleted: f.deleted[key]}, err
 }
 
+func (f *fakeEngine) ViewWith(ctx context.Context, key store.Key, opts engine.ViewOptions) (engine.View, error) {
+	v, err := f.View(ctx, key, opts.Heads)
+	if opts.Conflicts {
+		v.Conflicts = []engine.Conflict{}
+	}
+	return v, err
+}
+
+// errFakeWrite: plain-JSON writes and restore are the real engine's
+// (writes_test.go, internal/writestest).
+var errFakeWrite = fmt.Errorf("fake engine: %w", engine.ErrUnavailable)
+
+func (f *fakeEngine) PutJSON(context.Context, store.Key, []byte, string, string) (engine.WriteResult, error) {
+	return engine.WriteResult{}, errFakeWrite
+}
+
+func (f *fakeEngine) PatchJSON(context.Context, store.Key, engine.PatchKind, []byte, string, string) (engine.WriteResult, error) {
+	return engine.WriteResult{}, errFakeWrite
+}
+
+func (f *fakeEngine) Restore(context.Context, store.Key, []crdt.Hash, string, string) (engine.WriteResult, error) {
+	return engine.WriteResult{}, errFakeWrite
+}
+
 // SetDeleted marks a fake record deleted; the real changes are the
 // engine's (engine.TestSetDeleted, the integration tests).
-func (f *fakeEngine) SetDeleted(ctx context.Context, key store.Key, deleted bool) ([]crdt.Hash, error) {
+func (f *fakeEngine) SetDeleted(ctx context.Context, key store.Key, deleted bool, by string) ([]crdt.Hash, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cur, ok := f.records[key]
@@ -191,4 +215,15 @@ func (f *fakeEngine) Ready(ctx context.Context) error { return f.readyErr }
 
 func (f *fakeEngine) Stats() engine.Stats {
 	return engine.Stats{CachedRecords: 3, ChangesMerged: 7, StoreWrites: 5}
+}
+
+// History of a fake record is empty; the real one is the engine's
+// (engine.TestHistory, the integration tests).
+func (f *fakeEngine) History(ctx context.Context, key store.Key, cursor string, limit int) (engine.HistoryPage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.records[key]; !ok {
+		return engine.HistoryPage{}, fmt.Errorf("history %s: %w", key, engine.ErrNotFound)
+	}
+	return engine.HistoryPage{Changes: []engine.HistoryChange{}}, nil
 }

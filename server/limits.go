@@ -55,7 +55,11 @@ func (b *paceBody) deadline() time.Time {
 func (b *paceBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n += int64(n)
-	if n > 0 && b.paced {
+	// Not once the body is whole (a last read may bring bytes and EOF
+	// together): net/http then clears the deadline for its background read
+	// of the connection, and one set again would end that read, and with
+	// it the request's context, however long the answer takes.
+	if n > 0 && err == nil && b.paced {
 		_ = b.rc.SetReadDeadline(b.deadline())
 	}
 	return n, err

@@ -164,3 +164,22 @@ func waitFor(tb testing.TB, cond func() bool) {
 		}
 	}
 }
+
+// TestSlowAnswerNotCut: a request whose body arrived in time is answered
+// however long the engine then takes. The body's read deadline must not
+// outlive the body: net/http's background read (which notices a client
+// that goes away) would meet it and cancel the request, and a cold load of
+// a large record on a busy machine was answered 503 after BodyTimeout.
+func TestSlowAnswerNotCut(t *testing.T) {
+	fs := newFakeServer(t, Options{BodyTimeout: 200 * time.Millisecond})
+	fs.eng.block = make(chan struct{})
+	go func() {
+		time.Sleep(time.Second)
+		close(fs.eng.block)
+	}()
+	body := syncBody(docJSON("todos", "slow", b64([]byte("x"))))
+	st, _, got := httpCall(t, "POST", fs.url+"/v1/sync", "", body)
+	if st != http.StatusOK {
+		t.Fatalf("sync answered after 5 × BodyTimeout: %d %s, want 200", st, got)
+	}
+}

@@ -126,7 +126,12 @@ type Options struct {
 type backend interface {
 	Sync(ctx context.Context, reqs []engine.DocRequest) ([]engine.DocResult, error)
 	View(ctx context.Context, key store.Key, heads []crdt.Hash) (engine.View, error)
-	SetDeleted(ctx context.Context, key store.Key, deleted bool) ([]crdt.Hash, error)
+	ViewWith(ctx context.Context, key store.Key, opts engine.ViewOptions) (engine.View, error)
+	SetDeleted(ctx context.Context, key store.Key, deleted bool, by string) ([]crdt.Hash, error)
+	History(ctx context.Context, key store.Key, cursor string, limit int) (engine.HistoryPage, error)
+	PutJSON(ctx context.Context, key store.Key, body []byte, ifMatch, by string) (engine.WriteResult, error)
+	PatchJSON(ctx context.Context, key store.Key, kind engine.PatchKind, patch []byte, ifMatch, by string) (engine.WriteResult, error)
+	Restore(ctx context.Context, key store.Key, heads []crdt.Hash, ifMatch, by string) (engine.WriteResult, error)
 	Feed(ctx context.Context, collection, cursor string, limit int) (store.FeedPage, error)
 	Subscribe(collections []string) (<-chan engine.Event, func())
 	Ready(ctx context.Context) error
@@ -234,9 +239,14 @@ func (s *Server) routes() *echo.Echo {
 	// requestQuota after guard, which picks the subject; not on the event
 	// stream, which has its own quota.
 	e.POST("/v1/sync", s.handleSync, s.guardMiddleware, s.requestQuotaMiddleware)
+	e.POST("/v1/collections/:collection/docs", s.handleCreate, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.GET("/v1/collections/:collection/docs/:id", s.handleDoc, s.guardMiddleware, s.requestQuotaMiddleware)
+	e.PUT("/v1/collections/:collection/docs/:id", s.handlePut, s.guardMiddleware, s.requestQuotaMiddleware)
+	e.PATCH("/v1/collections/:collection/docs/:id", s.handlePatch, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.DELETE("/v1/collections/:collection/docs/:id", s.handleDelete, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.POST("/v1/collections/:collection/docs/:id/undelete", s.handleUndelete, s.guardMiddleware, s.requestQuotaMiddleware)
+	e.GET("/v1/collections/:collection/docs/:id/changes", s.handleHistory, s.guardMiddleware, s.requestQuotaMiddleware)
+	e.POST("/v1/collections/:collection/docs/:id/restore", s.handleRestore, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.GET("/v1/collections/:collection/feed", s.handleFeed, s.guardMiddleware, s.requestQuotaMiddleware)
 	e.GET("/v1/events", s.handleEvents, s.guardMiddleware)
 

@@ -51,6 +51,10 @@ func (s *Server) handleSync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	by := callerOf(c)
+	for i := range reqs {
+		reqs[i].By = by
+	}
 
 	out := make([]protocol.SyncResult, len(reqs))
 	allowed := make([]engine.DocRequest, 0, len(reqs))

@@ -16,6 +16,16 @@
 // once it is saved the entries it covers may be removed (ReadLog below them
 // then gives ErrCompacted).
 //
+// # Attribution
+//
+// An Append also keeps who pushed each of its changes and when it was
+// accepted (Entry.By, Entry.At), beside the entry and in the same write, so
+// it costs no extra request. SaveSnapshot gets the same facts, with each
+// change's hash, for the entries it lets the store remove
+// (Snapshot.Attribution) and keeps them before it removes any;
+// ReadAttribution returns them. Together they survive compaction: the
+// history a record shows never loses its "by" and "at".
+//
 // # The feed
 //
 // Every Append also moves the record to the end of its collection's feed,

@@ -24,6 +24,14 @@ type Entry struct {
 	Seq uint64
 	// Changes holds one or more Automerge change chunks, concatenated.
 	Changes []byte
+	// By holds, per change chunk of Changes in order, the token subject that
+	// pushed it ("" without authentication). The store keeps it beside the
+	// entry (Append) and returns it with the entry (Load, ReadLog); nil for
+	// an entry stored before attribution existed.
+	By []string
+	// At is when the entry was accepted; zero for an entry stored before
+	// attribution existed.
+	At time.Time
 }
 
 // Snapshot is a saved Automerge document holding every change of the log up
@@ -31,6 +39,12 @@ type Entry struct {
 type Snapshot struct {
 	Seq  uint64
 	Data []byte
+	// Attribution holds the rows of the changes of the log entries this
+	// snapshot lets the store remove (the caller's, after its previous
+	// snapshot, up to Seq), in acceptance order. SaveSnapshot keeps them
+	// (ReadAttribution) before it removes any entry. Load does not return
+	// them.
+	Attribution []Attributed
 }
 
 // Record is what Load returns: the newest snapshot (if any) and every log
@@ -49,6 +63,8 @@ type Record struct {
 	// was appended since: Snapshot and Entries are empty, Seq is where
 	// appends continue.
 	Purged bool
+	// UpdatedAt is when the record was last appended to (or purged).
+	UpdatedAt time.Time
 	// Roots are the hashes of the root changes (those without
 	// dependencies) of every history of the record that was purged: a
 	// change among them belongs to a purged history. They outlive a new
@@ -137,6 +153,14 @@ type Store interface {
 	// and may then remove log entries with Seq <= snap.Seq. snap.Seq must not
 	// exceed the record's highest seq (ErrConflict otherwise). Idempotent.
 	SaveSnapshot(ctx context.Context, key Key, snap Snapshot) error
+
+	// ReadAttribution returns the attribution rows that compactions kept
+	// (Snapshot.Attribution) for the record's current history, in
+	// acceptance order, each row once however many compactions wrote it.
+	// Entries still in the log carry theirs (Entry.By, Entry.At) and are not
+	// included. A record without rows, or never written, gives an empty
+	// slice and no error. A purge removes the rows of the purged history.
+	ReadAttribution(ctx context.Context, key Key) ([]Attributed, error)
 
 	// Feed returns up to limit records of the collection changed after
 	// cursor ("" for the beginning), oldest change first, each with the Heads

@@ -34,6 +34,7 @@ const ui = {
   trash: $("trash"),
   deleted: $("deleted"),
   deletedTemplate: $("deleted-template"),
+  changeTemplate: $("change-template"),
 };
 
 // ---- offline switch --------------------------------------------------------
@@ -202,10 +203,19 @@ function makeRow(id, todos) {
   const li = ui.template.content.firstElementChild.cloneNode(true);
   li.dataset.id = id;
   const row = {
+    id,
     li,
     done: li.querySelector(".done"),
     title: li.querySelector(".title"),
     notes: li.querySelector(".notes"),
+    conflicts: li.querySelector(".conflicts"),
+    history: li.querySelector(".history"),
+    historyToggle: li.querySelector(".history-toggle"),
+    // The JSON last shown, to tell a real change from a repeated render.
+    json: "",
+    // The history panel: its entries, the cursor of the next older page,
+    // and a counter that drops answers overtaken by a newer load.
+    hist: { entries: [], cursor: "", more: false, local: false, load: 0 },
     // Local edits of the row not yet applied: while there are any, a
     // render would show the document without the user's latest keys, so
     // the fields keep what the user typed until the queue drains.
@@ -230,6 +240,14 @@ function makeRow(id, todos) {
   li.querySelector(".delete").addEventListener("click", () => {
     report(enqueue(id, () => todos.delete(id)));
   });
+  row.historyToggle.addEventListener("click", () => {
+    const open = row.history.hidden;
+    row.history.hidden = !open;
+    row.historyToggle.setAttribute("aria-expanded", String(open));
+    li.classList.toggle("history-open", open);
+    if (open) report(loadHistory(row, todos, false));
+  });
+  li.querySelector(".older").addEventListener("click", () => report(loadHistory(row, todos, true)));
   for (const field of ["title", "notes"]) {
     const el = row[field];
     el.dataset.last = "";
@@ -261,6 +279,11 @@ function render(all, todos) {
     seen.add(id);
     const row = rows.get(id) ?? makeRow(id, todos);
     if (row.inflight === 0) fill(row, doc);
+    const json = JSON.stringify(doc);
+    if (row.json !== json) {
+      row.json = json;
+      changed(row, todos);
+    }
     // Keep DOM order without re-inserting rows already in place, which
     // would blur a field the user is typing in.
     const want = prev ? prev.nextElementSibling : ui.list.firstElementChild;
@@ -271,11 +294,247 @@ function render(all, todos) {
     if (!seen.has(id)) {
       row.li.remove();
       rows.delete(id);
+      clearTimeout(later.get(id));
+      later.delete(id);
     }
   }
   ui.empty.hidden = entries.length > 0;
   const open = entries.filter((e) => e.doc.done !== true).length;
   ui.count.textContent = entries.length ? `${plural(entries.length, "item")}, ${open} open` : "";
+}
+
+// ---- history and conflicts -------------------------------------------------
+
+/** HISTORY_PAGE is how many changes the history panel shows per page. */
+const HISTORY_PAGE = 20;
+
+/**
+ * later runs each row's follow-ups (a conflict check, a history refresh)
+ * once things settle: typing changes the record at every key, and the
+ * first render would otherwise load every record's document at once.
+ */
+const later = new Map();
+
+/** changed schedules what depends on a row's record after it changed. */
+function changed(row, todos) {
+  clearTimeout(later.get(row.id));
+  later.set(
+    row.id,
+    setTimeout(() => {
+      later.delete(row.id);
+      if (!rows.has(row.id)) return;
+      toCheck.add(row.id);
+      report(runChecks(todos));
+      if (!row.history.hidden) report(loadHistory(row, todos, false));
+    }, 250),
+  );
+}
+
+/** toCheck holds the items whose conflicts to look at, one at a time. */
+const toCheck = new Set();
+let checking = false;
+
+async function runChecks(todos) {
+  if (checking) return;
+  checking = true;
+  try {
+    for (const id of toCheck) {
+      toCheck.delete(id);
+      const row = rows.get(id);
+      if (row) await checkConflicts(row, todos);
+    }
+  } finally {
+    checking = false;
+  }
+}
+
+/**
+ * loadHistory shows the newest page of the item's history (or appends the
+ * next older one), each change described in words. Offline the library
+ * answers from this browser's copy, without names.
+ */
+async function loadHistory(row, todos, older) {
+  const h = row.hist;
+  const load = ++h.load;
+  const page = await todos.history(row.id, older ? { before: h.cursor, limit: HISTORY_PAGE } : { limit: HISTORY_PAGE });
+  const items = [];
+  for (const c of page.changes) items.push({ change: c, ...(await describeChange(todos, row.id, c)) });
+  if (load !== h.load) return;
+  h.entries = group(older ? [...h.entries, ...items] : items);
+  h.cursor = page.cursor;
+  h.more = page.more;
+  h.local = page.local;
+  renderHistory(row, todos);
+}
+
+function renderHistory(row, todos) {
+  const h = row.hist;
+  const note = row.history.querySelector(".history-note");
+  note.textContent = h.local ? "The server cannot be reached: showing this browser's copy, without names." : "";
+  note.hidden = !h.local;
+  row.history.querySelector(".changes").replaceChildren(
+    ...h.entries.map(({ change, what }, n) => {
+      const li = ui.changeTemplate.content.firstElementChild.cloneNode(true);
+      li.dataset.hash = change.hash;
+      li.classList.toggle("pending", change.pending);
+      li.querySelector(".what").textContent = what;
+      li.querySelector(".who").textContent = whoOf(change, h.local);
+      const when = whenOf(change);
+      const t = li.querySelector(".when");
+      t.textContent = when ? when.toLocaleString([], { month: "short", day: "numeric", hour: "numeric", minute: "2-digit", second: "2-digit" }) : "";
+      if (when) t.dateTime = when.toISOString();
+      const restore = li.querySelector(".restore");
+      // The newest change is the state shown: nothing to restore.
+      restore.hidden = n === 0;
+      restore.title = "Make the item as it was right after this change (a new change: nothing is lost)";
+      restore.addEventListener("click", () => report(enqueue(row.id, () => todos.restore(row.id, [change.hash]))));
+      return li;
+    }),
+  );
+  row.history.querySelector(".older").hidden = !h.more;
+}
+
+function whoOf(c, local) {
+  if (c.by) return c.by;
+  if (c.pending) return "you, not synced yet";
+  return local ? "synced" : "anonymous";
+}
+
+function whenOf(c) {
+  if (c.at) return new Date(c.at);
+  return c.time ? new Date(c.time * 1000) : null;
+}
+
+/**
+ * describeChange says what one change did, from the item right before and
+ * right after it: `what` in words, and `typed` (field and count) when the
+ * change only typed characters into one field, so that a burst of typing
+ * shows as one line.
+ */
+async function describeChange(todos, id, c) {
+  let before, after;
+  try {
+    [before, after] = [await todos.getAt(id, c.deps), await todos.getAt(id, [c.hash])];
+  } catch {
+    return { what: "a change this browser has not received yet", typed: null };
+  }
+  let what;
+  let typed = null;
+  if (before && !after) what = "deleted it";
+  else if (!before && after) what = "brought it back";
+  else if (!before && !after) what = "edited it while it was deleted";
+  else if (c.deps.length === 0) what = `created ${quote(after.title ?? "")}`;
+  else {
+    const changes = fieldChanges(before, after);
+    what = changes.map((x) => x.what).join(", ") || "changed nothing visible";
+    if (changes.length === 1 && changes[0].typed) typed = changes[0].typed;
+  }
+  if (typeof c.message === "string" && c.message.startsWith("restore")) return { what: `restored an earlier version: ${what}`, typed: null };
+  return { what, typed };
+}
+
+/** TYPING_GAP_S: typing into one field with pauses shorter than this is one line of history. */
+const TYPING_GAP_S = 60;
+
+/**
+ * group folds runs of typing (one person, one field, newest first) into one
+ * entry; its restore point is its newest change, the end of the typing.
+ */
+function group(entries) {
+  const out = [];
+  for (const e of entries) {
+    const last = out[out.length - 1];
+    if (
+      last?.typed &&
+      e.typed &&
+      last.typed.field === e.typed.field &&
+      last.change.actor === e.change.actor &&
+      last.change.pending === e.change.pending &&
+      last.change.by === e.change.by &&
+      Math.abs(last.oldest.time - e.change.time) <= TYPING_GAP_S
+    ) {
+      const n = last.typed.n + e.typed.n;
+      out[out.length - 1] = { ...last, typed: { field: e.typed.field, n }, what: `typed ${plural(n, "character")} in ${e.typed.field}`, oldest: e.oldest ?? e.change };
+    } else {
+      out.push({ ...e, oldest: e.oldest ?? e.change });
+    }
+  }
+  return out;
+}
+
+/** FIELD_ORDER puts the demo's own fields first when a change touched several. */
+const FIELD_ORDER = ["title", "notes", "done"];
+
+function fieldChanges(before, after) {
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])]
+    .filter((k) => k !== "createdAt")
+    .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1));
+  const out = [];
+  for (const k of keys) {
+    const [b, a] = [before[k], after[k]];
+    if (JSON.stringify(a) === JSON.stringify(b)) continue;
+    const say = (what, typed = null) => out.push({ what, typed });
+    if (k === "done" && typeof a === "boolean") say(a ? "marked it done" : "marked it not done");
+    else if (a === undefined) say(`removed ${k}`);
+    else if (typeof a === "string" && typeof b === "string") {
+      const d = diff(b, a);
+      if (d.remove === 0) say(`typed ${plural(d.insert.length, "character")} in ${k}`, { field: k, n: d.insert.length });
+      else if (d.insert === "") say(`deleted ${plural(d.remove, "character")} from ${k}`);
+      else say(`changed ${k} to ${quote(a)}`);
+    } else say(`set ${k} to ${typeof a === "string" ? quote(a) : JSON.stringify(a)}`);
+  }
+  return out;
+}
+
+function rank(k) {
+  const n = FIELD_ORDER.indexOf(k);
+  return n < 0 ? FIELD_ORDER.length : n;
+}
+
+function quote(s) {
+  return `“${s.length > 40 ? `${s.slice(0, 39)}…` : s}”`;
+}
+
+/**
+ * checkConflicts marks the fields of an item that concurrent edits left
+ * with several values, and offers each value to keep. Values that are all
+ * equal (both people ticked "done") are not worth a question.
+ */
+async function checkConflicts(row, todos) {
+  const all = await todos.conflicts(row.id);
+  const shown = all.filter((c) => new Set(c.values.map((v) => JSON.stringify(v.value))).size > 1);
+  for (const f of FIELD_ORDER) row[f].classList.remove("conflicted");
+  row.conflicts.replaceChildren(
+    ...shown.map((c) => {
+      const field = c.path.length === 1 ? row[c.path[0]] : undefined;
+      field?.classList.add("conflicted");
+      const div = document.createElement("div");
+      div.className = "conflict";
+      div.dataset.path = c.path.join(".");
+      const label = document.createElement("span");
+      const where = c.path.join(" › ");
+      label.textContent = `${where[0].toUpperCase()}${where.slice(1)} was changed at the same time. Keep:`;
+      div.append(
+        label,
+        ...c.values.map((v, n) => {
+          const b = document.createElement("button");
+          b.type = "button";
+          b.className = "pick";
+          b.textContent = `${valueWords(c.path, v.value)}${v.by ? ` (${v.by})` : ""}${n === 0 ? " · shown" : ""}`;
+          b.addEventListener("click", () => report(enqueue(row.id, () => todos.resolve(row.id, c.path, v.value))));
+          return b;
+        }),
+      );
+      return div;
+    }),
+  );
+  row.conflicts.hidden = shown.length === 0;
+  row.li.classList.toggle("has-conflict", shown.length > 0);
+}
+
+function valueWords(path, v) {
+  if (path.length === 1 && path[0] === "done" && typeof v === "boolean") return v ? "done" : "not done";
+  return typeof v === "string" ? quote(v) : JSON.stringify(v);
 }
 
 /** renderDeleted shows the deleted items, most recently created first, each with an undo. */

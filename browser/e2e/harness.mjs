@@ -72,15 +72,16 @@ export function buildServer() {
  * startServer starts the binary on a free loopback port with a fresh bbolt
  * file and returns its base URL and a stop function (SIGTERM, then the data
  * directory is removed). The port is the one the server reports in its
- * "dynamerge started" log line, so there is no race for a free port.
+ * "dynamerge started" log line, so there is no race for a free port. `args`
+ * are more flags (e.g. `["--cors-origins", origin]`).
  */
-export async function startServer({ dataDir } = {}) {
+export async function startServer({ dataDir, args = [] } = {}) {
   const bin = await buildServer();
   const ownDir = !dataDir;
   dataDir ??= await mkdtemp(join(tmpdir(), "dynamerge-e2e-data-"));
   const proc = spawn(
     bin,
-    ["--addr", "127.0.0.1:0", "--store", `bolt:${join(dataDir, "db")}`, "--log-format", "json", "--workers", "1"],
+    ["--addr", "127.0.0.1:0", "--store", `bolt:${join(dataDir, "db")}`, "--log-format", "json", "--workers", "1", ...args],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   // The tail of the server's log, for failure messages.

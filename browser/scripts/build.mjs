@@ -1,8 +1,11 @@
 // build.mjs [--outdir DIR]: bundles src/ into one ES module, DIR/dynamerge.js
 // (default dist/), with Automerge's WebAssembly inlined as base64, and its
-// TypeScript declarations (DIR/dynamerge.d.ts, one file). The output is
-// byte-for-byte the same for the same sources and locked dependencies: the
-// committed dist/ is checked against a fresh build.
+// TypeScript declarations (DIR/dynamerge.d.ts, one file); and the React
+// bindings of src/react/ into DIR/react.js and DIR/react.d.ts (the package's
+// "dynamerge/react" export), which import React and ./dynamerge.js instead
+// of holding copies: one library instance per page, React as the app's. The
+// output is byte-for-byte the same for the same sources and locked
+// dependencies: the committed dist/ is checked against a fresh build.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -46,6 +49,44 @@ await build({
   },
 });
 
+// The React bindings: src/react/ imports the library only through
+// src/index.ts (its public API), which becomes the sibling ./dynamerge.js.
+const libraryEntry = join(root, "src", "index.ts");
+await build({
+  absWorkingDir: root,
+  entryPoints: ["src/react/index.ts"],
+  outfile: join(outdir, "react.js"),
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: ["es2022"],
+  // Small: kept readable for the app developer's debugger.
+  minify: false,
+  charset: "utf8",
+  sourcemap: false,
+  logLevel: "warning",
+  external: ["react"],
+  plugins: [
+    {
+      name: "dynamerge-library",
+      setup(b) {
+        b.onResolve({ filter: /^\.\.?\// }, (args) => {
+          if (!args.importer.includes(`${join("src", "react")}`)) return undefined;
+          const target = resolve(args.resolveDir, args.path.replace(/\.js$/, ".ts"));
+          if (target === libraryEntry) return { path: "./dynamerge.js", external: true };
+          if (!target.startsWith(join(root, "src", "react"))) {
+            return { errors: [{ text: `src/react may import the library only through ../index.js, not ${args.path}` }] };
+          }
+          return undefined;
+        });
+      },
+    },
+  ],
+  banner: {
+    js: `/* dynamerge ${pkg.version} React bindings (MIT). Built by browser/scripts/build.mjs; do not edit. */`,
+  },
+});
+
 // Declarations: one self-contained DIR/dynamerge.d.ts, the file
 // package.json's "types" names. tsc writes one .d.ts per source into a
 // temporary folder; the public modules' declarations are joined in one file,
@@ -57,12 +98,23 @@ try {
     stdio: "inherit",
   });
   writeFileSync(join(outdir, "dynamerge.d.ts"), bundleDeclarations(declDir));
+  writeFileSync(
+    join(outdir, "react.d.ts"),
+    bundleDeclarations(join(declDir, "react"), { imports: { "../index.js": "./dynamerge.js", react: "react" } }),
+  );
 } finally {
   rmSync(declDir, { recursive: true, force: true });
 }
 
-function bundleDeclarations(dir) {
+// bundleDeclarations joins the declarations of dir/index.d.ts and of the
+// modules it re-exports. With `imports` (specifier → what to write), the
+// modules' type imports from outside dir are merged into one import per
+// specifier at the top, renamed (../index.js → ./dynamerge.js): several
+// modules importing the same name must not declare it twice.
+function bundleDeclarations(dir, { imports } = {}) {
   const local = /^(import|export)\b[^;]*\bfrom "\.\/([a-z]+)\.js";$/;
+  const outside = /^import type \{([^}]*)\} from "([^"]+)";$/;
+  const merged = new Map(); // specifier → Set of names
   const index = readFileSync(join(dir, "index.d.ts"), "utf8").split("\n");
   const publicNames = new Set();
   const modules = [];
@@ -79,12 +131,27 @@ function bundleDeclarations(dir) {
     const lines = readFileSync(join(dir, `${mod}.d.ts`), "utf8").split("\n");
     const kept = lines
       .filter((l) => !local.test(l))
+      .filter((l) => {
+        if (!imports) return true;
+        if (l === "export {};") return false;
+        const m = outside.exec(l);
+        if (!m) return true;
+        if (!(m[2] in imports)) throw new Error(`build.mjs: ${dir}/${mod}.d.ts imports from ${m[2]}, which the build does not map`);
+        const names = merged.get(m[2]) ?? new Set();
+        for (const n of m[1].split(",")) if (n.trim()) names.add(n.trim());
+        merged.set(m[2], names);
+        return false;
+      })
       .map((l) => {
         const m = /^export (declare |interface |type )(?:const |function |class )?([A-Za-z_]+)/.exec(l);
         if (!m || publicNames.has(m[2])) return l;
         return l.replace(/^export (declare )?/, "declare ");
       });
     parts.push(`// ${mod}\n${kept.join("\n").trim()}`);
+  }
+  if (merged.size > 0) {
+    const lines = [...merged].map(([spec, names]) => `import type { ${[...names].sort().join(", ")} } from "${imports[spec]}";`);
+    parts.unshift(lines.join("\n"));
   }
   const out = parts.join("\n\n") + "\n";
   for (const name of publicNames) {

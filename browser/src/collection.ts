@@ -9,7 +9,25 @@ import { recordId } from "./ids.js";
 import type { RecordRow, Records, Write } from "./records.js";
 import { appChange, checkNoReserved, isDeletedDoc, markDeleted, unmarkDeleted } from "./reserved.js";
 import { report } from "./report.js";
-import type { ChangeFn, Collection, CollectionName, CreateOptions, Entry, JSONObject, RecordId, Unsubscribe } from "./types.js";
+import type { HistoryWirePage } from "./http.js";
+import { unreachable } from "./lookup.js";
+import { conflictsOf, checkHeads, describeChange, localChanges, restoreChange, viewAt } from "./versions.js";
+import type {
+  Change,
+  ChangeFn,
+  Collection,
+  CollectionName,
+  Conflict,
+  CreateOptions,
+  Entry,
+  HistoryOptions,
+  HistoryPage,
+  JSONObject,
+  JSONValue,
+  Path,
+  RecordId,
+  Unsubscribe,
+} from "./types.js";
 
 /** CollectionHost is what a collection needs from its database. */
 export interface CollectionHost {
@@ -20,7 +38,17 @@ export interface CollectionHost {
   localWrite(w: Write): void;
   /** lookup asks the server for a record this device does not hold (see lookup.ts). */
   lookup(c: string, i: string): Promise<void>;
+  /** history reads a page of the record's history from the server; undefined when the database syncs nothing. */
+  history(c: string, i: string, cursor: string, limit: number | undefined): Promise<HistoryWirePage> | undefined;
 }
+
+// LOCAL_CURSOR starts the cursors of history pages read from this device's
+// copy, apart from the server's opaque ones.
+const LOCAL_CURSOR = "~local:";
+// Local history pages hold this many changes unless asked otherwise.
+const LOCAL_PAGE = 100;
+// conflicts reads at most this many history pages to find who wrote each value.
+const ATTRIBUTION_PAGES = 10;
 
 // View is one record's JSON view, whether it is deleted, and the write
 // counter it came from.
@@ -46,6 +74,9 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
   private loading: Promise<Map<string, View<T>>> | undefined;
   private sorted: { live: Entry<T>[]; deleted: Entry<T>[] } | undefined;
   private readonly subs = new Set<(all: Entry<T>[]) => void>();
+  // Who pushed each change (by hash), as the server's history said: it
+  // never changes once the server accepted a change.
+  private readonly attribution = new Map<string, string | null>();
   private notifyQueued = false;
 
   constructor(db: CollectionHost, name: CollectionName) {
@@ -115,7 +146,7 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
   private async writeNow(id: string, lifecycle: boolean, fn: (doc: A.Doc<T>) => A.Doc<T>): Promise<void> {
     const w = await this.db.records.update(this.name, id, (cur) => {
       if (!cur) {
-        throw new DynamergeError("not_found", `dynamerge: ${this.name}/${id} does not exist`, { collection: this.name, id });
+        throw notFound(this.name, id);
       }
       const doc = cur as A.Doc<T>;
       if (!lifecycle && isDeletedDoc(doc)) {
@@ -128,6 +159,120 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
       return { doc: next, outbox: [{ hash: heads[0]!, bytes: change }] };
     });
     if (w.changed) this.db.localWrite(w);
+  }
+
+  async history(id: string, options: HistoryOptions = {}): Promise<HistoryPage> {
+    this.db.check();
+    checkID(id);
+    const before = options.before ?? "";
+    const limit = options.limit;
+    if (typeof before !== "string") throw new DynamergeError("invalid_argument", "dynamerge: history: before must be a cursor string");
+    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
+      throw new DynamergeError("invalid_argument", "dynamerge: history: limit must be a positive integer");
+    }
+    if (before.startsWith(LOCAL_CURSOR)) return this.localHistory(id, Number(before.slice(LOCAL_CURSOR.length)) || 0, limit ?? LOCAL_PAGE);
+    let page: HistoryWirePage | undefined;
+    try {
+      page = await this.db.history(this.name, id, before, limit);
+    } catch (err) {
+      if (!isDynamergeError(err) || !unreachable.has(err.code)) throw err;
+    }
+    if (!page) return this.localHistory(id, 0, limit ?? LOCAL_PAGE);
+    const onServer = new Set<string>();
+    const changes: Change[] = [];
+    for (const c of page.changes) {
+      onServer.add(c.hash);
+      this.attribution.set(c.hash, c.by);
+      changes.push({ ...c, deps: c.deps.slice(), pending: false });
+    }
+    // The first page starts with what this device made and the server has
+    // not acknowledged: newer than anything the server accepted.
+    const pending: Change[] = [];
+    if (!before) {
+      for (const row of (await this.db.records.outbox(this.name, id)).reverse()) {
+        if (!onServer.has(row.hash)) pending.push(describeChange(row.bytes, true));
+      }
+    }
+    return { changes: [...pending, ...changes], cursor: page.cursor, more: page.more, local: false };
+  }
+
+  // localHistory reads a page of history from this device's copy of the
+  // record, `offset` changes from the newest.
+  private async localHistory(id: string, offset: number, limit: number): Promise<HistoryPage> {
+    const pending = new Set((await this.db.records.outbox(this.name, id)).map((r) => r.hash));
+    const page = await this.db.records.withDoc(this.name, id, (doc) => localChanges(doc, offset, limit, pending));
+    if (!page) throw notFound(this.name, id);
+    const next = offset + page.changes.length;
+    return { changes: page.changes, cursor: `${LOCAL_CURSOR}${next}`, more: page.more, local: true };
+  }
+
+  async getAt(id: string, heads: string[]): Promise<T | undefined> {
+    this.db.check();
+    checkID(id);
+    checkHeads(heads);
+    if (!(await this.ensure(id))) return undefined;
+    const v = await this.db.records.withDoc(this.name, id, (doc) => viewAt(doc, heads));
+    return v && !v.deleted ? (deepFreeze(v.json) as T) : undefined;
+  }
+
+  async restore(id: string, heads: string[]): Promise<void> {
+    this.db.check();
+    checkID(id);
+    checkHeads(heads);
+    await this.write(id, true, (doc) => restoreChange(doc, heads));
+  }
+
+  async conflicts(id: string): Promise<Conflict[]> {
+    this.db.check();
+    checkID(id);
+    if (!(await this.ensure(id))) throw notFound(this.name, id);
+    const out = (await this.db.records.withDoc(this.name, id, conflictsOf)) ?? [];
+    const values = out.flatMap((c) => c.values);
+    await this.attribute(id, new Set(values.map((v) => v.hash)));
+    for (const v of values) v.by = this.attribution.get(v.hash) ?? null;
+    return out;
+  }
+
+  // attribute reads the server's history of the record until it knows who
+  // pushed each of the changes (or ATTRIBUTION_PAGES pages were read). The
+  // server not answering leaves them unknown: conflicts work offline.
+  private async attribute(id: string, hashes: Set<string>): Promise<void> {
+    const missing = [...hashes].filter((h) => !this.attribution.has(h));
+    let before = "";
+    for (let n = 0; n < ATTRIBUTION_PAGES && missing.some((h) => !this.attribution.has(h)); n++) {
+      let page: HistoryWirePage | undefined;
+      try {
+        page = await this.db.history(this.name, id, before, undefined);
+      } catch {
+        return;
+      }
+      if (!page) return;
+      for (const c of page.changes) this.attribution.set(c.hash, c.by);
+      if (!page.more) return;
+      before = page.cursor;
+    }
+  }
+
+  async resolve(id: string, path: Path, value: JSONValue): Promise<void> {
+    this.db.check();
+    checkID(id);
+    if (!Array.isArray(path) || path.length === 0 || !path.every((k) => typeof k === "string" || (Number.isInteger(k) && (k as number) >= 0))) {
+      throw new DynamergeError("invalid_argument", "dynamerge: resolve wants a path of map keys and list indexes");
+    }
+    checkValue(value, "value");
+    await this.write(id, false, (doc) =>
+      appChange(doc, (d) => {
+        let parent = d as unknown as Record<string | number, unknown>;
+        for (const k of path.slice(0, -1)) {
+          const next = parent[k];
+          if (next === null || typeof next !== "object") {
+            throw new DynamergeError("invalid_argument", `dynamerge: resolve: ${JSON.stringify(path)} names nothing in ${this.name}/${id}`);
+          }
+          parent = next as Record<string | number, unknown>;
+        }
+        parent[path[path.length - 1]!] = value;
+      }),
+    );
   }
 
   async get(id: string): Promise<T | undefined> {
@@ -308,6 +453,10 @@ function describe(v: unknown): string {
   if (typeof v === "number") return String(v);
   if (typeof v === "object" && v !== null) return `a ${v.constructor?.name ?? "non-plain"} object`;
   return `a ${typeof v}`;
+}
+
+function notFound(c: string, i: string): DynamergeError {
+  return new DynamergeError("not_found", `dynamerge: ${c}/${i} does not exist`, { collection: c, id: i });
 }
 
 function checkID(id: string): asserts id is RecordId {

@@ -11,8 +11,8 @@
 import * as A from "@automerge/automerge/slim";
 import { automergeWasmBase64 } from "@automerge/automerge/automerge.wasm.base64";
 import { Collections } from "./collections.js";
-import { ClosedError, DynamergeError } from "./errors.js";
-import { Client } from "./http.js";
+import { ClosedError, DynamergeError, isDynamergeError } from "./errors.js";
+import { Client, type HistoryWirePage } from "./http.js";
 import { openDatabase } from "./idb.js";
 import { Election } from "./leader.js";
 import { Lookup } from "./lookup.js";
@@ -89,6 +89,8 @@ class DatabaseImpl implements Database {
   // Aborts the lookups in flight at close.
   private readonly closing = new AbortController();
   private readonly lookups: Lookup | undefined;
+  // Reads history pages for the collections (any tab, like lookups).
+  private readonly api: Client | undefined;
   private syncer: Syncer | undefined;
   private closed = false;
 
@@ -100,6 +102,7 @@ class DatabaseImpl implements Database {
     this.board = new StatusBoard(this.records, () => this.syncer !== undefined);
     this.election = new Election(settings.locks, settings.name);
     if (settings.url !== undefined) {
+      this.api = this.client();
       this.lookups = new Lookup(
         {
           records: this.records,
@@ -219,6 +222,17 @@ class DatabaseImpl implements Database {
   /** lookup asks the server for a record this device does not hold (nothing when opened with sync: false). */
   lookup(c: string, i: string): Promise<void> {
     return this.lookups?.fetch(c, i) ?? Promise.resolve();
+  }
+
+  /** history reads a page of a record's history from the server (undefined when opened with sync: false). */
+  history(c: string, i: string, cursor: string, limit: number | undefined): Promise<HistoryWirePage> | undefined {
+    const api = this.api;
+    if (!api) return undefined;
+    return api.history(c, i, cursor, limit, this.closing.signal).catch((err: unknown) => {
+      // A token that expired: ask the token function once more, as sync does.
+      if (isDynamergeError(err, "unauthorized") && api.refreshToken()) return api.history(c, i, cursor, limit, this.closing.signal);
+      throw err;
+    });
   }
 
   // purge drops a purged record and tells this tab's views and the other

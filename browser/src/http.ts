@@ -11,7 +11,7 @@ import {
   type SerializedError,
 } from "./errors.js";
 import { codeOfStatus, HASH_PATTERN } from "./protocol.gen.js";
-import type { Heads, Token } from "./types.js";
+import type { Change, Heads, Token } from "./types.js";
 
 /** SyncDocRequest is one entry of a `POST /v1/sync` request. */
 export interface SyncDocRequest {
@@ -70,6 +70,41 @@ async function gzip(s: string): Promise<ArrayBuffer> {
   return new Response(stream).arrayBuffer();
 }
 
+/**
+ * WireChange is one change of a history page as the server sends it: a
+ * {@link Change} the server accepted (so `at` is set), without the
+ * library's `pending`. The history route's wire types live here rather
+ * than in the generated protocol.gen.ts, whose Go source another change is
+ * extending.
+ */
+export type WireChange = Omit<Change, "pending" | "at"> & { at: string };
+
+/** HistoryWirePage is the answer of `GET …/docs/{id}/changes`. */
+export interface HistoryWirePage {
+  changes: WireChange[];
+  cursor: string;
+  more: boolean;
+}
+
+function isWireChange(c: unknown): c is WireChange {
+  const w = c as WireChange;
+  return (
+    w !== null &&
+    typeof w === "object" &&
+    typeof w.hash === "string" &&
+    HASH_PATTERN.test(w.hash) &&
+    typeof w.actor === "string" &&
+    typeof w.seq === "number" &&
+    // A Go server may encode a first change's empty deps as null.
+    (w.deps === null || (Array.isArray(w.deps) && w.deps.every((h) => typeof h === "string"))) &&
+    typeof w.time === "number" &&
+    (w.message === null || typeof w.message === "string") &&
+    typeof w.ops === "number" &&
+    (w.by === null || typeof w.by === "string") &&
+    typeof w.at === "string"
+  );
+}
+
 /** Client talks to one dynamerge server. */
 export class Client {
   private readonly base: string;
@@ -120,6 +155,25 @@ export class Client {
     if (!page || !Array.isArray(page.docs) || typeof page.cursor !== "string" || typeof page.more !== "boolean") {
       throw new DynamergeError("bad_response", `dynamerge: feed of ${collection}: unexpected answer`, { status: res.status });
     }
+    return page;
+  }
+
+  /**
+   * history reads one page of a record's changes, newest first
+   * (`GET …/docs/{id}/changes`, PROTOCOL.md "Record lifecycle"), before
+   * `cursor` ("" for the newest page).
+   */
+  async history(collection: string, id: string, cursor: string, limit: number | undefined, signal: AbortSignal): Promise<HistoryWirePage> {
+    const q = new URLSearchParams();
+    if (cursor) q.set("before", cursor);
+    if (limit !== undefined) q.set("limit", String(limit));
+    const path = `/v1/collections/${encodeURIComponent(collection)}/docs/${encodeURIComponent(id)}/changes${q.size ? `?${q}` : ""}`;
+    const res = await this.call(path, { method: "GET" }, signal);
+    const page = (await readJSON(res)) as HistoryWirePage;
+    if (!page || !Array.isArray(page.changes) || typeof page.cursor !== "string" || typeof page.more !== "boolean" || !page.changes.every(isWireChange)) {
+      throw new DynamergeError("bad_response", `dynamerge: history of ${collection}/${id}: unexpected answer`, { status: res.status, collection, id });
+    }
+    for (const c of page.changes) c.deps ??= [];
     return page;
   }
 

@@ -30,6 +30,12 @@ export type {
   ChangeFn,
   CreateOptions,
   Unsubscribe,
+  Change,
+  HistoryOptions,
+  HistoryPage,
+  Path,
+  Conflict,
+  ConflictValue,
 } from "./types.js";
 export {
   DynamergeError,

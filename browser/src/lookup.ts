@@ -27,9 +27,12 @@ export interface LookupHost {
   reachable(): boolean;
 }
 
-// Failures that mean "the server cannot answer now": the lookup finds
-// nothing, as offline.
-const unreachable: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["network", "unavailable", "rate_limited"]);
+/**
+ * unreachable holds the failures that mean "the server cannot answer now":
+ * a lookup then finds nothing, as offline, and a history falls back to this
+ * device's copy.
+ */
+export const unreachable: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["network", "unavailable", "rate_limited"]);
 
 /** Lookup fetches unknown records from the server. */
 export class Lookup {

@@ -3,6 +3,7 @@
 /** PROTOCOL_CODES lists every error code the server sends. */
 export const PROTOCOL_CODES = [
   "bad_request",
+  "conflict",
   "deleted",
   "forbidden",
   "gone",
@@ -12,6 +13,7 @@ export const PROTOCOL_CODES = [
   "method_not_allowed",
   "missing_deps",
   "not_found",
+  "precondition_failed",
   "rate_limited",
   "too_large",
   "unauthorized",
@@ -31,7 +33,9 @@ const STATUS_CODES: Readonly<Record<number, ProtocolCode>> = {
   404: "not_found",
   405: "method_not_allowed",
   408: "bad_request",
+  409: "conflict",
   410: "gone",
+  412: "precondition_failed",
   413: "too_large",
   429: "rate_limited",
   500: "internal",

@@ -134,6 +134,79 @@ export interface CreateOptions {
   id?: string;
 }
 
+/**
+ * Change is one change of a record's history ({@link Collection.history}),
+ * with the fields of PROTOCOL.md's `GET …/docs/{id}/changes`.
+ */
+export interface Change {
+  /** The change's hash (64 lowercase hex characters). */
+  hash: string;
+  /** The Automerge actor that made it, lowercase hex (chosen by the client: it proves nothing). */
+  actor: string;
+  /** Its sequence number among the actor's changes. */
+  seq: number;
+  /** The hashes of the changes it came after. */
+  deps: string[];
+  /** The change's own timestamp in Unix seconds, as Automerge recorded it (0 if none). */
+  time: number;
+  /** Its message (restore writes one), or null. */
+  message: string | null;
+  /** How many Automerge operations it holds. */
+  ops: number;
+  /** The token subject that first pushed it; null without authentication, and for changes the server has not acknowledged. */
+  by: string | null;
+  /** When the server first accepted it (RFC 3339), or null while it has not. */
+  at: string | null;
+  /** The change is this device's and the server has not acknowledged it yet. */
+  pending: boolean;
+}
+
+/** HistoryOptions pages through {@link Collection.history}. Every field is optional. */
+export interface HistoryOptions {
+  /** The `cursor` of the previous page; omitted for the newest page. */
+  before?: string;
+  /** Changes per page (the server caps it). Defaults to the server's page size, 100 for local pages. */
+  limit?: number;
+}
+
+/** HistoryPage is one page of a record's history, newest change first. */
+export interface HistoryPage {
+  /** The changes of this page, newest first; on the first page, this device's unacknowledged ones come first. */
+  changes: Change[];
+  /** Pass it as `before` for the next (older) page. */
+  cursor: string;
+  /** Whether older changes remain. */
+  more: boolean;
+  /**
+   * The page comes from this device's copy, not the server (it could not
+   * be reached, or the database syncs nothing): `by` and `at` are null.
+   */
+  local: boolean;
+}
+
+/** Path names a value in a record: map keys and list indexes from the root. */
+export type Path = (string | number)[];
+
+/** ConflictValue is one of the concurrent values of a {@link Conflict}. */
+export interface ConflictValue {
+  /** The value, as plain JSON. */
+  value: JSONValue;
+  /** The hash of the change that wrote it. */
+  hash: string;
+  /** Who pushed that change first (from the server's history), or null when unknown. */
+  by: string | null;
+}
+
+/**
+ * Conflict is a map key or list element where concurrent changes left
+ * several values (PROTOCOL.md, "Conflicts"); the first value is the one
+ * `get` shows.
+ */
+export interface Conflict {
+  path: Path;
+  values: ConflictValue[];
+}
+
 /** Unsubscribe stops a subscription. */
 export type Unsubscribe = () => void;
 
@@ -192,4 +265,44 @@ export interface Collection<T extends JSONObject = JSONObject> {
   subscribe(fn: (all: Entry<T>[]) => void): Unsubscribe;
   /** heads resolves with the record's current heads (deleted or not), or undefined. */
   heads(id: string): Promise<string[] | undefined>;
+  /**
+   * history resolves with one page of the record's changes, newest first,
+   * from the server (`GET …/docs/{id}/changes`, with who pushed each and
+   * when); the first page starts with this device's changes the server has
+   * not acknowledged (`pending`, `by` and `at` null). When the server
+   * cannot be reached, or the database was opened with `sync: false`, the
+   * page comes from this device's copy (`local: true`). Server refusals
+   * (`forbidden`, `not_found`, …) reject with the typed error.
+   */
+  history(id: string, options?: HistoryOptions): Promise<HistoryPage>;
+  /**
+   * getAt resolves with the record as it was at `heads` (hashes from
+   * {@link heads} or {@link history}), as plain JSON the way `get`
+   * returns it: undefined when the record was deleted at that point or is
+   * unknown. Heads this device does not hold reject with `invalid_argument`.
+   */
+  getAt(id: string, heads: string[]): Promise<T | undefined>;
+  /**
+   * restore makes one local change that turns the record back into its
+   * state at `heads` and resolves once it is durable in IndexedDB; it
+   * works offline and syncs like any edit. Text is restored by splicing
+   * the difference (a concurrent edit of the same text keeps both),
+   * counters by incrementing, and `$deleted` too: restoring a version from
+   * before a delete undeletes. Nothing of the history is removed;
+   * restoring the current state writes nothing.
+   */
+  restore(id: string, heads: string[]): Promise<void>;
+  /**
+   * conflicts resolves with every map key and list element of the record
+   * that holds concurrent values (reserved keys left out), the shown value
+   * first, each with the change that wrote it; `by` comes from the
+   * server's history when it can be read, else null. [] when none.
+   */
+  conflicts(id: string): Promise<Conflict[]>;
+  /**
+   * resolve settles a conflict by writing `value` at `path` (one change,
+   * like `change`): every replica then shows that value alone. Writing
+   * the key in an ordinary change resolves it too.
+   */
+  resolve(id: string, path: Path, value: JSONValue): Promise<void>;
 }

@@ -108,6 +108,13 @@ type Config struct {
 	CORSOrigins           string // comma-separated
 	MaxOpsPerChange       int
 	MaxOpsPerRecord       int64
+
+	// Large DynamoDB deployments (issue 15): see scaleOptions.
+	PeerListen   string
+	PeerURL      string
+	PeerSecret   string
+	StreamLeases int
+	FeedShards   int
 }
 
 // DefaultConfig returns the configuration used when no flag or environment
@@ -267,6 +274,7 @@ func (c Config) validate(name func(flagName string) string) error {
 		bad("purge-deleted-after", "must be 0 (never) or at least 1s, got %s", c.PurgeDeletedAfter)
 	}
 	c.validateSecurity(bad)
+	c.validateScale(bad)
 	return errors.Join(errs...)
 }
 

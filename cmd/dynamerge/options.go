@@ -19,8 +19,9 @@ type option struct {
 	bind  func(fs *flag.FlagSet, c *Config, name, usage string)
 }
 
-// options lists every setting: the server's, then the security ones.
-var options = slices.Concat(serverOptions, securityOptions)
+// options lists every setting: the server's, the security ones, then those
+// of large DynamoDB deployments.
+var options = slices.Concat(serverOptions, securityOptions, scaleOptions)
 
 // serverOptions are the settings of the server, its store and its logs
 // (README "Configuration").

@@ -59,6 +59,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		}
 	}()
 
+	stopPeers, err := startPeers(cfg, st, logger.With("component", "peers"))
+	if err != nil {
+		return err
+	}
+	defer stopPeers()
+
 	if cfg.Workers > 0 {
 		logger.Warn("--workers (DYNAMERGE_WORKERS) has no effect any more: changes are validated and documents built in pure Go, in this process", "workers", cfg.Workers)
 	}

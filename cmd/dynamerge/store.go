@@ -48,8 +48,13 @@ func openStore(cfg Config) (store.Store, string, error) {
 			Table:       arg,
 			Endpoint:    cfg.DynamoDBEndpoint,
 			CreateTable: cfg.CreateTable,
+			Options:     cfg.dynamoOptions(),
 		})
 		if err != nil {
+			return nil, "", fmt.Errorf("open dynamodb store %s: %w", arg, err)
+		}
+		if err := raiseFeedShards(ctx, cfg, st); err != nil {
+			st.Close()
 			return nil, "", fmt.Errorf("open dynamodb store %s: %w", arg, err)
 		}
 		desc := "dynamodb:" + arg

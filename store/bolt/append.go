@@ -155,6 +155,12 @@ func applyAppend(tx *bbolt.Tx, op *appendOp, now time.Time) (result, err error) 
 	if err := logs.Put(logKey(op.key, op.entry.Seq), op.entry.Changes); err != nil {
 		return nil, fmt.Errorf("put log %s seq %d: %w", op.key, op.entry.Seq, err)
 	}
+	if op.entry.By != nil || !op.entry.At.IsZero() {
+		attr := store.EncodeEntryAttribution(op.entry.By, op.entry.At)
+		if err := tx.Bucket(bucketLogAttr).Put(logKey(op.key, op.entry.Seq), attr); err != nil {
+			return nil, fmt.Errorf("put log attribution %s seq %d: %w", op.key, op.entry.Seq, err)
+		}
+	}
 	if err := moveToFeedEnd(tx, op.key, m, now); err != nil {
 		return nil, err
 	}

@@ -32,6 +32,8 @@
 //	bucket "meta"  <collection>/<id>            → record meta (see below)
 //	bucket "snap"  <collection>/<id>            → snapshot bytes (its seq is in meta)
 //	bucket "feed"  <collection>/<change number> → <id>
+//	bucket "logattr" <collection>/<id>/<seq>    → attribution of the entry (see below)
+//	bucket "attr"  <collection>/<id>/<seq>/<first> → attribution rows compactions kept
 //
 // Record meta is a version byte (1) followed by uvarints: seq (highest log
 // seq), snapshot seq (0 for none; log entries at or below it are gone), size,
@@ -53,6 +55,21 @@
 //
 // SaveSnapshot writes the snapshot, raises the meta's snapshot seq and
 // deletes the log entries it covers, all in one transaction.
+//
+// # Attribution
+//
+// Who pushed each change and when it was accepted (store.Entry.By and At)
+// is written by the Append's own transaction under the entry's log key in
+// "logattr" (store.EncodeEntryAttribution: a version byte, the time in Unix
+// µs, then runs of (count, pusher); 11 bytes plus the pusher's name for a
+// lone push, so no extra fsync or transaction). SaveSnapshot moves it, with
+// each change's hash, into "attr" (store.EncodeRows: about 42 bytes per
+// change, one value per 256 KB of rows, keyed by the seq of its first row
+// and that row's place in its entry, so values sort in acceptance order),
+// in the same transaction that deletes the entries, so no attribution is
+// ever lost between the two. A purge deletes both for the purged history.
+// Records written before attribution existed have neither, and files of
+// either kind open with either version: the buckets are created on open.
 //
 // # One process
 //

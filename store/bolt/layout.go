@@ -10,6 +10,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/dynamerge/dynamerge/store"
+	"github.com/dynamerge/dynamerge/store/internal/wire"
 )
 
 // Bucket names; see the package documentation for what each holds.
@@ -22,8 +23,15 @@ var (
 	// bucketDeleted indexes the records deleted and not purged, by when:
 	// deletedKey → nothing. The purge sweep reads it in order.
 	bucketDeleted = []byte("deleted")
+	// bucketLogAttr holds the attribution of each log entry, under the
+	// entry's log key (store.EncodeEntryAttribution), written and removed
+	// with the entry.
+	bucketLogAttr = []byte("logattr")
+	// bucketAttr holds the attribution rows compactions kept, packed
+	// (store.EncodeRows), under attrKey.
+	bucketAttr = []byte("attr")
 
-	allBuckets = [][]byte{bucketInfo, bucketLog, bucketMeta, bucketSnap, bucketFeed, bucketDeleted}
+	allBuckets = [][]byte{bucketInfo, bucketLog, bucketMeta, bucketSnap, bucketFeed, bucketDeleted, bucketLogAttr, bucketAttr}
 )
 
 // The "info" bucket's "layout" key holds the layout version of the file, so
@@ -92,6 +100,12 @@ func logPrefix(k store.Key) []byte {
 // logKey is logPrefix followed by seq, big-endian.
 func logKey(k store.Key, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(logPrefix(k), seq)
+}
+
+// attrKey is logPrefix followed by the seq of a chunk's first row and its
+// place in that entry, both big-endian: chunks sort in acceptance order.
+func attrKey(k store.Key, seq uint64, first int) []byte {
+	return binary.BigEndian.AppendUint32(logKey(k, seq), uint32(first))
 }
 
 // logSeq returns the seq of a key under prefix.
@@ -200,112 +214,53 @@ func (m *meta) encode() []byte {
 
 // decodeMeta parses b; it copies what it keeps, so b may be bbolt's memory.
 func decodeMeta(b []byte) (*meta, error) {
-	d := decoder{b: b}
-	version := d.byte()
+	d := wire.Decoder{B: b}
+	version := d.Byte()
 	if version != metaVersion && version != metaVersionLifecycle {
 		return nil, fmt.Errorf("%w: meta version %d", errCorrupt, version)
 	}
 	m := &meta{
-		Seq:     d.uvarint(),
-		SnapSeq: d.uvarint(),
-		Size:    d.varint(),
+		Seq:     d.Uvarint(),
+		SnapSeq: d.Uvarint(),
+		Size:    d.Varint(),
 	}
-	m.UpdatedAt = time.Unix(0, d.varint()).UTC()
-	m.FeedNo = d.uvarint()
-	nh := d.uvarint()
-	if d.err == nil && nh > uint64(len(d.b)) { // each head takes at least one byte
-		d.err = errors.New("head count beyond data")
+	m.UpdatedAt = time.Unix(0, d.Varint()).UTC()
+	m.FeedNo = d.Uvarint()
+	nh := d.Uvarint()
+	if d.Err == nil && nh > uint64(len(d.B)) { // each head takes at least one byte
+		d.Err = errors.New("head count beyond data")
 	}
-	if d.err == nil && nh > 0 {
+	if d.Err == nil && nh > 0 {
 		m.Heads = make([]string, 0, nh)
 	}
-	for i := uint64(0); i < nh && d.err == nil; i++ {
-		m.Heads = append(m.Heads, string(d.bytes(d.uvarint())))
+	for i := uint64(0); i < nh && d.Err == nil; i++ {
+		m.Heads = append(m.Heads, string(d.Bytes(d.Uvarint())))
 	}
 	if version == metaVersionLifecycle {
-		if del := d.varint(); del != 0 {
+		if del := d.Varint(); del != 0 {
 			m.DeletedAt = time.Unix(0, del).UTC()
 		}
-		m.Purged = d.byte() == 1
-		m.PurgedSeq = d.uvarint()
-		nr := d.uvarint()
-		if d.err == nil && nr > uint64(len(d.b)) {
-			d.err = errors.New("root count beyond data")
+		m.Purged = d.Byte() == 1
+		m.PurgedSeq = d.Uvarint()
+		nr := d.Uvarint()
+		if d.Err == nil && nr > uint64(len(d.B)) {
+			d.Err = errors.New("root count beyond data")
 		}
-		for i := uint64(0); i < nr && d.err == nil; i++ {
-			m.Roots = append(m.Roots, string(d.bytes(d.uvarint())))
+		for i := uint64(0); i < nr && d.Err == nil; i++ {
+			m.Roots = append(m.Roots, string(d.Bytes(d.Uvarint())))
 		}
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	if d.Err == nil && len(d.B) != 0 {
+		d.Err = fmt.Errorf("%d trailing bytes", len(d.B))
 	}
-	if d.err == nil && m.PurgedSeq > m.Seq {
-		d.err = fmt.Errorf("purged seq %d beyond seq %d", m.PurgedSeq, m.Seq)
+	if d.Err == nil && m.PurgedSeq > m.Seq {
+		d.Err = fmt.Errorf("purged seq %d beyond seq %d", m.PurgedSeq, m.Seq)
 	}
-	if d.err == nil && m.SnapSeq > m.Seq {
-		d.err = fmt.Errorf("snapshot seq %d beyond seq %d", m.SnapSeq, m.Seq)
+	if d.Err == nil && m.SnapSeq > m.Seq {
+		d.Err = fmt.Errorf("snapshot seq %d beyond seq %d", m.SnapSeq, m.Seq)
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("%w: meta: %v", errCorrupt, d.err)
+	if d.Err != nil {
+		return nil, fmt.Errorf("%w: meta: %v", errCorrupt, d.Err)
 	}
 	return m, nil
-}
-
-// decoder reads a meta value, remembering the first error so that decodeMeta
-// reads as a straight list of fields.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) == 0 {
-		d.err = errors.New("truncated")
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errors.New("bad uvarint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errors.New("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) bytes(n uint64) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.err = errors.New("truncated string")
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
 }

@@ -76,6 +76,9 @@ func (s *Store) Purge(ctx context.Context, key store.Key, seq uint64, roots []st
 		if err := deleteLog(tx, key, seq); err != nil {
 			return err
 		}
+		if err := deleteRange(tx.Bucket(bucketAttr), logPrefix(key), nil); err != nil {
+			return fmt.Errorf("delete attribution %s: %w", key, err)
+		}
 		if err := tx.Bucket(bucketSnap).Delete(recordKey(key)); err != nil {
 			return fmt.Errorf("delete snapshot: %w", err)
 		}

@@ -28,7 +28,7 @@ func (s *Store) Load(ctx context.Context, key store.Key) (*store.Record, error) 
 			return store.ErrNotFound
 		}
 		rec.Seq = m.Seq
-		rec.DeletedAt = m.DeletedAt
+		rec.DeletedAt, rec.UpdatedAt = m.DeletedAt, m.UpdatedAt
 		rec.Purged, rec.Roots = m.Purged, m.Roots
 		if m.SnapSeq > 0 {
 			data := tx.Bucket(bucketSnap).Get(recordKey(key))
@@ -100,6 +100,7 @@ func readLog(tx *bbolt.Tx, key store.Key, m *meta, after uint64) ([]store.Entry,
 	entries := make([]store.Entry, 0, m.Seq-after)
 	prefix := logPrefix(key)
 	c := tx.Bucket(bucketLog).Cursor()
+	attrs := tx.Bucket(bucketLogAttr)
 	want := after + 1
 	for k, v := c.Seek(logKey(key, want)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		seq, err := logSeq(prefix, k)
@@ -109,11 +110,45 @@ func readLog(tx *bbolt.Tx, key store.Key, m *meta, after uint64) ([]store.Entry,
 		if seq != want {
 			return nil, fmt.Errorf("%w: %s: log has seq %d where %d belongs", errCorrupt, key, seq, want)
 		}
-		entries = append(entries, store.Entry{Seq: seq, Changes: bytes.Clone(v)})
+		e := store.Entry{Seq: seq, Changes: bytes.Clone(v)}
+		if a := attrs.Get(k); a != nil {
+			if e.By, e.At, err = store.DecodeEntryAttribution(a, len(v)); err != nil {
+				return nil, fmt.Errorf("%w: %s seq %d: %v", errCorrupt, key, seq, err)
+			}
+		}
+		entries = append(entries, e)
 		want++
 	}
 	if want != m.Seq+1 {
 		return nil, fmt.Errorf("%w: %s: log ends at seq %d, meta says %d", errCorrupt, key, want-1, m.Seq)
 	}
 	return entries, nil
+}
+
+// ReadAttribution returns the rows compactions kept, as described by
+// store.Store: one cursor walk over the record's keys in bucket "attr".
+func (s *Store) ReadAttribution(ctx context.Context, key store.Key) ([]store.Attributed, error) {
+	op := "read attribution " + key.String()
+	if err := checkRead(ctx, key); err != nil {
+		return nil, fmt.Errorf("bolt: %s: %w", op, err)
+	}
+	var chunks []store.RowChunk
+	err := s.view(op, func(tx *bbolt.Tx) error {
+		prefix := logPrefix(key)
+		c := tx.Bucket(bucketAttr).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			rows, first, err := store.DecodeRows(v)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %v", errCorrupt, key, err)
+			}
+			if len(rows) > 0 {
+				chunks = append(chunks, store.RowChunk{Seq: rows[0].Seq, First: first, Rows: rows})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return store.MergeRows(chunks), nil
 }

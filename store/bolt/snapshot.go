@@ -46,6 +46,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, key store.Key, snap store.Snap
 		if err := tx.Bucket(bucketSnap).Put(recordKey(key), bytes.Clone(snap.Data)); err != nil {
 			return fmt.Errorf("put snapshot: %w", err)
 		}
+		if err := putRows(tx, key, snap.Attribution); err != nil {
+			return err
+		}
 		if err := deleteLog(tx, key, snap.Seq); err != nil {
 			return err
 		}
@@ -57,16 +60,45 @@ func (s *Store) SaveSnapshot(ctx context.Context, key store.Key, snap store.Snap
 	})
 }
 
-// deleteLog removes the record's log entries with seq <= through.
+// maxRowBytes bounds one value of bucket "attr".
+const maxRowBytes = 256 << 10
+
+// putRows keeps the attribution rows of the entries a snapshot compacts.
+// Rows are keyed by where they start, so a compaction that covers rows
+// another one kept already writes the same keys again (or overlapping
+// ones, which ReadAttribution merges).
+func putRows(tx *bbolt.Tx, key store.Key, rows []store.Attributed) error {
+	for _, c := range store.ChunkRows(rows, maxRowBytes) {
+		v, err := store.EncodeRows(c.Rows, c.First)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketAttr).Put(attrKey(key, c.Seq, c.First), v); err != nil {
+			return fmt.Errorf("put attribution %s seq %d: %w", key, c.Seq, err)
+		}
+	}
+	return nil
+}
+
+// deleteLog removes the record's log entries with seq <= through, and
+// their attribution.
 func deleteLog(tx *bbolt.Tx, key store.Key, through uint64) error {
-	prefix := logPrefix(key)
-	end := logKey(key, through)
-	c := tx.Bucket(bucketLog).Cursor()
+	for _, b := range [][]byte{bucketLog, bucketLogAttr} {
+		if err := deleteRange(tx.Bucket(b), logPrefix(key), logKey(key, through)); err != nil {
+			return fmt.Errorf("delete %s %s: %w", b, key, err)
+		}
+	}
+	return nil
+}
+
+// deleteRange removes the keys under prefix up to end, inclusive.
+func deleteRange(b *bbolt.Bucket, prefix, end []byte) error {
+	c := b.Cursor()
 	// Deleting through the cursor moves it to the next key; seeking again
 	// after each delete is the pattern bbolt documents as safe.
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, end) <= 0; k, _ = c.Seek(prefix) {
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (end == nil || bytes.Compare(k, end) <= 0); k, _ = c.Seek(prefix) {
 		if err := c.Delete(); err != nil {
-			return fmt.Errorf("delete log %s: %w", key, err)
+			return err
 		}
 	}
 	return nil

@@ -39,6 +39,7 @@ func (s *Store) Append(ctx context.Context, key store.Key, e store.Entry, meta s
 		return fmt.Errorf("dynamo: %s: %w: entry of %d bytes, at most %d fit one transaction", op, store.ErrTooLarge, len(e.Changes), MaxEntrySize)
 	}
 	hash := sha256.Sum256(e.Changes)
+	s.refreshFeedShards()
 	for attempt := 0; ; attempt++ {
 		// A fresh input each attempt: the SDK fills in a new idempotency
 		// token (ClientRequestToken) for it, which its own retries of this
@@ -48,6 +49,7 @@ func (s *Store) Append(ctx context.Context, key store.Key, e store.Entry, meta s
 		err := s.transact(ctx, in)
 		if err == nil {
 			s.units.appends.Add(1)
+			s.announce(key, e.Seq, meta)
 			return nil
 		}
 		var tce *types.TransactionCanceledException
@@ -55,7 +57,11 @@ func (s *Store) Append(ctx context.Context, key store.Key, e store.Entry, meta s
 			// Anything but a cancellation may hide a write that landed (a
 			// timeout, a lost response, or an SDK retry that failed after
 			// an earlier attempt succeeded): find out before answering.
-			return s.resolve(ctx, key, e.Seq, hash[:], op, err)
+			err = s.resolve(ctx, key, e.Seq, hash[:], op, err)
+			if err == nil {
+				s.announce(key, e.Seq, meta)
+			}
+			return err
 		}
 		c := readCancellation(tce)
 		switch {
@@ -146,6 +152,11 @@ func (s *Store) appendInput(key store.Key, e store.Entry, meta store.AppendMeta,
 			item[AttrParts] = num(uint64(parts))
 			item[AttrLen] = num(uint64(len(e.Changes)))
 			item[AttrEntryHash] = &types.AttributeValueMemberB{Value: hash}
+			if e.By != nil || !e.At.IsZero() {
+				// In the item the push writes anyway: attribution costs
+				// no request, only its bytes.
+				item[AttrAttribution] = &types.AttributeValueMemberB{Value: store.EncodeEntryAttribution(e.By, e.At)}
+			}
 			// The meta condition already guards the seq; this one keeps a
 			// log item from ever being overwritten, whatever the meta says.
 			put.ConditionExpression = aws.String("attribute_not_exists(#pk)")
@@ -171,6 +182,7 @@ func (s *Store) appendInput(key store.Key, e store.Entry, meta store.AppendMeta,
 		":size":  num(uint64(max(meta.Size, 0))),
 		":upd":   num(uint64(max(now.UnixMicro(), 0))),
 		":fsk":   &types.AttributeValueMemberS{Value: feedSK(now, key.ID)},
+		":fpk":   &types.AttributeValueMemberS{Value: s.feedPK(key)},
 		":v":     num(LayoutVersion),
 	}
 	var cond string
@@ -181,7 +193,7 @@ func (s *Store) appendInput(key store.Key, e store.Entry, meta store.AppendMeta,
 		cond = "#seq = :prev"
 		values[":prev"] = num(e.Seq - 1)
 	}
-	update := "SET #col = :col, #id = :id, #seq = :seq, #heads = :heads, #size = :size, #upd = :upd, #fpk = :col, #fsk = :fsk, #v = :v"
+	update := "SET #col = :col, #id = :id, #seq = :seq, #heads = :heads, #size = :size, #upd = :upd, #fpk = :fpk, #fsk = :fsk, #v = :v"
 	names["#del"], names["#dpk"], names["#prg"] = AttrDeletedAt, AttrDeletedPK, AttrPurged
 	if meta.Deleted {
 		// When it first became deleted: a later append keeps the time.

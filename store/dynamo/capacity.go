@@ -15,6 +15,7 @@ const (
 	opRead            // Load and ReadLog (meta, snapshot chunks, log)
 	opFeed            // Feed queries of the feed index
 	opPurge           // DeletedBefore and Purge: the deleted index, tombstones, deleting a history
+	opFanout          // fan-out mode: registrations, the registry, leases and checkpoints
 	opCount
 )
 
@@ -38,6 +39,9 @@ type Capacity struct {
 	// the purges done.
 	PurgeWrites, PurgeReads float64
 	Purges                  uint64
+	// FanoutWrites and FanoutReads are those of the fan-out mode's
+	// registrations, registry reads, leases and stream checkpoints.
+	FanoutWrites, FanoutReads float64
 }
 
 // capacityCounters accumulates Capacity without locks: milli-units, atomic.
@@ -83,5 +87,7 @@ func (s *Store) Capacity() Capacity {
 		PurgeWrites:    u(&c.write[opPurge]),
 		PurgeReads:     u(&c.read[opPurge]),
 		Purges:         c.purges.Load(),
+		FanoutWrites:   u(&c.write[opFanout]),
+		FanoutReads:    u(&c.read[opFanout]),
 	}
 }

@@ -47,6 +47,20 @@
 // refresh its cache. Correctness never depends on it: every read checks the
 // log tail.
 //
+// Streams serves a shard to about two readers at five calls a second, so
+// past a handful of processes set Options.Fanout (fanout.go): processes
+// registered in the table (peers.go) send each other their appends over
+// HTTP (FanoutHandler serves them), and one process at a time reads the
+// stream under a lease kept in the table (lease.go), resuming from the
+// previous holder's checkpoint, and passes on what it reads.
+//
+// # Feed shards
+//
+// The collection feed is a global secondary index whose partition key is
+// the collection; a table may spread each collection over several keys
+// (RaiseFeedShards, feedshards.go), which Feed reads in parallel and merges,
+// so that one collection is not capped by one index partition.
+//
 // # Deadlines
 //
 // Every DynamoDB call runs under the caller's context bounded by

@@ -71,6 +71,11 @@ type Options struct {
 	ReadRetries int
 	// Now returns the current time, for the feed. Defaults to time.Now.
 	Now func() time.Time
+	// Fanout, when set, makes Watch use the fan-out mode (fanout.go):
+	// processes tell each other of their appends, and only leased readers
+	// read the table's stream. Nil: every watching process reads the
+	// stream (fine up to about five processes).
+	Fanout *FanoutOptions
 }
 
 func (o *Options) withDefaults() Options {
@@ -106,6 +111,8 @@ type Store struct {
 
 	closed atomic.Bool
 	units  capacityCounters
+	shards feedShards
+	fan    fanout
 }
 
 var _ store.Store = (*Store)(nil)
@@ -137,10 +144,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close marks the store closed: later calls return ErrClosed. The SDK client
-// holds no resources that need releasing. Closing twice is safe.
+// Close marks the store closed: later calls return ErrClosed. In fan-out
+// mode it also gives up the process's registration and stream lease. The
+// SDK client holds no resources that need releasing. Closing twice is
+// safe.
 func (s *Store) Close() error {
 	s.closed.Store(true)
+	s.stopFanout()
 	return nil
 }
 

@@ -8,14 +8,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/dynamerge/dynamerge/store"
 )
 
-// Feed lists the collection's records by last change from the feed index.
+// Feed lists the collection's records by last change from the feed index,
+// reading every feed key of the collection (feedshards.go) in parallel.
 //
 // A cursor holds a position in the index (a feed sort key; the next page
 // starts strictly after it) and a floor: the time the reader started
@@ -45,35 +44,9 @@ func (s *Store) Feed(ctx context.Context, collection, cursor string, limit int) 
 		c.floor = max(s.opts.Now().Add(-s.opts.FeedOverlap).UnixMicro(), 1)
 	}
 
-	cond := "#fpk = :c"
-	names := map[string]string{"#fpk": AttrFeedPK}
-	values := map[string]types.AttributeValue{":c": &types.AttributeValueMemberS{Value: collection}}
-	if c.pos != "" {
-		cond += " AND #fsk > :pos"
-		names["#fsk"] = AttrFeedSK
-		values[":pos"] = &types.AttributeValueMemberS{Value: c.pos}
-	}
-	in := &dynamodb.QueryInput{
-		TableName:                 &s.table,
-		IndexName:                 aws.String(IndexFeed),
-		KeyConditionExpression:    &cond,
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-	}
-	// One more than the page, to know whether there is more.
-	var items []map[string]types.AttributeValue
-	for len(items) <= limit {
-		in.Limit = aws.Int32(int32(min(limit+1-len(items), 1000)))
-		out, err := s.queryPage(ctx, opFeed, in)
-		if err != nil {
-			return store.FeedPage{}, fmt.Errorf("dynamo: %s: %w", op, err)
-		}
-		items = append(items, out.Items...)
-		if len(out.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+	items, err := s.feedMerged(ctx, collection, c.pos, limit)
+	if err != nil {
+		return store.FeedPage{}, fmt.Errorf("dynamo: %s: %w", op, err)
 	}
 
 	page := store.FeedPage{More: len(items) > limit}

@@ -13,6 +13,7 @@ package dynamo
 //	sk "log#<seq>"                         a log entry, first part
 //	sk "log#<seq>#<part>"                  further parts of an oversized entry
 //	sk "snap#<seq>#<version>#<chunk>"      snapshot chunks
+//	sk "attr#<seq>#<first>"                attribution rows kept by compaction
 //
 // Numbers inside sort keys are zero-padded decimal so that string order is
 // numeric order (seqPad, partPad, chunkPad digits).
@@ -49,6 +50,12 @@ const (
 	// SKSnapPrefix starts the sort key of every snapshot chunk:
 	// "snap#<seq>#<version>#<chunk>".
 	SKSnapPrefix = "snap#"
+	// SKAttrPrefix starts the sort key of every attribution item:
+	// "attr#<seq>#<first>", the seq of its first row and that row's place
+	// in its entry, so that items sort in acceptance order.
+	SKAttrPrefix = "attr#"
+	// skAttrEnd sorts after every attribution sort key.
+	skAttrEnd = "attr#~"
 	// skLogEnd sorts after every log sort key ('~' is above the digits and
 	// '#'), so "BETWEEN log#<n> AND log#~" selects log items from seq n on.
 	skLogEnd = "log#~"
@@ -152,6 +159,12 @@ const (
 	// parts against it, and an Append whose outcome is unknown (timeout)
 	// compares it to tell its own entry from another writer's.
 	AttrEntryHash = "h"
+	// AttrAttribution is, on the first part of a log entry, who pushed each
+	// of its changes and when the entry was accepted (binary,
+	// store.EncodeEntryAttribution); absent on entries stored before
+	// attribution existed. On an attribution item ("attr#…") AttrData
+	// holds the packed rows (store.EncodeRows).
+	AttrAttribution = "a"
 )
 
 // Item size limits. DynamoDB refuses items over 400 KB (names and values
@@ -223,6 +236,12 @@ func snapPrefix(seq uint64, ver string) string {
 // snapSK is the sort key of chunk i of snapshot version ver of seq.
 func snapSK(seq uint64, ver string, i int) string {
 	return snapPrefix(seq, ver) + padUint(uint64(i), chunkPad)
+}
+
+// attrSK is the sort key of the attribution item whose first row is
+// change number first of entry seq.
+func attrSK(seq uint64, first int) string {
+	return SKAttrPrefix + padUint(seq, seqPad) + "#" + padUint(uint64(first), chunkPad)
 }
 
 // feedSK is the feed index sort key of record id changed at t.

@@ -56,5 +56,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The feed shard count writers use (feedshards.go).
+	if _, err := s.FeedShards(ctx); err != nil {
+		return nil, fmt.Errorf("dynamo: open %s: %w", cfg.Table, err)
+	}
 	return s, nil
 }

@@ -29,6 +29,7 @@ type metaItem struct {
 	purged     bool      // purged, nothing appended since
 	pending    bool      // deleted, in the deleted index (a purge not finished)
 	roots      []string
+	updatedAt  time.Time
 }
 
 // floor is the seq up to which the log holds no entries.
@@ -76,7 +77,7 @@ func (s *Store) loadOnce(ctx context.Context, key store.Key) (*store.Record, err
 	if m == nil {
 		return nil, store.ErrNotFound
 	}
-	rec := &store.Record{Key: key, Seq: m.seq, DeletedAt: m.deletedAt, Purged: m.purged, Roots: m.roots}
+	rec := &store.Record{Key: key, Seq: m.seq, DeletedAt: m.deletedAt, UpdatedAt: m.updatedAt, Purged: m.purged, Roots: m.roots}
 	if m.snapSeq > 0 {
 		data, err := s.readSnapshot(ctx, key, m)
 		if err != nil {
@@ -162,6 +163,13 @@ func decodeMeta(item map[string]types.AttributeValue) (*metaItem, error) {
 	}
 	if m.heads, err = decodeHeads(item); err != nil {
 		return nil, err
+	}
+	if _, ok := item[AttrUpdatedAt]; ok {
+		upd, err := getNum(item, AttrUpdatedAt)
+		if err != nil {
+			return nil, err
+		}
+		m.updatedAt = time.UnixMicro(int64(upd)).UTC()
 	}
 	if _, ok := item[AttrDeletedAt]; ok {
 		del, err := getNum(item, AttrDeletedAt)
@@ -367,7 +375,13 @@ func assembleLog(items []map[string]types.AttributeValue) ([]store.Entry, error)
 		if sum := sha256.Sum256(data); uint64(len(data)) != length || !bytes.Equal(sum[:], hash.Value) {
 			return nil, fmt.Errorf("%w: entry %d: %d bytes that do not match its length %d or hash", errCorrupt, seq, len(data), length)
 		}
-		entries = append(entries, store.Entry{Seq: seq, Changes: data})
+		e := store.Entry{Seq: seq, Changes: data}
+		if a, ok := first[AttrAttribution].(*types.AttributeValueMemberB); ok {
+			if e.By, e.At, err = store.DecodeEntryAttribution(a.Value, len(data)); err != nil {
+				return nil, fmt.Errorf("%w: entry %d: %v", errCorrupt, seq, err)
+			}
+		}
+		entries = append(entries, e)
 		i += int(parts)
 	}
 	return entries, nil
@@ -407,4 +421,46 @@ func skOf(item map[string]types.AttributeValue) string {
 		return v.Value
 	}
 	return ""
+}
+
+// ReadAttribution returns the rows compactions kept, as described by
+// store.Store: one strongly consistent Query of the record's "attr#" items
+// (about 42 bytes per change: some 10 read units per thousand changes).
+func (s *Store) ReadAttribution(ctx context.Context, key store.Key) ([]store.Attributed, error) {
+	op := "read attribution " + key.String()
+	if err := key.Validate(); err != nil {
+		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	items, err := s.queryAll(ctx, opRead, &dynamodb.QueryInput{
+		TableName:                &s.table,
+		ConsistentRead:           aws.Bool(true),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: pk(key)},
+			":lo": &types.AttributeValueMemberS{Value: SKAttrPrefix},
+			":hi": &types.AttributeValueMemberS{Value: skAttrEnd},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	chunks := make([]store.RowChunk, 0, len(items))
+	for _, it := range items {
+		d, ok := it[AttrData].(*types.AttributeValueMemberB)
+		if !ok {
+			return nil, fmt.Errorf("dynamo: %s: %w: %s without data", op, errCorrupt, skOf(it))
+		}
+		rows, first, err := store.DecodeRows(d.Value)
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: %s: %w: %s: %v", op, errCorrupt, skOf(it), err)
+		}
+		if len(rows) > 0 {
+			chunks = append(chunks, store.RowChunk{Seq: rows[0].Seq, First: first, Rows: rows})
+		}
+	}
+	return store.MergeRows(chunks), nil
 }

@@ -67,6 +67,20 @@ func (s *Store) SaveSnapshot(ctx context.Context, key store.Key, snap store.Snap
 			AttrData: &types.AttributeValueMemberB{Value: snap.Data[i*ChunkSize : min(len(snap.Data), (i+1)*ChunkSize)]},
 		}}}
 	}
+	// The attribution of the entries this snapshot lets cleanup delete goes
+	// with the chunks, before the commit point: once the meta points at
+	// the snapshot, the entries (and their attribution) may go.
+	for _, c := range store.ChunkRows(snap.Attribution, ChunkSize) {
+		rows, err := store.EncodeRows(c.Rows, c.First)
+		if err != nil {
+			return fmt.Errorf("dynamo: %s: %w", op, err)
+		}
+		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+			AttrPK:   &types.AttributeValueMemberS{Value: p},
+			AttrSK:   &types.AttributeValueMemberS{Value: attrSK(c.Seq, c.First)},
+			AttrData: &types.AttributeValueMemberB{Value: rows},
+		}}})
+	}
 	if err := s.batchWrite(ctx, opSnapshot, writes); err != nil {
 		// Chunks written so far are unreferenced; a later snapshot sweeps
 		// them.
@@ -156,6 +170,11 @@ func (s *Store) deleteHistory(ctx context.Context, op int, key store.Key, seq ui
 	ranges := [][2]string{
 		{SKLogPrefix, logSK(seq, 0) + "#~"},                 // log#… up to every part of seq
 		{SKSnapPrefix, SKSnapPrefix + padUint(seq, seqPad)}, // snap#<lower seq>#…
+	}
+	if op == opPurge {
+		// The purged history's attribution goes with it; a compaction
+		// keeps it.
+		ranges = append(ranges, [2]string{SKAttrPrefix, attrSK(seq, 0)})
 	}
 	for _, r := range ranges {
 		items, err := s.queryAll(ctx, op, &dynamodb.QueryInput{

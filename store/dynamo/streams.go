@@ -39,6 +39,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -104,6 +106,12 @@ type StreamOptions struct {
 	// Readers bounds the GetRecords calls in flight. Defaults to
 	// DefaultStreamReaders.
 	Readers int
+	// MinPoll is the least time between two GetRecords calls on one
+	// shard, even when the last one returned records. 0: none (a shard
+	// with records is read on at once). The fan-out mode's leased readers
+	// set it so that, together, they stay within Streams' five calls per
+	// second per shard.
+	MinPoll time.Duration
 	// Logger receives warnings about a failing stream. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
@@ -141,6 +149,9 @@ func (s *Store) Watch(ctx context.Context) (<-chan store.Change, error) {
 func (s *Store) WatchWith(ctx context.Context, opts StreamOptions) (<-chan store.Change, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("dynamo: watch %s: %w", s.table, err)
+	}
+	if s.opts.Fanout != nil {
+		return s.watchFanout(ctx)
 	}
 	api, err := s.streamsAPI()
 	if err != nil {
@@ -239,6 +250,40 @@ type streamWatch struct {
 	arn      string
 	shards   map[string]*shard
 	inflight int
+
+	// For the leased reader of the fan-out mode (lease.go): where to resume
+	// (shard id → last sequence number delivered, "" for the shard's
+	// start), where it stands after each poll, and a count of GetRecords
+	// calls. All nil for Watch.
+	resume map[string]string
+	pos    *positions
+	reads  *atomic.Uint64
+}
+
+// positions is a leased reader's place in the stream, copied out by the
+// coordinator after each poll for the lease's checkpoint.
+type positions struct {
+	mu  sync.Mutex
+	arn string
+	at  map[string]string
+}
+
+// record copies where every shard not yet drained stands. A shard read from
+// LATEST with nothing delivered yet is recorded as "": a reader that takes
+// over reads it from its start (repeats, never a loss).
+func (w *streamWatch) record() {
+	if w.pos == nil {
+		return
+	}
+	at := make(map[string]string, len(w.shards))
+	for id, s := range w.shards {
+		if s.state != shardDrained {
+			at[id] = s.after
+		}
+	}
+	w.pos.mu.Lock()
+	w.pos.arn, w.pos.at = w.arn, at
+	w.pos.mu.Unlock()
 }
 
 // start finds the stream and takes a LATEST iterator on every open shard.
@@ -251,6 +296,9 @@ func (w *streamWatch) start(ctx context.Context) error {
 	listed, err := w.describe(ctx)
 	if err != nil {
 		return err
+	}
+	if w.resume != nil {
+		return w.startFrom(ctx, listed)
 	}
 	for _, sh := range listed {
 		id := deref(sh.ShardId)
@@ -265,6 +313,38 @@ func (w *streamWatch) start(ctx context.Context) error {
 		}
 		w.shards[id] = s
 	}
+	w.record()
+	return nil
+}
+
+// startFrom places a leased reader where the previous holder's checkpoint
+// (w.resume) says: shards in it resume after their last delivered record
+// (or from their start), their descendants wait for them, and shards
+// neither in it nor below it are history (closed) or read from their start
+// (open ones, which the previous holder had not listed yet).
+func (w *streamWatch) startFrom(ctx context.Context, listed []types.Shard) error {
+	for _, sh := range listed {
+		id := deref(sh.ShardId)
+		s := &shard{id: id, parent: deref(sh.ParentShardId), from: types.ShardIteratorTypeTrimHorizon, state: shardWaiting}
+		after, inCheckpoint := w.resume[id]
+		closed := sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil
+		switch {
+		case inCheckpoint:
+			s.after, s.state = after, shardIdle
+		case closed:
+			s.state = shardDrained
+		}
+		w.shards[id] = s
+	}
+	// A shard waits for its parent only if the parent is being read.
+	for _, s := range w.shards {
+		if s.state == shardWaiting {
+			if p, ok := w.shards[s.parent]; !ok || p.state == shardDrained {
+				s.state = shardIdle
+			}
+		}
+	}
+	w.record()
 	return nil
 }
 
@@ -376,6 +456,7 @@ func (w *streamWatch) run(ctx context.Context) {
 			} else {
 				describeFails = 0
 				describeAt = now.Add(w.opts.Describe)
+				w.record()
 			}
 		}
 		wake := w.dispatch(ctx, now)
@@ -395,6 +476,7 @@ func (w *streamWatch) run(ctx context.Context) {
 			if w.apply(ctx, r) {
 				describeAt = time.Now() // a shard closed: find its children now
 			}
+			w.record()
 			if !timer.Stop() {
 				select {
 				case <-timer.C:
@@ -452,6 +534,9 @@ func (w *streamWatch) poll(ctx context.Context, s shard) result {
 			return r
 		}
 		s.iter = it
+	}
+	if w.reads != nil {
+		w.reads.Add(1)
 	}
 	cctx, cancel := w.s.callContext(ctx)
 	out, err := w.api.GetRecords(cctx, &dynamodbstreams.GetRecordsInput{ShardIterator: &s.iter, Limit: int32ptr(streamRecordsLimit)})
@@ -516,7 +601,7 @@ func (w *streamWatch) apply(ctx context.Context, r result) (closed bool) {
 		}
 		s.iter, s.fails = r.iter, 0
 		if r.n > 0 {
-			s.next = now // more may be waiting: read on at once
+			s.next = now.Add(w.opts.MinPoll) // more may be waiting: read on
 		} else {
 			s.next = now.Add(w.opts.Poll)
 		}

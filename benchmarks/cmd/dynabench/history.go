@@ -50,7 +50,7 @@ func history(ctx context.Context, e *env, st string, size int, r *Result) error 
 	}
 	bar := e.bar(size/100+e.p.HistorySyncs+1, fmt.Sprintf("long-history %s n=%d", st, size))
 	defer bar.Finish()
-	a := client.NewReplicaOf(newClient(), historyCollection, fmt.Sprintf("h%d-%d", size, e.seq.Add(1)), nil)
+	a := client.NewReplica(newClient(), historyCollection, fmt.Sprintf("h%d-%d", size, e.seq.Add(1)))
 	// Build the history: one small change per edit, as a user typing makes
 	// them, pushed in batches.
 	t0 := time.Now()

@@ -131,7 +131,7 @@ func largeStart(ctx context.Context, e *env, st, prefix string) (*server, *clien
 	if err != nil {
 		return nil, nil, err
 	}
-	p := client.NewReplicaOf(clientOf(srv), largeTextCollection, fmt.Sprintf("%s-%d", prefix, e.seq.Add(1)), nil)
+	p := client.NewReplica(clientOf(srv), largeTextCollection, fmt.Sprintf("%s-%d", prefix, e.seq.Add(1)))
 	err = p.Doc().RootMap().Set("text", automerge.NewText(""))
 	if err == nil {
 		_, err = p.Commit("")

@@ -284,3 +284,133 @@ test("the README's curl todo shows in the demo; delete, Recently deleted and und
     }
   });
 });
+
+/** historyOf opens (if closed) item n's history panel and returns its lines, newest first, once they satisfy ok. */
+async function historyOf(page, n, ok, what) {
+  const row = item(page, n);
+  if (await row.locator(".history").isHidden()) await row.locator(".history-toggle").click();
+  const lines = () => row.locator(".history .change .what").allTextContents();
+  await waitFor(async () => ok(await lines()), { what });
+  return lines();
+}
+
+/** noOverflow checks that nothing of the page sticks out sideways at the viewport's width. */
+async function noOverflow(page, what) {
+  const { scroll, width } = await page.evaluate(() => ({ scroll: document.scrollingElement.scrollWidth, width: window.innerWidth }));
+  assert.ok(scroll <= width, `${what}: the page is ${scroll} px wide in a ${width} px window`);
+}
+
+test("the history panel says what changed in words, and restores offline; the other browser follows", async () => {
+  await withServer(async (server) => {
+    const [a, b] = await Promise.all([browser.newContext(), browser.newContext()]);
+    try {
+      const [pa, pb] = [await openApp(a, server.url), await openApp(b, server.url)];
+      await pb.setViewportSize({ width: 390, height: 800 });
+      const errors = [...collectErrors(pa), ...collectErrors(pb)];
+      await addItem(pa, "Buy milk");
+      await typeAt(item(pa, 0).locator(".notes"), "end", "organic");
+      await item(pa, 0).locator(".done").click();
+      await waitFor(async () => (await doneOf(pb, 0)) && (await notesOf(pb, 0)) === "organic", { what: "B to get A's edits" });
+
+      // A works offline (the app's switch): the panel reads this browser's copy.
+      await pa.locator("#offline").click();
+      const want = ["marked it done", "typed 7 characters in notes", "created “Buy milk”"];
+      const lines = await historyOf(pa, 0, (l) => l.length === 3, "A's history panel to list three changes");
+      assert.deepEqual(lines, want);
+      assert.equal(await item(pa, 0).locator(".history-note").isVisible(), true, "the panel does not say it is this browser's copy");
+      assert.equal(await item(pa, 0).locator(".history .change").first().locator(".restore").isVisible(), false, "the current state offers a restore");
+
+      // Back to the item as it was created: one change, made offline.
+      await item(pa, 0).locator(".history .change").nth(2).locator(".restore").click();
+      await waitFor(async () => !(await doneOf(pa, 0)) && (await notesOf(pa, 0)) === "", { what: "A to show the restored item" });
+      await historyOf(
+        pa,
+        0,
+        (l) => l[0] === "restored an earlier version: deleted 7 characters from notes, marked it not done" && l.length === 4,
+        "A's panel to show the restore on top",
+      );
+      assert.equal(await item(pa, 0).locator(".history .change").first().locator(".who").textContent(), "you, not synced yet");
+      assert.equal(await pending(pa), 1);
+
+      await pa.locator("#offline").click();
+      await waitFor(async () => !(await doneOf(pb, 0)) && (await notesOf(pb, 0)) === "", { what: "B to show A's restore" });
+      const id = await item(pa, 0).getAttribute("data-id");
+      assertFields(await serverDoc(server.url, "todos", id), { title: "Buy milk", notes: "", done: false });
+      // B's panel at 390 px, offline too (online it reads the server's
+      // history, tested below): the same story, nothing sticking out.
+      await pb.locator("#offline").click();
+      assert.deepEqual(await historyOf(pb, 0, (l) => l.length === 4, "B's history panel"), [
+        "restored an earlier version: deleted 7 characters from notes, marked it not done",
+        ...want,
+      ]);
+      await noOverflow(pb, "B with the history open at 390 px");
+      await noOverflow(pa, "A with the history open at 900 px");
+      assert.deepEqual(errors.filter((e) => !/offline|Failed to fetch|ERR_INTERNET_DISCONNECTED/.test(e)), []);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+test("online, the history panel reads the server's history (needs GET …/docs/{id}/changes)", async () => {
+  await withServer(async (server) => {
+    const ctx = await browser.newContext();
+    try {
+      const page = await openApp(ctx, server.url);
+      const errors = collectErrors(page);
+      await addItem(page, "Water the plants");
+      await typeAt(item(page, 0).locator(".title"), "end", " today");
+      await waitFor(async () => (await pending(page)) === 0, { what: "the edits to sync" });
+      const lines = await historyOf(page, 0, (l) => l.length === 2, "the panel to list two changes");
+      assert.deepEqual(lines, ["typed 6 characters in title", "created “Water the plants”"]);
+      assert.equal(await item(page, 0).locator(".history-note").isVisible(), false, "online, the panel fell back to this browser's copy");
+      // No authentication on this server: the changes are anonymous, with the time the server took them.
+      assert.deepEqual(await item(page, 0).locator(".history .who").allTextContents(), ["anonymous", "anonymous"]);
+      assert.deepEqual(errors, []);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+test("a field edited at the same time is marked, and a click picks the value to keep (390 and 900 px)", async () => {
+  await withServer(async (server) => {
+    const [a, b] = await Promise.all([browser.newContext(), browser.newContext()]);
+    try {
+      const [pa, pb] = [await openApp(a, server.url), await openApp(b, server.url)];
+      await pb.setViewportSize({ width: 390, height: 800 });
+      const errors = [...collectErrors(pa), ...collectErrors(pb)];
+      await addItem(pa, "Pay rent");
+      await waitFor(async () => (await item(pb, 0).count()) === 1, { what: "B to get the item" });
+
+      // B ticks it offline while A ticks it and unticks it: "done" gets two values.
+      await pb.locator("#offline").click();
+      await item(pb, 0).locator(".done").click();
+      await item(pa, 0).locator(".done").click();
+      await item(pa, 0).locator(".done").click();
+      await waitFor(async () => (await pending(pa)) === 0 && (await pending(pb)) === 1, { what: "A to sync and B to hold its click" });
+      await pb.locator("#offline").click();
+
+      for (const [name, p] of [["A", pa], ["B", pb]]) {
+        await waitFor(async () => (await item(p, 0).locator(".conflict .pick").count()) === 2, { what: `${name} to mark the conflict` });
+        assert.match(await item(p, 0).locator(".done").getAttribute("class"), /conflicted/, `${name} does not mark the field`);
+      }
+      const picks = await item(pb, 0).locator(".conflict .pick").allTextContents();
+      assert.deepEqual(picks.map((t) => t.replace(/ · shown$/, "")).sort(), ["done", "not done"]);
+      await noOverflow(pb, "B with a conflict at 390 px");
+      await noOverflow(pa, "A with a conflict at 900 px");
+
+      // B keeps "done": the mark goes away in both browsers.
+      await item(pb, 0).locator(".conflict .pick", { hasText: /^done/ }).click();
+      for (const [name, p] of [["A", pa], ["B", pb]]) {
+        await waitFor(async () => (await item(p, 0).locator(".conflict").count()) === 0 && (await doneOf(p, 0)), { what: `${name} to show it resolved` });
+        assert.doesNotMatch((await item(p, 0).locator(".done").getAttribute("class")) ?? "", /conflicted/);
+      }
+      const id = await item(pa, 0).getAttribute("data-id");
+      await waitFor(async () => (await serverDoc(server.url, "todos", id))?.done === true, { what: "the server to hold the pick" });
+      assert.deepEqual(errors.filter((e) => !/404/.test(e)), []);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});

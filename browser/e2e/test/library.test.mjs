@@ -315,6 +315,65 @@ test("a second browser: sync() then get() and change() of records it has never s
   }
 });
 
+test("a restore made offline in one browser appears in the other, merged with its concurrent typing", async () => {
+  const C = "versions";
+  await twoBrowsers(C, async ({ a, pa, pb, errors }) => {
+    const { id, v1 } = await pa.evaluate(async () => {
+      const { col, db, dynamerge } = window.lib;
+      const id = await col.create({ title: "Plan trip", notes: "book train", done: false });
+      await db.sync();
+      return { id, v1: await col.heads(id) };
+    });
+    // B holds the record before it is deleted (devices do not pull records deleted before they saw them).
+    await waitFor(() => get(pb, id), { what: "B to receive the record" });
+    await pa.evaluate(async (id) => {
+      const { col, db, dynamerge } = window.lib;
+      await col.change(id, (d) => {
+        dynamerge.updateText(d, ["notes"], "book train, then hotel");
+        d.done = true;
+      });
+      await col.delete(id);
+      await db.sync();
+    }, id);
+    await waitFor(async () => (await pb.evaluate((id) => window.lib.col.deleted(), id)).length === 1, { what: "B to hold the deleted record" });
+
+    // A restores the first version offline, which undeletes it too.
+    await a.setOffline(true);
+    await pa.evaluate(({ id, v1 }) => window.lib.col.restore(id, v1), { id, v1 });
+    assert.deepEqual(await get(pa, id), { title: "Plan trip", notes: "book train", done: false });
+    const page = await pa.evaluate((id) => window.lib.col.history(id), id);
+    assert.equal(page.local, true, "offline, history comes from this browser's copy");
+    assert.equal(page.changes[0].pending, true);
+    assert.match(page.changes[0].message, /^restore /);
+    await a.setOffline(false);
+    await pa.evaluate(() => window.lib.db.sync());
+    await waitForEqual(() => get(pb, id), { title: "Plan trip", notes: "book train", done: false }, { what: "B to show the restored version" });
+    assert.deepEqual(await serverDoc(server.url, C, id), { title: "Plan trip", notes: "book train", done: false });
+
+    // Text restored by splices: B types while A restores a version of the notes.
+    const v2 = await pa.evaluate((id) => window.lib.col.heads(id), id);
+    await pa.evaluate(async (id) => {
+      const { col, db, dynamerge } = window.lib;
+      await col.change(id, (d) => dynamerge.updateText(d, ["notes"], "book train and a cab"));
+      await db.sync();
+    }, id);
+    await waitFor(async () => (await get(pb, id))?.notes === "book train and a cab", { what: "B to get A's notes" });
+    await a.setOffline(true);
+    await pa.evaluate(({ id, v2 }) => window.lib.col.restore(id, v2), { id, v2 });
+    await pb.evaluate(async (id) => {
+      const { col, db, dynamerge } = window.lib;
+      await col.change(id, (d) => dynamerge.updateText(d, ["notes"], "Tue: book train and a cab"));
+      await db.sync();
+    }, id);
+    await a.setOffline(false);
+    await pa.evaluate(() => window.lib.db.sync());
+    for (const [name, p] of [["A", pa], ["B", pb]]) {
+      await waitFor(async () => (await get(p, id))?.notes === "Tue: book train", { what: `${name} to show the restore merged with B's typing` });
+    }
+    assert.deepEqual(unexpected(errors), []);
+  });
+});
+
 test("a live edit reaches the second browser in its event, without a POST /v1/sync", async () => {
   const C = "inline";
   await twoBrowsers(C, async ({ pa, pb, errors }) => {
