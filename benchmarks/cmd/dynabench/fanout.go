@@ -152,11 +152,7 @@ type receiver struct {
 
 // pull syncs ids from the server and takes in what it sends.
 func (rc *receiver) pull(ctx context.Context, ids []string, made *madeClock, st *fanoutStats) error {
-	docs := make([]client.Doc, len(ids))
-	for i, id := range ids {
-		docs[i] = client.Doc{Collection: fanoutCollection, ID: id, Have: rc.recs[id].headList()}
-	}
-	res, err := rc.c.Sync(ctx, docs)
+	res, err := rc.c.Sync(ctx, docsOf(ids, rc))
 	if err != nil {
 		return err
 	}
