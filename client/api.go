@@ -14,6 +14,12 @@ type Client struct {
 	BaseURL string
 	HTTP    *http.Client
 	Token   string // sent as "Authorization: Bearer <token>" when set
+	// Binary sends /v1/sync bodies in the binary form and asks for binary
+	// answers (protocol.ContentTypeSyncBinary, the repository PROTOCOL.md's
+	// extension): change bytes and hashes travel raw instead of in base64
+	// and hex. It needs a dynamerge server that has the extension; any
+	// server answers JSON to a client without it.
+	Binary bool
 }
 
 // New returns a client for the server at baseURL ("http://127.0.0.1:8080").

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/dynamerge/dynamerge/crdt"
 	"github.com/dynamerge/dynamerge/protocol"
 )
 
@@ -71,6 +73,13 @@ func (c *Client) doStatus(req *http.Request, out any) (http.Header, int, error) 
 	if err != nil {
 		return resp.Header, resp.StatusCode, fmt.Errorf("dynamerge: %s %s: answer: %w", req.Method, req.URL.Path, err)
 	}
+	if raw, ok := out.(*rawAnswer); ok {
+		raw.contentType = resp.Header.Get("Content-Type")
+		if raw.body, err = io.ReadAll(io.LimitReader(body, maxAnswerBytes)); err != nil {
+			return resp.Header, resp.StatusCode, fmt.Errorf("dynamerge: %s %s: answer: %w", req.Method, req.URL.Path, err)
+		}
+		return resp.Header, resp.StatusCode, nil
+	}
 	dec := json.NewDecoder(io.LimitReader(body, maxAnswerBytes))
 	if err := dec.Decode(out); err != nil {
 		return resp.Header, resp.StatusCode, fmt.Errorf("dynamerge: %s %s: decode answer: %w", req.Method, req.URL.Path, err)
@@ -82,6 +91,72 @@ func (c *Client) doStatus(req *http.Request, out any) (http.Header, int, error) 
 // per-document errors are in DocResult.Err. The results have the order of
 // docs.
 func (c *Client) Sync(ctx context.Context, docs []Doc) ([]DocResult, error) {
+	body, err := c.syncBody(docs)
+	if err != nil {
+		return nil, err
+	}
+	gz := len(body) >= gzipMinBytes && c.serverTakesGzip()
+	if gz {
+		body = gzipBody(body)
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, "/v1/sync", nil, body)
+	if err != nil {
+		return nil, err
+	}
+	if c.Binary {
+		req.Header.Set("Content-Type", protocol.ContentTypeSyncBinary)
+		req.Header.Set("Accept", protocol.ContentTypeSyncBinary+", application/json;q=0.5")
+	}
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	req.Header.Set("Accept-Encoding", "gzip")
+	var raw rawAnswer
+	h, err := c.do(req, &raw)
+	if h != nil {
+		c.noteGzip(h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	results, err := parseSyncAnswer(raw)
+	if err != nil {
+		return nil, fmt.Errorf("dynamerge: sync: %w", err)
+	}
+	if len(results) != len(docs) {
+		return nil, fmt.Errorf("dynamerge: sync: server answered %d docs for %d", len(results), len(docs))
+	}
+	for i, d := range results {
+		if d.Collection != docs[i].Collection || d.ID != docs[i].ID {
+			return nil, fmt.Errorf("dynamerge: sync: answer %d is %s/%s, want %s/%s", i, d.Collection, d.ID, docs[i].Collection, docs[i].ID)
+		}
+	}
+	return results, nil
+}
+
+// rawAnswer takes an answer undecoded (do), with its Content-Type.
+type rawAnswer struct {
+	contentType string
+	body        []byte
+}
+
+// syncBody encodes a sync request: JSON, or binary when c.Binary is set.
+func (c *Client) syncBody(docs []Doc) ([]byte, error) {
+	if c.Binary {
+		raws := make([]protocol.RawSyncDoc, len(docs))
+		for i, d := range docs {
+			have := make([][32]byte, len(d.Have))
+			for j, h := range d.Have {
+				ch, err := crdt.ParseHash(h)
+				if err != nil {
+					return nil, fmt.Errorf("dynamerge: sync: %s/%s: have: %w", d.Collection, d.ID, err)
+				}
+				have[j] = ch
+			}
+			raws[i] = protocol.RawSyncDoc{Collection: d.Collection, ID: d.ID, Have: have, Changes: d.Changes}
+		}
+		return protocol.AppendSyncRequest(nil, raws), nil
+	}
 	in := protocol.SyncRequest{Docs: make([]protocol.SyncDoc, len(docs))}
 	for i, d := range docs {
 		in.Docs[i] = protocol.SyncDoc{Collection: d.Collection, ID: d.ID, Have: d.Have}
@@ -93,44 +168,44 @@ func (c *Client) Sync(ctx context.Context, docs []Doc) ([]DocResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamerge: sync: encode: %w", err)
 	}
-	gz := len(body) >= gzipMinBytes && c.serverTakesGzip()
-	if gz {
-		body = gzipBody(body)
-	}
-	req, err := c.newRequest(ctx, http.MethodPost, "/v1/sync", nil, body)
-	if err != nil {
-		return nil, err
-	}
-	if gz {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	req.Header.Set("Accept-Encoding", "gzip")
-	var out protocol.SyncResponse
-	h, err := c.do(req, &out)
-	if h != nil {
-		c.noteGzip(h)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(out.Docs) != len(docs) {
-		return nil, fmt.Errorf("dynamerge: sync: server answered %d docs for %d", len(out.Docs), len(docs))
-	}
-	results := make([]DocResult, len(out.Docs))
-	for i, d := range out.Docs {
-		if d.Collection != docs[i].Collection || d.ID != docs[i].ID {
-			return nil, fmt.Errorf("dynamerge: sync: answer %d is %s/%s, want %s/%s", i, d.Collection, d.ID, docs[i].Collection, docs[i].ID)
+	return body, nil
+}
+
+// parseSyncAnswer decodes a sync answer as its Content-Type says.
+func parseSyncAnswer(raw rawAnswer) ([]DocResult, error) {
+	if mt, _, _ := mime.ParseMediaType(raw.contentType); mt == protocol.ContentTypeSyncBinary {
+		rs, err := protocol.ParseSyncResponse(raw.body)
+		if err != nil {
+			return nil, err
 		}
+		out := make([]DocResult, len(rs))
+		for i, r := range rs {
+			out[i] = DocResult{Collection: r.Collection, ID: r.ID, Heads: make([]string, len(r.Heads)), Changes: r.Changes}
+			for j, h := range r.Heads {
+				out[i].Heads[j] = crdt.Hash(h).String()
+			}
+			if r.Error != nil {
+				out[i].Err = &Error{Code: r.Error.Code, Message: r.Error.Message}
+			}
+		}
+		return out, nil
+	}
+	var in protocol.SyncResponse
+	if err := json.Unmarshal(raw.body, &in); err != nil {
+		return nil, fmt.Errorf("decode answer: %w", err)
+	}
+	out := make([]DocResult, len(in.Docs))
+	for i, d := range in.Docs {
 		changes, err := base64.StdEncoding.DecodeString(d.Changes)
 		if err != nil {
-			return nil, fmt.Errorf("dynamerge: sync: %s/%s: changes: %w", d.Collection, d.ID, err)
+			return nil, fmt.Errorf("%s/%s: changes: %w", d.Collection, d.ID, err)
 		}
-		results[i] = DocResult{Collection: d.Collection, ID: d.ID, Heads: d.Heads, Changes: changes}
+		out[i] = DocResult{Collection: d.Collection, ID: d.ID, Heads: d.Heads, Changes: changes}
 		if d.Error != nil {
-			results[i].Err = &Error{Code: d.Error.Code, Message: d.Error.Message}
+			out[i].Err = &Error{Code: d.Error.Code, Message: d.Error.Message}
 		}
 	}
-	return results, nil
+	return out, nil
 }
 
 // Get reads a record as JSON, at heads when given. A record never written

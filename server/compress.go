@@ -69,19 +69,14 @@ func (b *gzipBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// writeSyncJSON answers v as JSON, gzipped when the client accepts gzip and
-// the answer is large enough to gain from it.
-func writeSyncJSON(c echo.Context, status int, v any) error {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	body = append(body, '\n') // as c.JSON writes it
+// writeSyncBody answers body (of type contentType), gzipped when the client
+// accepts gzip and the answer is large enough to gain from it.
+func writeSyncBody(c echo.Context, status int, contentType string, body []byte) error {
 	h := c.Response().Header()
 	h.Add("Vary", "Accept-Encoding")
-	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h.Set(echo.HeaderContentType, contentType)
 	if len(body) < syncGzipMinBytes || !acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
-		return c.Blob(status, echo.MIMEApplicationJSON, body)
+		return c.Blob(status, contentType, body)
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(body) / 3)
@@ -91,5 +86,15 @@ func writeSyncJSON(c echo.Context, status int, v any) error {
 	_ = zw.Close()
 	gzipWriters.Put(zw)
 	h.Set("Content-Encoding", "gzip")
-	return c.Blob(status, echo.MIMEApplicationJSON, buf.Bytes())
+	return c.Blob(status, contentType, buf.Bytes())
+}
+
+// writeSyncJSON answers v as JSON through writeSyncBody.
+func writeSyncJSON(c echo.Context, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	body = append(body, '\n') // as c.JSON writes it
+	return writeSyncBody(c, status, echo.MIMEApplicationJSON, body)
 }

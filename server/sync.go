@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -33,21 +36,20 @@ func (s *Server) handleSync(c echo.Context) error {
 	if err := s.limitBody(c); err != nil {
 		return err
 	}
-	if err := requireJSON(c.Request()); err != nil {
+	binaryBody, err := syncContentType(c.Request())
+	if err != nil {
 		return err
 	}
 	body, err := s.decodedBody(c)
 	if err != nil {
 		return err
 	}
-	docs, err := decodeSyncRequest(body)
-	if err != nil {
-		return err
+	var reqs []engine.DocRequest
+	if binaryBody {
+		reqs, err = decodeSyncBinary(body, s.opts.MaxDocsPerSync)
+	} else {
+		reqs, err = decodeSyncJSON(body, s.opts.MaxDocsPerSync)
 	}
-	if len(docs) > s.opts.MaxDocsPerSync {
-		return tooLarge("%d docs in one sync, at most %d", len(docs), s.opts.MaxDocsPerSync)
-	}
-	reqs, err := parseSyncDocs(docs)
 	if err != nil {
 		return err
 	}
@@ -56,12 +58,12 @@ func (s *Server) handleSync(c echo.Context) error {
 		reqs[i].By = by
 	}
 
-	out := make([]protocol.SyncResult, len(reqs))
+	out := make([]protocol.RawSyncResult, len(reqs))
 	allowed := make([]engine.DocRequest, 0, len(reqs))
 	allowedAt := make([]int, 0, len(reqs)) // index in out of each allowed request
 	decided := make(map[authKey]error)
 	for i, r := range reqs {
-		out[i] = protocol.SyncResult{Collection: r.Key.Collection, ID: r.Key.ID, Heads: []string{}}
+		out[i] = protocol.RawSyncResult{Collection: r.Key.Collection, ID: r.Key.ID}
 		ak := authKey{r.Key.Collection, len(r.Changes) > 0}
 		authErr, seen := decided[ak]
 		if !seen {
@@ -91,7 +93,76 @@ func (s *Server) handleSync(c echo.Context) error {
 			return err
 		}
 	}
-	return writeSyncJSON(c, http.StatusOK, protocol.SyncResponse{Docs: out})
+	if acceptsSyncBinary(c.Request()) {
+		return writeSyncBody(c, http.StatusOK, protocol.ContentTypeSyncBinary, protocol.AppendSyncResponse(nil, out))
+	}
+	return writeSyncJSON(c, http.StatusOK, syncResponseJSON(out))
+}
+
+// syncResponseJSON is the JSON form of a sync answer: hashes in hex,
+// changes in base64.
+func syncResponseJSON(out []protocol.RawSyncResult) protocol.SyncResponse {
+	docs := make([]protocol.SyncResult, len(out))
+	for i, r := range out {
+		heads := make([]string, len(r.Heads))
+		for j, h := range r.Heads {
+			heads[j] = crdt.Hash(h).String()
+		}
+		docs[i] = protocol.SyncResult{Collection: r.Collection, ID: r.ID, Heads: heads, Error: r.Error}
+		if len(r.Changes) > 0 {
+			docs[i].Changes = base64.StdEncoding.EncodeToString(r.Changes)
+		}
+	}
+	return protocol.SyncResponse{Docs: docs}
+}
+
+// decodeSyncJSON decodes and checks a JSON sync body.
+func decodeSyncJSON(body io.Reader, maxDocs int) ([]engine.DocRequest, error) {
+	docs, err := decodeSyncRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) > maxDocs {
+		return nil, tooLarge("%d docs in one sync, at most %d", len(docs), maxDocs)
+	}
+	return parseSyncDocs(docs)
+}
+
+// decodeSyncBinary decodes and checks a binary sync body
+// (protocol.ContentTypeSyncBinary) as strictly as a JSON one.
+func decodeSyncBinary(body io.Reader, maxDocs int) ([]engine.DocRequest, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		var ae *apiError
+		switch {
+		case errors.As(err, &mbe), errors.As(err, &ae):
+			return nil, err // over the cap, or a corrupt gzip stream
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, errSlowBody
+		}
+		return nil, badRequest("body could not be read: %v", err)
+	}
+	docs, err := protocol.ParseSyncRequest(b)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if len(docs) > maxDocs {
+		return nil, tooLarge("%d docs in one sync, at most %d", len(docs), maxDocs)
+	}
+	reqs := make([]engine.DocRequest, len(docs))
+	for i, d := range docs {
+		key := store.Key{Collection: d.Collection, ID: d.ID}
+		if err := key.Validate(); err != nil {
+			return nil, invalidID(fmt.Errorf("docs[%d]: %w", i, err))
+		}
+		have := make([]crdt.Hash, len(d.Have))
+		for j, h := range d.Have {
+			have[j] = crdt.Hash(h)
+		}
+		reqs[i] = engine.DocRequest{Key: key, Have: have, Changes: d.Changes}
+	}
+	return reqs, nil
 }
 
 type authKey struct {
@@ -103,14 +174,15 @@ type authKey struct {
 // failed on fails the whole request with 503: the client resends the batch,
 // which is safe because retries are idempotent (the docs that did land are
 // recognised by hash).
-func fillSyncResults(out []protocol.SyncResult, at []int, results []engine.DocResult) error {
+func fillSyncResults(out []protocol.RawSyncResult, at []int, results []engine.DocResult) error {
 	var unavailable, internal error
 	for j, res := range results {
 		o := &out[at[j]]
-		o.Heads = hashStrings(res.Heads)
-		if len(res.Changes) > 0 {
-			o.Changes = base64.StdEncoding.EncodeToString(res.Changes)
+		o.Heads = make([][32]byte, len(res.Heads))
+		for k, h := range res.Heads {
+			o.Heads[k] = h
 		}
+		o.Changes = res.Changes
 		if res.Err == nil {
 			continue
 		}
@@ -143,6 +215,21 @@ type wrapUnavailable struct{ err error }
 func (w *wrapUnavailable) Error() string { return w.err.Error() }
 func (w *wrapUnavailable) Unwrap() error { return engine.ErrUnavailable }
 
+// syncContentType says whether a sync body is binary
+// (protocol.ContentTypeSyncBinary) and refuses one that says it is neither
+// that nor JSON. A missing Content-Type is JSON: curl and simple clients
+// omit it.
+func syncContentType(r *http.Request) (binary bool, err error) {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == protocol.ContentTypeSyncBinary {
+		return true, nil
+	}
+	if requireJSON(r) != nil {
+		return false, badRequest("Content-Type must be application/json or %s, got %q", protocol.ContentTypeSyncBinary, ct)
+	}
+	return false, nil
+}
+
 // requireJSON refuses a body that says it is something else than JSON. A
 // missing Content-Type is accepted: curl and simple clients omit it.
 func requireJSON(r *http.Request) error {
@@ -155,6 +242,20 @@ func requireJSON(r *http.Request) error {
 		return badRequest("Content-Type must be application/json, got %q", ct)
 	}
 	return nil
+}
+
+// acceptsSyncBinary says whether the client asks for a binary sync answer
+// (Accept names protocol.ContentTypeSyncBinary with a non-zero q).
+func acceptsSyncBinary(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || mt != protocol.ContentTypeSyncBinary {
+			continue
+		}
+		q, err := strconv.ParseFloat(cmp.Or(params["q"], "1"), 64)
+		return err == nil && q > 0
+	}
+	return false
 }
 
 // decodeSyncRequest parses the body strictly: one JSON object with a "docs"
