@@ -11,8 +11,15 @@
  * fetched or compiled — a bundler that did not copy it, a server that
  * does not serve it — the base64 copy in a separate chunk is imported and
  * compiled instead: slower, but a change never fails for want of a file.
+ *
+ * Offline-first needs one more thing: a page opened online that only read
+ * must still be able to make changes after the network is gone. So once
+ * the page has opened and gone idle, {@link preloadAutomerge} loads the
+ * WebAssembly in the background (open's `wasmPreload`, default on): after
+ * first paint, never before it is needed.
  */
 import * as A from "@automerge/automerge/slim";
+import { DynamergeError } from "./errors.js";
 
 // Replaced by scripts/build.mjs with "./automerge.<hash>.wasm", the file it
 // writes beside the bundle; a literal by then, so that bundlers see the
@@ -21,6 +28,14 @@ declare const __DYNAMERGE_WASM__: string;
 
 let source: string | URL | undefined;
 let ready: Promise<void> | undefined;
+let preloading = false;
+
+/**
+ * PRELOAD_AFTER_MS is how long after `open` the background load waits (and
+ * then for an idle moment): first paint, which needs IndexedDB and the
+ * main thread, goes first.
+ */
+export const PRELOAD_AFTER_MS = 1000;
 
 /** setWasmSource names where the WebAssembly comes from; the first call wins. */
 export function setWasmSource(url: string | URL | undefined): void {
@@ -41,9 +56,24 @@ export function loadAutomerge(): Promise<void> {
   if (A.isWasmInitialized()) return Promise.resolve();
   ready ??= load().catch((err: unknown) => {
     ready = undefined;
-    throw err;
+    throw new DynamergeError("internal", `dynamerge: cannot load Automerge's WebAssembly: ${String((err as Error)?.message ?? err)}`, { cause: err });
   });
   return ready;
+}
+
+/**
+ * preloadAutomerge loads the WebAssembly in the background, once per page,
+ * {@link PRELOAD_AFTER_MS} after it is called and when the page is idle.
+ * A failure is left for the change that needs it to report (and retry).
+ */
+export function preloadAutomerge(): void {
+  if (preloading || A.isWasmInitialized()) return;
+  preloading = true;
+  const start = () => void loadAutomerge().catch(() => (preloading = false));
+  const idle = (globalThis as { requestIdleCallback?: (fn: () => void, o: { timeout: number }) => void }).requestIdleCallback;
+  const t = setTimeout(() => (idle ? idle(start, { timeout: 5000 }) : start()), PRELOAD_AFTER_MS);
+  // In Node, a pending preload must not keep a finished process alive.
+  (t as { unref?: () => void }).unref?.();
 }
 
 async function load(): Promise<void> {

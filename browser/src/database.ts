@@ -8,7 +8,7 @@
  * tabs never clobber each other) and tells the others what it wrote, so
  * their views and subscriptions update at once.
  */
-import { setWasmSource } from "./automerge.js";
+import { preloadAutomerge, setWasmSource } from "./automerge.js";
 import { Collections } from "./collections.js";
 import { ClosedError, DynamergeError, isDynamergeError } from "./errors.js";
 import { Client, type HistoryWirePage } from "./http.js";
@@ -64,6 +64,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     db.close();
     throw err;
   }
+  if (settings.wasmPreload) preloadAutomerge();
   return db;
 }
 

@@ -19,6 +19,7 @@ export const DEFAULTS = {
   batchDocs: 100,
   batchBytes: 4 << 20,
   requestTimeoutMs: 30_000,
+  wasmPreload: true,
   /** Delay that gathers local changes made together into one request (not an option). */
   debounceMs: 10,
 } as const;
@@ -36,6 +37,7 @@ export interface Settings {
   fetch: typeof fetch;
   /** Where Automerge's WebAssembly comes from, or undefined for the file beside the bundle. */
   wasmUrl: string | URL | undefined;
+  wasmPreload: boolean;
   live: boolean;
   maxLoadedDocs: number;
   compactAfter: number;
@@ -88,6 +90,7 @@ export function resolveOptions(options: OpenOptions): Settings {
     locks: options.locks !== undefined ? options.locks : (g.navigator?.locks ?? null),
     fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
     wasmUrl,
+    wasmPreload: options.wasmPreload ?? DEFAULTS.wasmPreload,
     live: options.live ?? DEFAULTS.live,
     maxLoadedDocs: options.maxLoadedDocs ?? DEFAULTS.maxLoadedDocs,
     compactAfter: options.compactAfter ?? DEFAULTS.compactAfter,

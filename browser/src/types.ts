@@ -86,6 +86,13 @@ export interface OpenOptions {
    * page: the first `open` that names one decides.
    */
   wasmUrl?: string | URL;
+  /**
+   * Whether to load Automerge's WebAssembly in the background about a
+   * second after `open`, once the page is idle, so that a page that only
+   * read while online can still make changes offline. Defaults to true;
+   * false loads it only when a change must be made or merged.
+   */
+  wasmPreload?: boolean;
   /** Whether to open the live `/v1/events` stream. Defaults to true. */
   live?: boolean;
 }

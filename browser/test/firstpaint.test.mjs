@@ -70,7 +70,7 @@ test("list, get, deleted and subscribe answer before Automerge loads; the first 
   try {
     const page = await freshPage();
     assert.notEqual(page.open, open, "the fresh page must be another instance of the library");
-    const db2 = await page.open({ name, sync: false, wasmUrl: url });
+    const db2 = await page.open({ name, sync: false, wasmUrl: url, wasmPreload: false });
     try {
       const t2 = db2.collection("todos");
       assert.deepEqual(await t2.list(), want);
@@ -113,6 +113,41 @@ test("list, get, deleted and subscribe answer before Automerge loads; the first 
       assert.deepEqual(await t2.get(made), { title: "new" });
       assert.equal((await t2.get(ids[3])).title, "Item 3");
       off();
+    } finally {
+      db2.close();
+    }
+  } finally {
+    await wasm.stop();
+  }
+});
+
+test("by default the WebAssembly preloads after open, in the background; reads answer before it", async () => {
+  const name = dbName("preload");
+  const db = await open({ name, sync: false });
+  const id = await db.collection("todos").create({ title: "offline later" });
+  db.close();
+
+  const wasm = wasmServer();
+  const url = await wasm.start();
+  try {
+    const page = await freshPage();
+    const t0 = Date.now();
+    const db2 = await page.open({ name, sync: false, wasmUrl: url });
+    try {
+      const t2 = db2.collection("todos");
+      assert.deepEqual(await t2.list(), [{ id, doc: { title: "offline later" } }]);
+      assert.equal(wasm.requests, 0, "the preload must not start before the first reads");
+      // No change is made: the preload alone asks for the file.
+      for (let n = 0; n < 250 && wasm.requests === 0; n++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(wasm.requests, 1, "the WebAssembly was not preloaded");
+      assert.ok(Date.now() - t0 >= 900, `preloaded ${Date.now() - t0} ms after open; it waits about a second`);
+      wasm.release();
+      // The change uses the preloaded (or preloading) module: no second request.
+      await t2.change(id, (d) => {
+        d.title = "changed";
+      });
+      assert.equal((await t2.get(id)).title, "changed");
+      assert.equal(wasm.requests, 1);
     } finally {
       db2.close();
     }

@@ -1,8 +1,10 @@
 // First paint before the WebAssembly, in Chromium: the demo reloads with
-// records in IndexedDB and draws its whole list while the request for
+// records in IndexedDB and draws its whole list while every request for
 // Automerge's WebAssembly is held back (so first paint cannot be waiting for
-// it); the first change then loads it, once, by streaming compilation of the
-// content-hashed file, never the base64 fallback. And the server's answer
+// it); the first change then waits for it, and it is loaded once, by
+// streaming compilation of the content-hashed file (the library's
+// background preload, a second after open, or the change itself, whichever
+// asks first), never the base64 fallback. And the server's answer
 // for that file: application/wasm, a URL naming its content, immutable.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -50,7 +52,7 @@ test("the WebAssembly is served as application/wasm under its content hash, cach
   await fallback.arrayBuffer();
 });
 
-test("the demo draws its list from IndexedDB with the WebAssembly held back; the first change loads it once", async () => {
+test("the demo draws its list from IndexedDB with the WebAssembly held back; the first change waits for it; it loads once", async () => {
   const N = 200;
   const ctx = await browser.newContext();
   try {
@@ -75,10 +77,9 @@ test("the demo draws its list from IndexedDB with the WebAssembly held back; the
     await page.goto(`${server.url}/`);
     await page.locator("#items[data-ready]").waitFor({ state: "attached", timeout: 30_000 });
     assert.equal(await page.locator("#items > li").count(), N, "the list is not drawn in full");
-    assert.equal(wasmRequests.length, 0, "drawing the list asked for the WebAssembly");
-    assert.equal(held.length, 0);
+    assert.ok(held.length <= 1, `${held.length} requests for the WebAssembly`);
 
-    // The first change needs Automerge: it asks for the file and waits.
+    // The first change needs Automerge: it waits for the held file.
     await page.evaluate(() => {
       window.firstChange = (async () => {
         const [first] = await window.demo.todos.list();
@@ -90,7 +91,9 @@ test("the demo draws its list from IndexedDB with the WebAssembly held back; the
     });
     const t0 = Date.now();
     while (held.length === 0 && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(held.length, 1, "the first change did not ask for the WebAssembly");
+    assert.equal(held.length, 1, "nothing asked for the WebAssembly");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await page.evaluate(() => Promise.race([window.firstChange.then(() => "done"), new Promise((r) => setTimeout(() => r("waiting"), 50))])), "waiting", "the change finished without Automerge");
     const wasmResponse = page.waitForResponse((r) => r.url().endsWith(".wasm"));
     await held[0].continue();
     const id = await page.evaluate(() => window.firstChange);
