@@ -1,6 +1,8 @@
 // Package browser embeds the browser side of dynamerge into the Go binary:
-// the demo app (demo/) and the built browser library (dist/dynamerge.js),
-// so that `go run ./cmd/dynamerge` serves both with no npm step.
+// the demo app (demo/) and the built browser library (dist/dynamerge.js,
+// with Automerge's WebAssembly as dist/automerge.<hash>.wasm and its base64
+// fallback dist/automerge-wasm.js), so that `go run ./cmd/dynamerge` serves
+// them with no npm step.
 //
 // # What is served
 //
@@ -10,6 +12,11 @@
 // The React bindings are there too, as "react.js" (they import "react",
 // which a page without a bundler maps with an import map, and
 // "./dynamerge.js"); apps with a bundler get both from the npm package.
+// Beside the bundle, "automerge.<hash>.wasm" is what it fetches the first
+// time a change must be made or merged; its name carries the first 16 hex
+// digits of its SHA-256, so the server lets browsers cache it for good
+// (server/static.go). "automerge-wasm.js" is the base64 copy the bundle
+// imports only when that file cannot be loaded.
 //
 // # Keeping the bundle fresh
 //
@@ -32,7 +39,7 @@ import (
 // of [Assets] and so at "/dynamerge.js" on the server.
 const BundleName = "dynamerge.js"
 
-//go:embed demo dist/dynamerge.js dist/react.js
+//go:embed demo dist/dynamerge.js dist/react.js dist/automerge-wasm.js dist/*.wasm
 var embedded embed.FS
 
 // Assets returns the demo app with the browser library beside it, for

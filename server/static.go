@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -78,9 +79,15 @@ func (s *Server) handleStatic(c echo.Context) error {
 	// Assets have fixed URLs (/, /dynamerge.js): a browser must revalidate
 	// them on every use, or it would keep running an old bundle against an
 	// upgraded server. The content ETag makes that check a cheap 304, which
-	// http.ServeContent answers from the header set here.
+	// http.ServeContent answers from the header set here. A name that
+	// carries its content's hash (automerge.<hash>.wasm) never changes
+	// meaning: browsers keep it, and its compiled code, without asking.
 	h := c.Response().Header()
-	h.Set("Cache-Control", "no-cache")
+	if a.immutable {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
 	if a.gz != nil {
 		// Add, not Set: CORS put "Vary: Origin" already.
 		h.Add("Vary", "Accept-Encoding")
@@ -148,10 +155,25 @@ func acceptsGzip(accept string) bool {
 }
 
 // Gzip applies to text assets (the bundle, the demo's HTML, CSS and script)
-// of at least gzipMinBytes; images and fonts are compressed already.
+// and WebAssembly (Automerge's shrinks to a third) of at least
+// gzipMinBytes; images and fonts are compressed already.
 const gzipMinBytes = 1024
 
-var gzipTypes = map[string]bool{".js": true, ".mjs": true, ".css": true, ".html": true, ".svg": true, ".json": true, ".map": true, ".txt": true}
+var gzipTypes = map[string]bool{".js": true, ".mjs": true, ".css": true, ".html": true, ".svg": true, ".json": true, ".map": true, ".txt": true, ".wasm": true}
+
+// hashedName matches an asset name that carries a content hash before its
+// extension, as browser/scripts/build.mjs names Automerge's WebAssembly:
+// automerge.2a613b3ba5576898.wasm. The hash is the first 16 hex digits of
+// the content's SHA-256.
+var hashedName = regexp.MustCompile(`\.([0-9a-f]{16})\.[a-z0-9]+$`)
+
+// contentNamed tells whether the file's name carries the hash of its
+// content (hex SHA-256): only then may browsers cache it for good. A name
+// that merely looks hashed but is not, stays revalidated.
+func contentNamed(name, sum string) bool {
+	m := hashedName.FindStringSubmatch(path.Base(name))
+	return m != nil && strings.HasPrefix(sum, m[1])
+}
 
 // assetTags memoises the content ETag of each asset, and the gzipped bytes
 // of each text asset, so that a bundle of a few MB is hashed and compressed
@@ -172,6 +194,8 @@ type assetTag struct {
 	// not compressed.
 	gz    []byte
 	gzTag string
+	// immutable: the name carries the content's hash (contentNamed).
+	immutable bool
 }
 
 // get returns what is memoised of the file name of fsys, whose Stat is st.
@@ -201,7 +225,8 @@ func (a *assetTags) get(fsys fs.FS, name string, st fs.FileInfo) (assetTag, erro
 	}
 	// 128 bits of SHA-256 are plenty to tell versions of one file apart.
 	sum := hex.EncodeToString(h.Sum(nil)[:16])
-	e = assetTag{size: st.Size(), mod: st.ModTime(), tag: `"` + sum + `"`}
+	full := hex.EncodeToString(h.Sum(nil))
+	e = assetTag{size: st.Size(), mod: st.ModTime(), tag: `"` + sum + `"`, immutable: contentNamed(name, full)}
 	if compress {
 		if err := zw.Close(); err != nil {
 			return assetTag{}, fmt.Errorf("asset %s: gzip: %w", name, err)

@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"io/fs"
 	"net/http"
@@ -160,28 +162,9 @@ func TestStaticGzip(t *testing.T) {
 		"dynamerge.js": {Data: bundle},
 		"demo.png":     {Data: bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1000)},
 	}})
-	// DisableCompression: the transport must not ask for gzip and undo it
-	// behind the test's back.
-	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	get := func(t *testing.T, path string, hdr ...string) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, srv.url+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, body
+		return getEncoded(t, srv.url+path, hdr...)
 	}
 
 	plain, body := get(t, "/dynamerge.js")
@@ -250,4 +233,84 @@ func TestStaticVaryKeepsOrigin(t *testing.T) {
 			t.Errorf("Vary %q lacks %s", vary, want)
 		}
 	}
+}
+
+// TestStaticImmutableHashedNames: an asset whose name carries the first 16
+// hex digits of its content's SHA-256 (the browser build names Automerge's
+// WebAssembly so) is cacheable for good, and .wasm goes out as
+// application/wasm, gzipped or not, which streaming compilation requires.
+// A name that looks hashed but does not match its content is revalidated
+// like any other asset.
+func TestStaticImmutableHashedNames(t *testing.T) {
+	wasm := append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte("automerge wasm section "), 500)...)
+	sum := sha256.Sum256(wasm)
+	hashed := "automerge." + hex.EncodeToString(sum[:])[:16] + ".wasm"
+	srv := newFakeServer(t, Options{Assets: fstest.MapFS{
+		"index.html":                  {Data: []byte("<h1>demo</h1>")},
+		hashed:                        {Data: wasm},
+		"stale.0123456789abcdef.wasm": {Data: wasm},
+		"plain.wasm":                  {Data: wasm},
+	}})
+	get := func(t *testing.T, path, accept string) (*http.Response, []byte) {
+		t.Helper()
+		return getEncoded(t, srv.url+path, "Accept-Encoding", accept)
+	}
+	for _, accept := range []string{"identity", "gzip"} {
+		resp, body := get(t, "/"+hashed, accept)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s (%s): status %d", hashed, accept, resp.StatusCode)
+		}
+		if got, want := resp.Header.Get("Content-Type"), "application/wasm"; got != want {
+			t.Errorf("%s (%s): Content-Type=%q, want %q", hashed, accept, got, want)
+		}
+		if got, want := resp.Header.Get("Cache-Control"), "public, max-age=31536000, immutable"; got != want {
+			t.Errorf("%s (%s): Cache-Control=%q, want %q", hashed, accept, got, want)
+		}
+		if accept == "gzip" {
+			if got := resp.Header.Get("Content-Encoding"); got != "gzip" {
+				t.Fatalf("%s: Content-Encoding=%q, want gzip", hashed, got)
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(body, wasm) {
+			t.Errorf("%s (%s): body differs from the file", hashed, accept)
+		}
+	}
+	for _, name := range []string{"stale.0123456789abcdef.wasm", "plain.wasm", "index.html"} {
+		resp, _ := get(t, "/"+name, "gzip")
+		if got := resp.Header.Get("Cache-Control"); got != "no-cache" {
+			t.Errorf("%s: Cache-Control=%q, want no-cache (its name does not carry its content's hash)", name, got)
+		}
+	}
+}
+
+// getEncoded GETs url with the headers hdr (name, value, ...) and returns the
+// answer and its body as sent: the transport neither asks for gzip nor undoes
+// it behind the test's back.
+func getEncoded(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
 }

@@ -1,6 +1,10 @@
 // build.mjs [--outdir DIR]: bundles src/ into one ES module, DIR/dynamerge.js
-// (default dist/), with Automerge's WebAssembly inlined as base64, and its
-// TypeScript declarations (DIR/dynamerge.d.ts, one file); and the React
+// (default dist/), and its TypeScript declarations (DIR/dynamerge.d.ts, one
+// file); Automerge's WebAssembly beside it as DIR/automerge.<hash>.wasm (the
+// first 16 hex digits of its SHA-256: a URL that names its content, served
+// as immutable), which the bundle fetches by that name relative to its own
+// URL, and as base64 in DIR/automerge-wasm.js, the chunk the bundle imports
+// only when the .wasm cannot be loaded (src/automerge.ts); and the React
 // bindings of src/react/ into DIR/react.js and DIR/react.d.ts (the package's
 // "dynamerge/react" export), which import React and ./dynamerge.js instead
 // of holding copies: one library instance per page, React as the app's. The
@@ -8,6 +12,7 @@
 // dependencies: the committed dist/ is checked against a fresh build.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -31,9 +36,44 @@ const automerge = JSON.parse(readFileSync(join(root, "node_modules/@automerge/au
 rmSync(outdir, { recursive: true, force: true });
 mkdirSync(outdir, { recursive: true });
 
+// The WebAssembly, named by its content.
+const wasm = readFileSync(join(root, "node_modules/@automerge/automerge/dist/automerge.wasm"));
+const wasmFile = `automerge.${createHash("sha256").update(wasm).digest("hex").slice(0, 16)}.wasm`;
+writeFileSync(join(outdir, wasmFile), wasm);
+
+// The base64 fallback chunk, the sibling ./automerge-wasm.js of the bundle.
+const fallbackChunk = "automerge-wasm.js";
+await build({
+  absWorkingDir: root,
+  entryPoints: ["src/wasm-base64.ts"],
+  outfile: join(outdir, fallbackChunk),
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: ["es2022"],
+  minify: true,
+  charset: "utf8",
+  sourcemap: false,
+  logLevel: "warning",
+  banner: {
+    js: `/* Automerge ${automerge.version} WebAssembly as base64 (MIT), the fallback of dynamerge ${pkg.version}. Built by browser/scripts/build.mjs; do not edit. */`,
+  },
+});
+
 await build({
   absWorkingDir: root,
   entryPoints: ["src/index.ts"],
+  define: { __DYNAMERGE_WASM__: JSON.stringify(`./${wasmFile}`) },
+  plugins: [
+    {
+      // src/automerge.ts imports the fallback lazily; it stays a separate
+      // file, which a bundler consuming the package turns into a lazy chunk.
+      name: "dynamerge-wasm-fallback",
+      setup(b) {
+        b.onResolve({ filter: /^\.\/wasm-base64\.js$/ }, () => ({ path: `./${fallbackChunk}`, external: true }));
+      },
+    },
+  ],
   outfile: join(outdir, "dynamerge.js"),
   bundle: true,
   format: "esm",

@@ -4,6 +4,7 @@
  * answer from.
  */
 import * as A from "@automerge/automerge/slim";
+import { loadAutomerge } from "./automerge.js";
 import { DynamergeError, isDynamergeError } from "./errors.js";
 import { recordId } from "./ids.js";
 import type { RecordRow, Records, Write } from "./records.js";
@@ -92,6 +93,7 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
     }
     checkNoReserved(doc);
     checkValue(doc, "doc");
+    await loadAutomerge();
     let initial: A.Doc<T>;
     try {
       initial = A.from(doc as Record<string, unknown>) as A.Doc<T>;
@@ -189,7 +191,10 @@ export class CollectionImpl<T extends JSONObject> implements Collection<T> {
     // not acknowledged: newer than anything the server accepted.
     const pending: Change[] = [];
     if (!before) {
-      for (const row of (await this.db.records.outbox(this.name, id)).reverse()) {
+      const outbox = await this.db.records.outbox(this.name, id);
+      // Describing a change decodes it with Automerge.
+      if (outbox.length > 0) await loadAutomerge();
+      for (const row of outbox.reverse()) {
         if (!onServer.has(row.hash)) pending.push(describeChange(row.bytes, true));
       }
     }

@@ -8,8 +8,7 @@
  * tabs never clobber each other) and tells the others what it wrote, so
  * their views and subscriptions update at once.
  */
-import * as A from "@automerge/automerge/slim";
-import { automergeWasmBase64 } from "@automerge/automerge/automerge.wasm.base64";
+import { preloadAutomerge, setWasmSource } from "./automerge.js";
 import { Collections } from "./collections.js";
 import { ClosedError, DynamergeError, isDynamergeError } from "./errors.js";
 import { Client, type HistoryWirePage } from "./http.js";
@@ -48,24 +47,15 @@ export interface Database {
   close(): void;
 }
 
-let wasmReady: Promise<void> | undefined;
-
-// initWasm compiles Automerge's WebAssembly once per page: asynchronously,
-// because browsers refuse synchronous compilation of large modules on the
-// main thread.
-function initWasm(): Promise<void> {
-  if (A.isWasmInitialized()) return Promise.resolve();
-  wasmReady ??= A.initializeBase64Wasm(automergeWasmBase64);
-  return wasmReady;
-}
-
 /**
  * open opens (creating if needed) the local database and starts syncing it
- * with the server. It works offline: nothing in it waits for the network.
+ * with the server. It works offline: nothing in it waits for the network,
+ * nor for Automerge's WebAssembly, which loads when a change must be made
+ * or merged (automerge.ts).
  */
 export async function open(options: OpenOptions = {}): Promise<Database> {
-  await initWasm();
   const settings = resolveOptions(options);
+  setWasmSource(settings.wasmUrl);
   const idb = await openDatabase(settings.indexedDB, settings.name);
   const db = new DatabaseImpl(idb, settings);
   try {
@@ -74,6 +64,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     db.close();
     throw err;
   }
+  if (settings.wasmPreload) preloadAutomerge();
   return db;
 }
 

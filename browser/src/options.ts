@@ -19,6 +19,7 @@ export const DEFAULTS = {
   batchDocs: 100,
   batchBytes: 4 << 20,
   requestTimeoutMs: 30_000,
+  wasmPreload: true,
   /** Delay that gathers local changes made together into one request (not an option). */
   debounceMs: 10,
 } as const;
@@ -34,6 +35,9 @@ export interface Settings {
   /** The Web Locks implementation, or null where there is none (this instance then always syncs). */
   locks: LockManagerLike | null;
   fetch: typeof fetch;
+  /** Where Automerge's WebAssembly comes from, or undefined for the file beside the bundle. */
+  wasmUrl: string | URL | undefined;
+  wasmPreload: boolean;
   live: boolean;
   maxLoadedDocs: number;
   compactAfter: number;
@@ -74,6 +78,10 @@ export function resolveOptions(options: OpenOptions): Settings {
   if (checked !== undefined && !isHTTPURL(checked)) {
     throw new DynamergeError("invalid_argument", `dynamerge: url ${JSON.stringify(checked)} is not an http(s) URL`);
   }
+  const wasmUrl = options.wasmUrl;
+  if (wasmUrl !== undefined && typeof wasmUrl !== "string" && !(wasmUrl instanceof URL)) {
+    throw new DynamergeError("invalid_argument", "dynamerge: wasmUrl must be a string or a URL");
+  }
   return {
     name: options.name ?? DEFAULTS.name,
     url,
@@ -81,6 +89,8 @@ export function resolveOptions(options: OpenOptions): Settings {
     indexedDB,
     locks: options.locks !== undefined ? options.locks : (g.navigator?.locks ?? null),
     fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    wasmUrl,
+    wasmPreload: options.wasmPreload ?? DEFAULTS.wasmPreload,
     live: options.live ?? DEFAULTS.live,
     maxLoadedDocs: options.maxLoadedDocs ?? DEFAULTS.maxLoadedDocs,
     compactAfter: options.compactAfter ?? DEFAULTS.compactAfter,

@@ -49,6 +49,7 @@ import {
   type PurgeReport,
   type RecordRow,
 } from "./idb.js";
+import { loadAutomerge } from "./automerge.js";
 import { DynamergeError, type SerializedError } from "./errors.js";
 import { concat, toPlain } from "./plain.js";
 import { viewOf } from "./reserved.js";
@@ -147,6 +148,7 @@ export class Records {
    */
   withDoc<T>(c: string, i: string, fn: (doc: A.Doc<unknown>) => T): Promise<T | undefined> {
     return this.queued(c, i, async () => {
+      await loadAutomerge();
       const k = key(c, i);
       const tx = this.db.transaction([RECORDS, CHUNKS], "readonly");
       const row = fromRecord(await req(tx.objectStore(RECORDS).get([c, i])));
@@ -185,6 +187,8 @@ export class Records {
    * `fn` gets undefined for a record that does not exist yet. It must be
    * synchronous (IndexedDB would commit the transaction under an await).
    * When `fn` throws, nothing is written and the error is rethrown.
+   * With `load` false the document is neither read nor given to `fn`, and
+   * Automerge need not be loaded: `fn` must not return one then.
    */
   update(
     c: string,
@@ -192,7 +196,11 @@ export class Records {
     fn: (doc: A.Doc<unknown> | undefined, row: RecordRow | undefined) => Edit,
     load = true,
   ): Promise<Write> {
-    return this.queued(c, i, () => this.updateNow(c, i, fn, load));
+    return this.queued(c, i, async () => {
+      // Before the transaction: IndexedDB would commit it under this await.
+      if (load) await loadAutomerge();
+      return this.updateNow(c, i, fn, load);
+    });
   }
 
   private async updateNow(

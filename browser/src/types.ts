@@ -78,6 +78,21 @@ export interface OpenOptions {
   locks?: LockManagerLike | null;
   /** fetch implementation. Defaults to `globalThis.fetch`. */
   fetch?: typeof fetch;
+  /**
+   * Where Automerge's WebAssembly is fetched from, the first time a change
+   * must be made or merged. Defaults to the content-hashed `.wasm` file
+   * beside `dynamerge.js`; when that cannot be fetched or compiled, the
+   * library falls back to its base64 copy (a chunk imported then). One per
+   * page: the first `open` that names one decides.
+   */
+  wasmUrl?: string | URL;
+  /**
+   * Whether to load Automerge's WebAssembly in the background about a
+   * second after `open`, once the page is idle, so that a page that only
+   * read while online can still make changes offline. Defaults to true;
+   * false loads it only when a change must be made or merged.
+   */
+  wasmPreload?: boolean;
   /** Whether to open the live `/v1/events` stream. Defaults to true. */
   live?: boolean;
 }

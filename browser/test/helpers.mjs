@@ -13,8 +13,10 @@ import { gunzipSync } from "node:zlib";
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../..");
 
-/** lib is the library under test: a fresh build of src/ (npm test builds it first). */
-export const lib = await import(process.env.DYNAMERGE_LIB ?? resolve(here, "../.build-test/dynamerge.js"));
+/** libPath is the file of the library under test: a fresh build of src/ (npm test builds it first). */
+export const libPath = process.env.DYNAMERGE_LIB ?? resolve(here, "../.build-test/dynamerge.js");
+/** lib is the library under test. */
+export const lib = await import(libPath);
 
 let binary;
 /**
