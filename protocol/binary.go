@@ -7,8 +7,8 @@ import (
 )
 
 // ContentTypeSyncBinary is the binary body of POST /v1/sync, an extension
-// of PROTOCOL.md (see the repository's PROTOCOL.md, "Binary sync bodies"):
-// the same request and answer as the JSON body, with change bytes and
+// of PROTOCOL.md written in the repository's copy (/v1/sync, "Extension
+// (binary sync bodies)"): the same request and answer as the JSON body, with change bytes and
 // hashes raw instead of base64 and hex, which a third of every change's
 // bytes went to. A client sends it as Content-Type and asks for it with
 // Accept; JSON stays the default, and a server answers JSON to a client

@@ -69,6 +69,9 @@ type options struct {
 	peerTimeout time.Duration
 	// largeTextChanges overrides the profile's typing changes (0: keep).
 	largeTextChanges int
+	// binary makes the offline storm's clients send and take binary
+	// /v1/sync bodies (client.Client.Binary).
+	binary bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -85,6 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.ddbURL, "dynamodb-endpoint", os.Getenv("DYNAMODB_ENDPOINT"), "a running DynamoDB (Local) endpoint to use instead of starting one")
 	fs.StringVar(&o.repo, "repo", ".", "the dynamerge repository (to build ./cmd/dynamerge)")
 	fs.StringVar(&o.serverRepo, "server-repo", "", "build the dynamerge server from this checkout instead of -repo (to measure another version, e.g. the main branch, with this runner's scenarios)")
+	fs.BoolVar(&o.binary, "binary", false, "the offline storm's clients use binary /v1/sync bodies instead of JSON")
 	fs.BoolVar(&o.keep, "keep", false, "keep the servers' data and logs in the results folder")
 	fs.DurationVar(&o.peerTimeout, "peer-timeout", 20*time.Minute, "how long one automerge-repo workload (setup included) may take before it is stopped and reported as failed")
 	fs.IntVar(&o.largeTextChanges, "large-text-changes", 0, "typing changes of the large-text scenario, both writers together (0: the profile's, 10,000 quick and 100,000 full)")

@@ -107,6 +107,7 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 	reps := make([]*client.Replica, p.StormClients)
 	for i := range reps {
 		c := client.New(srv.URL)
+		c.Binary = e.o.binary
 		c.HTTP = &http.Client{Transport: countingTransport{next: srv.http.Transport, sent: &sent, got: &got}, Timeout: 2 * time.Minute}
 		reps[i] = client.NewReplica(c, stormCollection, recordID(i%p.StormRecords))
 		if err := reps[i].Sync(ctx); err != nil {
@@ -225,6 +226,9 @@ func storm(ctx context.Context, e *env, st string, r *Result) error {
 	}
 	r.Metrics["needed_pull_bytes"] = float64(needed)
 	r.Metrics["pulled_change_bytes"] = float64(pulled.Load())
+	if e.o.binary {
+		r.Variant = "binary"
+	}
 	r.Metrics["sent_wire_bytes"] = float64(sent.Load())
 	r.Metrics["received_wire_bytes"] = float64(got.Load())
 	r.Metrics["wire_per_change_byte"] = float64(sent.Load()+got.Load()) / float64(int64(raw)+pulled.Load())
