@@ -182,7 +182,12 @@ func firstErr(errs ...error) error {
 }
 
 // barChart draws one group of bars per metric, one bar per result.
+// A chart with no result to show (the peer's ratios when the peer did not
+// run) is left out, as one whose results lack its metrics is.
 func barChart(title, ylabel string, rs []*Result, metrics ...string) (template.HTML, error) {
+	if len(rs) == 0 {
+		return "", nil
+	}
 	p := plot.New()
 	p.Title.Text = title
 	p.Y.Label.Text = ylabel
