@@ -23,7 +23,7 @@ import (
 	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
 )
 
-var fanoutProcs = flag.Int("dynamo.fanout-procs", 0, "run TestFanoutSimulation with this many in-process stores (e.g. 100)")
+var fanoutProcs = flag.Int("dynamo.fanout-procs", 0, "run TestFanoutSimulation with this many in-process stores (e.g. 100; 0: 8 stores and 40 appends)")
 
 const testSecret = "0123456789abcdef-test"
 
@@ -412,10 +412,16 @@ func TestFanoutHandler(t *testing.T) {
 // stream reads per second (one leased reader whatever the count).
 //
 //	go test ./store/dynamo -run TestFanoutSimulation -dynamo.fanout-procs 100 -v
+//
+// Without the flag it runs 8 processes and 40 appends, so that every
+// make test checks that none of the deliveries goes missing.
 func TestFanoutSimulation(t *testing.T) {
-	n := *fanoutProcs
+	n, appends := *fanoutProcs, 100
 	if n == 0 {
-		t.Skip("a simulation: run with -dynamo.fanout-procs N")
+		if testing.Short() {
+			t.Skip("a simulation of 8 processes (-dynamo.fanout-procs N for more)")
+		}
+		n, appends = 8, 40
 	}
 	dynamotest.Endpoint(t)
 	client := dynamotest.Client(t)
@@ -438,7 +444,6 @@ func TestFanoutSimulation(t *testing.T) {
 	for _, p := range procs {
 		readsBefore += p.s.FanoutStats().StreamReads
 	}
-	const appends = 100
 	start := time.Now()
 	var lat, writes []time.Duration
 	missing := 0
