@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,9 +56,18 @@ func (s *Store) Append(ctx context.Context, key store.Key, e store.Entry, meta s
 	}
 	hash := sha256.Sum256(e.Changes)
 	s.refreshFeedShards()
-	if err := s.checkNext(ctx, key, e.Seq); err != nil {
-		return fmt.Errorf("dynamo: %s: %w", op, err)
+	// Seq 1 needs no read either: its put fails if the record has a first
+	// entry, and one made after a compaction or purge deleted log#1 fails
+	// at the meta update (the record exists) and is never read.
+	if known := s.known.get(key); e.Seq > 1 && known != e.Seq-1 {
+		if err := s.checkNext(ctx, key, e.Seq); err != nil {
+			return fmt.Errorf("dynamo: %s: %w", op, err)
+		}
 	}
+	// Otherwise entry e.Seq-1 is known to exist (this store read or wrote
+	// it; entries are never removed but under a snapshot or purge), so
+	// seqs stay gap-free without reading the meta item first; finishAppend
+	// completes that entry if its meta update is pending.
 	if len(e.Changes) > ChunkSize {
 		return s.appendTransact(ctx, key, e, meta, hash[:], op)
 	}
@@ -83,6 +93,7 @@ func (s *Store) Append(ctx context.Context, key store.Key, e store.Entry, meta s
 		}
 	}
 	s.units.appends.Add(1)
+	s.known.saw(key, e.Seq)
 	if err := s.finishAppend(ctx, key, e.Seq, em); err != nil {
 		return fmt.Errorf("dynamo: %s: %w", op, err)
 	}
@@ -103,7 +114,9 @@ func (s *Store) checkNext(ctx context.Context, key store.Key, seq uint64) error 
 			return err
 		}
 	}
-	if last := m.last(); last != seq-1 {
+	last := m.last()
+	s.known.saw(key, last)
+	if last != seq-1 {
 		return fmt.Errorf("%w: record is at seq %d", store.ErrConflict, last)
 	}
 	return nil
@@ -111,13 +124,15 @@ func (s *Store) checkNext(ctx context.Context, key store.Key, seq uint64) error 
 
 // finishAppend is Append's last step, after its log item landed: the meta
 // update. Its condition fails when someone completed the append first
-// (rollForward: success) or when a purge made the seq its tombstone's
-// between steps 1 and 2 (the purge checked that no entry followed it, so
-// ours was put after it and no read returns it: ErrConflict, and the
-// engine finds the record purged). Throttled or unanswered updates are
-// retried; if they keep failing the entry stays stored, every read returns
-// it and the next reader or writer completes it, and the caller gets
-// store.ErrUnavailable (its retry finds the changes stored).
+// (rollForward: success), when the entry before is stored with its own meta
+// update pending (Append skipped its read of the meta item: complete that
+// one, then ours), or when a purge made the seq its tombstone's between
+// steps 1 and 2 (the purge checked that no entry followed it, so ours was
+// put after it and no read returns it: ErrConflict, and the engine finds
+// the record purged). Throttled or unanswered updates are retried; if they
+// keep failing the entry stays stored, every read returns it and the next
+// reader or writer completes it, and the caller gets store.ErrUnavailable
+// (its retry finds the changes stored).
 func (s *Store) finishAppend(ctx context.Context, key store.Key, seq uint64, em entryMeta) error {
 	for attempt := 0; ; attempt++ {
 		err := s.advanceMeta(ctx, key, seq, em)
@@ -133,6 +148,19 @@ func (s *Store) finishAppend(ctx context.Context, key store.Key, seq uint64, em 
 				return fmt.Errorf("%w: a purge took seq %d first", store.ErrConflict, seq)
 			case m.last() >= seq:
 				return nil // completed by a reader or the next writer
+			case m.last() < seq-1:
+				// The entry before ours is pending: complete it, then
+				// retry ours at once.
+				m2, rerr := s.rollForward(ctx, key, m)
+				if rerr == nil && m2.last() > m.last() {
+					continue
+				}
+				if rerr == nil {
+					// Not reachable: the entry before ours was known
+					// to exist, and stored entries are not discarded.
+					return fmt.Errorf("%w: entry %d is missing below ours", store.ErrUnavailable, m.last()+1)
+				}
+				err = rerr
 			}
 		}
 		if attempt >= s.opts.ConflictRetries {
@@ -142,6 +170,56 @@ func (s *Store) finishAppend(ctx context.Context, key store.Key, seq uint64, em 
 			return err
 		}
 	}
+}
+
+// knownSeqs remembers, per record, a seq this store saw stored (appended,
+// or read). Entries are never removed but below a snapshot or purge, so
+// "entry n existed" stays true and lets Append of n+1 skip its read of the
+// meta item (one request and one read unit per append). Bounded: it
+// forgets everything past knownMax records, which only costs that read.
+type knownSeqs struct {
+	mu         sync.Mutex
+	seq        map[store.Key]uint64
+	completing map[store.Key]bool // readers completing an entry (completeStale)
+}
+
+func (k *knownSeqs) startCompleting(key store.Key) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.completing[key] {
+		return false
+	}
+	if k.completing == nil {
+		k.completing = make(map[store.Key]bool)
+	}
+	k.completing[key] = true
+	return true
+}
+
+func (k *knownSeqs) doneCompleting(key store.Key) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.completing, key)
+}
+
+const knownMax = 1 << 16
+
+func (k *knownSeqs) get(key store.Key) uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.seq[key]
+}
+
+func (k *knownSeqs) saw(key store.Key, seq uint64) {
+	if seq == 0 {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.seq == nil || len(k.seq) >= knownMax {
+		k.seq = make(map[store.Key]uint64)
+	}
+	k.seq[key] = max(k.seq[key], seq)
 }
 
 // errMetaMoved is advanceMeta's answer when the meta item is no longer at
@@ -302,6 +380,13 @@ func (s *Store) completeEntry(ctx context.Context, key store.Key, seq uint64, it
 	if !ok {
 		// Only single-item appends leave an entry ahead of the meta.
 		return nil, fmt.Errorf("%w: entry %d is past the meta item but carries no meta values", errCorrupt, seq)
+	}
+	// The feed position is the completion's time, not the entry's: a feed
+	// reader that went past the entry's time while its meta update was
+	// pending (longer than the feed's overlap, if nobody wrote or read the
+	// record) then lists the record again, so the feed has no gap.
+	if now := s.opts.Now(); now.After(em.at) {
+		em.at = now
 	}
 	switch err := s.advanceMeta(ctx, key, seq, em); {
 	case err == nil:

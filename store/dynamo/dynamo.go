@@ -114,6 +114,7 @@ type Store struct {
 	units  capacityCounters
 	shards feedShards
 	fan    fanout
+	known  knownSeqs
 }
 
 var _ store.Store = (*Store)(nil)

@@ -205,11 +205,6 @@ func TestAppendFaults(t *testing.T) {
 			inject: onMeta(dynamotest.OpUpdateItem, dynamo.DefaultConflictRetries+1, dynamotest.Fault{Err: dynamotest.Throttled()}),
 			first:  store.ErrUnavailable,
 		},
-		{
-			name:   "meta read throttled: unavailable, nothing written",
-			inject: onMeta(dynamotest.OpGetItem, 1, dynamotest.Fault{Err: dynamotest.Throttled()}),
-			first:  store.ErrUnavailable, retry: true, retryIs: nil,
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

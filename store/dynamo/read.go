@@ -74,6 +74,7 @@ func (s *Store) Load(ctx context.Context, key store.Key) (*store.Record, error) 
 			if err != nil {
 				return nil, fmt.Errorf("dynamo: %s: %w", op, err)
 			}
+			s.known.saw(key, rec.Seq)
 			return rec, nil
 		}
 		if attempt+1 >= s.opts.ReadRetries {
@@ -86,9 +87,12 @@ func (s *Store) Load(ctx context.Context, key store.Key) (*store.Record, error) 
 }
 
 func (s *Store) loadOnce(ctx context.Context, key store.Key) (*store.Record, error) {
-	m, err := s.getMeta(ctx, key)
+	m, logged, err := s.getMetaOrLog(ctx, key)
 	if err != nil {
 		return nil, err
+	}
+	if m == nil && !logged {
+		return nil, store.ErrNotFound
 	}
 	if m == nil {
 		// A first append stored but not completed (its writer crashed
@@ -166,6 +170,10 @@ func (s *Store) ReadLog(ctx context.Context, key store.Key, after uint64) ([]sto
 		}
 		entries, err := s.logTail(ctx, key, m, after+1, items)
 		if err == nil {
+			s.known.saw(key, m.last())
+			if len(entries) > 0 {
+				s.known.saw(key, entries[len(entries)-1].Seq)
+			}
 			return entries, nil
 		}
 		if !errors.Is(err, errMoved) {
@@ -178,6 +186,35 @@ func (s *Store) ReadLog(ctx context.Context, key store.Key, after uint64) ([]sto
 			return nil, fmt.Errorf("dynamo: %s: %w", op, err)
 		}
 	}
+}
+
+// getMetaOrLog reads the record's meta item, in one request as getMeta
+// does, and for a record without one says whether it has a log item (a
+// first append whose meta update is pending): a strongly consistent Query
+// of the last item from "log#" through "meta", which is the meta item when
+// there is one.
+func (s *Store) getMetaOrLog(ctx context.Context, key store.Key) (m *metaItem, logged bool, err error) {
+	out, err := s.queryPage(ctx, opRead, &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		ConsistentRead:            aws.Bool(true),
+		KeyConditionExpression:    aws.String("#pk = :pk AND #sk BETWEEN :log AND :meta"),
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk(key)}, ":log": &types.AttributeValueMemberS{Value: SKLogPrefix}, ":meta": &types.AttributeValueMemberS{Value: SKMeta}},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("get meta: %w", err)
+	}
+	if len(out.Items) == 0 {
+		return nil, false, nil
+	}
+	if skOf(out.Items[0]) != SKMeta {
+		return nil, true, nil
+	}
+	m, err = decodeMeta(out.Items[0])
+	return m, false, err
 }
 
 // getMeta reads the record's meta item (strongly consistent); nil when the
@@ -346,9 +383,10 @@ func (s *Store) readLog(ctx context.Context, key store.Key, m *metaItem, from ui
 
 // PendingGrace is how old an entry whose meta update is pending must be
 // before a reader completes it (rollForward): its writer normally does so
-// within milliseconds, and two completing it at once only waste a write.
-// The next writer of the record does not wait.
-const PendingGrace = time.Second
+// within milliseconds, but a loaded table or throttling (the SDK's retries
+// back off for seconds) can hold it longer, and a reader racing it wastes
+// a billed write. The next writer of the record does not wait.
+const PendingGrace = 5 * time.Second
 
 // logTail joins the log items read from seq `from` on into entries, and
 // checks that they run gap-free from `from` to at least m's seq (the log
@@ -401,6 +439,13 @@ func (s *Store) completeStale(ctx context.Context, key store.Key, seq uint64, it
 		if err != nil || !ok || s.opts.Now().Sub(em.at) < PendingGrace {
 			return
 		}
+		// One completion of a record at a time per store: the readers of a
+		// hot record would otherwise all send the same update, and all but
+		// one be refused (and billed).
+		if !s.known.startCompleting(key) {
+			return
+		}
+		defer s.known.doneCompleting(key)
 		if _, err := s.completeEntry(ctx, key, seq, it); err != nil {
 			slog.Warn("dynamo: completing a stored entry whose meta update is pending failed; the next reader or writer retries", "record", key.String(), "seq", seq, "err", err)
 		}

@@ -3,6 +3,8 @@ package dynamo_test
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,6 +78,13 @@ func TestPendingEntryCompletedByReader(t *testing.T) {
 	}
 	checkFeed(t, h, meta(2))
 	checkLog(t, h, e1, e2)
+	// The completion moved the record in the feed to its own time (the
+	// late reader's clock), so that feed readers that went past the
+	// entry's time meanwhile list it again.
+	rec, err := h.Load(ctx, testKey)
+	if err != nil || rec.UpdatedAt.Before(time.Now().Add(dynamo.PendingGrace)) {
+		t.Fatalf("Load after completion = updated %v, %v; want the completer's time (now + %v)", rec.UpdatedAt, err, 2*dynamo.PendingGrace)
+	}
 }
 
 func TestPendingFirstEntry(t *testing.T) {
@@ -256,5 +265,74 @@ func TestSnapshotCompletesPending(t *testing.T) {
 	if err != nil || rec.Seq != 2 || rec.Snapshot == nil || rec.Snapshot.Seq != 2 || len(rec.Entries) != 0 {
 		t.Fatalf("Load = %+v, %v; want the snapshot at 2", rec, err)
 	}
+	checkFeed(t, h, meta(2))
+}
+
+// TestPendingEntryBeforeASkippedRead: a writer that read the stored entry
+// (so knows it exists) appends the next seq without reading the meta item;
+// its meta update then finds the meta two behind, completes the entry
+// before its own, and retries: both are in the feed, each stored once.
+func TestPendingEntryBeforeASkippedRead(t *testing.T) {
+	dynamotest.Endpoint(t)
+	ctx := context.Background()
+	client := dynamotest.Client(t)
+	table := dynamotest.NewTable(t, client, dynamotest.WithoutStream)
+	var mu sync.Mutex
+	var ops []string
+	h := dynamo.New(&dynamotest.Faults{API: client, Inject: func(op string, in any) dynamotest.Fault {
+		mu.Lock()
+		ops = append(ops, op+" "+skOf(in))
+		mu.Unlock()
+		return dynamotest.Fault{}
+	}}, table, nil)
+	w := dynamo.New(&dynamotest.Faults{API: client, Inject: onMeta(dynamotest.OpUpdateItem, 1<<30, dynamotest.Fault{Err: dynamotest.Throttled()})}, table, nil)
+	e1, e2, e3 := entry(1, 100), entry(2, 100), entry(3, 100)
+	if err := h.Append(ctx, testKey, e1, meta(1)); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, w, e2, meta(2))
+	checkLog(t, h, e1, e2) // h now knows entry 2 exists
+	mu.Lock()
+	ops = nil
+	mu.Unlock()
+	if err := h.Append(ctx, testKey, e3, meta(3)); err != nil {
+		t.Fatalf("Append(3) after a pending entry 2 = %v", err)
+	}
+	if c := h.Capacity(); c.Completed != 1 {
+		t.Fatalf("completed %d entries, want 1", c.Completed)
+	}
+	// No read of the meta item before the put.
+	mu.Lock()
+	first := ops[0]
+	mu.Unlock()
+	if !strings.HasPrefix(first, dynamotest.OpPutItem+" "+dynamo.SKLogPrefix) {
+		t.Fatalf("Append began with %q, want the put of its log item (calls: %v)", first, ops)
+	}
+	checkLog(t, h, e1, e2, e3)
+	checkFeed(t, h, meta(3))
+}
+
+// TestAppendMetaReadFails: a store that has not seen the record reads its
+// meta item before the put (the gap check); if that read fails, nothing is
+// written and the caller gets ErrUnavailable.
+func TestAppendMetaReadFails(t *testing.T) {
+	dynamotest.Endpoint(t)
+	ctx := context.Background()
+	client := dynamotest.Client(t)
+	table := dynamotest.NewTable(t, client, dynamotest.WithoutStream)
+	h := dynamo.New(client, table, nil)
+	e1, e2 := entry(1, 100), entry(2, 100)
+	if err := h.Append(ctx, testKey, e1, meta(1)); err != nil {
+		t.Fatal(err)
+	}
+	fresh := dynamo.New(&dynamotest.Faults{API: client, Inject: onMeta(dynamotest.OpGetItem, 1, dynamotest.Fault{Err: dynamotest.Throttled()})}, table, nil)
+	if err := fresh.Append(ctx, testKey, e2, meta(2)); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Append with its meta read throttled = %v, want ErrUnavailable", err)
+	}
+	checkLog(t, h, e1)
+	if err := fresh.Append(ctx, testKey, e2, meta(2)); err != nil {
+		t.Fatalf("Append again = %v", err)
+	}
+	checkLog(t, h, e1, e2)
 	checkFeed(t, h, meta(2))
 }
