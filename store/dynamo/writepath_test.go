@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/dynamerge/dynamerge/store"
 	"github.com/dynamerge/dynamerge/store/dynamo"
 	"github.com/dynamerge/dynamerge/store/dynamo/dynamotest"
@@ -26,11 +28,33 @@ import (
 // "crashes" between its two writes (every meta update fails).
 func twoStores(t *testing.T) (healthy, crashing *dynamo.Store, table string) {
 	t.Helper()
+	client, table := oneTable(t)
+	return dynamo.New(client, table, nil), crashingOn(client, table), table
+}
+
+// oneTable returns a client and a fresh table (without a stream) for
+// several stores to share.
+func oneTable(t *testing.T) (*dynamodb.Client, string) {
+	t.Helper()
 	client := dynamotest.Client(t)
-	table = dynamotest.NewTable(t, client, dynamotest.WithoutStream)
-	healthy = dynamo.New(client, table, nil)
-	crashing = dynamo.New(&dynamotest.Faults{API: client, Inject: onMeta(dynamotest.OpUpdateItem, 1<<30, dynamotest.Fault{Err: dynamotest.Throttled()})}, table, nil)
-	return healthy, crashing, table
+	return client, dynamotest.NewTable(t, client, dynamotest.WithoutStream)
+}
+
+// crashingOn is a store on table whose meta updates all fail.
+func crashingOn(client *dynamodb.Client, table string) *dynamo.Store {
+	return injecting(client, table, onMeta(dynamotest.OpUpdateItem, 1<<30, dynamotest.Fault{Err: dynamotest.Throttled()}))
+}
+
+// injecting is a store on table whose calls go through inject.
+func injecting(client *dynamodb.Client, table string, inject func(string, any) dynamotest.Fault) *dynamo.Store {
+	return dynamo.New(&dynamotest.Faults{API: client, Inject: inject}, table, nil)
+}
+
+// deleted is meta(seq) of an append that deletes the record.
+func deleted(seq uint64) store.AppendMeta {
+	m := meta(seq)
+	m.Deleted = true
+	return m
 }
 
 // later is a store on table whose clock is past PendingGrace: it completes
@@ -156,18 +180,17 @@ func TestPendingEntryCompletedByNextWriter(t *testing.T) {
 func TestPendingRacesItsWriter(t *testing.T) {
 	dynamotest.Endpoint(t)
 	ctx := context.Background()
-	client := dynamotest.Client(t)
-	table := dynamotest.NewTable(t, client, dynamotest.WithoutStream)
+	client, table := oneTable(t)
 	r := later(t, table)
 	var raced atomic.Bool
-	w := dynamo.New(&dynamotest.Faults{API: client, Inject: func(op string, in any) dynamotest.Fault {
+	w := injecting(client, table, func(op string, in any) dynamotest.Fault {
 		if op == dynamotest.OpUpdateItem && skOf(in) == dynamo.SKMeta && raced.CompareAndSwap(false, true) {
 			if _, err := r.ReadLog(ctx, testKey, 0); err != nil {
 				t.Errorf("reader: %v", err)
 			}
 		}
 		return dynamotest.Fault{}
-	}}, table, nil)
+	})
 	e1 := entry(1, 100)
 	if err := w.Append(ctx, testKey, e1, meta(1)); err != nil {
 		t.Fatalf("Append raced by a completing reader = %v, want nil", err)
@@ -187,9 +210,7 @@ func TestPurgeKeepsPendingEntry(t *testing.T) {
 	ctx := context.Background()
 	h, w, _ := twoStores(t)
 	e1, e2 := entry(1, 100), entry(2, 100)
-	del := meta(1)
-	del.Deleted = true
-	if err := h.Append(ctx, testKey, e1, del); err != nil {
+	if err := h.Append(ctx, testKey, e1, deleted(1)); err != nil {
 		t.Fatal(err)
 	}
 	crash(t, w, e2, meta(2)) // the undelete
@@ -211,23 +232,20 @@ func TestPurgeKeepsPendingEntry(t *testing.T) {
 func TestPurgeBeforePut(t *testing.T) {
 	dynamotest.Endpoint(t)
 	ctx := context.Background()
-	client := dynamotest.Client(t)
-	table := dynamotest.NewTable(t, client, dynamotest.WithoutStream)
+	client, table := oneTable(t)
 	h := dynamo.New(client, table, nil)
-	del := meta(1)
-	del.Deleted = true
-	if err := h.Append(ctx, testKey, entry(1, 100), del); err != nil {
+	if err := h.Append(ctx, testKey, entry(1, 100), deleted(1)); err != nil {
 		t.Fatal(err)
 	}
 	var purged atomic.Bool
-	w := dynamo.New(&dynamotest.Faults{API: client, Inject: func(op string, in any) dynamotest.Fault {
+	w := injecting(client, table, func(op string, in any) dynamotest.Fault {
 		if op == dynamotest.OpPutItem && purged.CompareAndSwap(false, true) {
 			if err := h.Purge(ctx, testKey, 1, []string{"root"}); err != nil {
 				t.Errorf("Purge = %v", err)
 			}
 		}
 		return dynamotest.Fault{}
-	}}, table, nil)
+	})
 	if err := w.Append(ctx, testKey, entry(2, 100), meta(2)); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("Append overtaken by a purge = %v, want ErrConflict", err)
 	}
@@ -275,17 +293,16 @@ func TestSnapshotCompletesPending(t *testing.T) {
 func TestPendingEntryBeforeASkippedRead(t *testing.T) {
 	dynamotest.Endpoint(t)
 	ctx := context.Background()
-	client := dynamotest.Client(t)
-	table := dynamotest.NewTable(t, client, dynamotest.WithoutStream)
+	client, table := oneTable(t)
 	var mu sync.Mutex
 	var ops []string
-	h := dynamo.New(&dynamotest.Faults{API: client, Inject: func(op string, in any) dynamotest.Fault {
+	h := injecting(client, table, func(op string, in any) dynamotest.Fault {
 		mu.Lock()
 		ops = append(ops, op+" "+skOf(in))
 		mu.Unlock()
 		return dynamotest.Fault{}
-	}}, table, nil)
-	w := dynamo.New(&dynamotest.Faults{API: client, Inject: onMeta(dynamotest.OpUpdateItem, 1<<30, dynamotest.Fault{Err: dynamotest.Throttled()})}, table, nil)
+	})
+	w := crashingOn(client, table)
 	e1, e2, e3 := entry(1, 100), entry(2, 100), entry(3, 100)
 	if err := h.Append(ctx, testKey, e1, meta(1)); err != nil {
 		t.Fatal(err)
@@ -318,14 +335,13 @@ func TestPendingEntryBeforeASkippedRead(t *testing.T) {
 func TestAppendMetaReadFails(t *testing.T) {
 	dynamotest.Endpoint(t)
 	ctx := context.Background()
-	client := dynamotest.Client(t)
-	table := dynamotest.NewTable(t, client, dynamotest.WithoutStream)
+	client, table := oneTable(t)
 	h := dynamo.New(client, table, nil)
 	e1, e2 := entry(1, 100), entry(2, 100)
 	if err := h.Append(ctx, testKey, e1, meta(1)); err != nil {
 		t.Fatal(err)
 	}
-	fresh := dynamo.New(&dynamotest.Faults{API: client, Inject: onMeta(dynamotest.OpGetItem, 1, dynamotest.Fault{Err: dynamotest.Throttled()})}, table, nil)
+	fresh := injecting(client, table, onMeta(dynamotest.OpGetItem, 1, dynamotest.Fault{Err: dynamotest.Throttled()}))
 	if err := fresh.Append(ctx, testKey, e2, meta(2)); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Append with its meta read throttled = %v, want ErrUnavailable", err)
 	}
