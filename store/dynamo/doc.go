@@ -23,7 +23,8 @@
 // the meta's seq. Its log item carries what the meta update writes, so
 // anyone completes it identically (rollForward): the next writer before it
 // claims the next seq, a SaveSnapshot that includes it, a Purge that finds
-// it (and refuses to discard it: a ConditionCheck on the next log item),
+// it (and refuses to discard it: its transaction puts a marker at the next
+// log item only if nothing is there),
 // and any reader once it is older than PendingGrace. Reads return it at
 // once: ReadLog queries the log and the meta item in one Query, Load reads
 // the log past the meta's seq. A purge that commits between a writer's read

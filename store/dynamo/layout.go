@@ -181,6 +181,12 @@ const (
 	AttrEntryFlags = "mf"
 )
 
+// AttrPurgeMarker marks the item Purge puts at "log#<tombstone seq>" (BOOL):
+// it claims that seq in the log, so that no entry is stored there, and is
+// deleted with the purged history. It is below the record's floor, so no
+// read returns it.
+const AttrPurgeMarker = "pm"
+
 // Bits of AttrEntryFlags.
 const (
 	entryDeleted    = 1 // store.AppendMeta.Deleted

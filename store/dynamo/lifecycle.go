@@ -116,9 +116,9 @@ func (s *Store) Purge(ctx context.Context, key store.Key, seq uint64, roots []st
 	// The commit point: the tombstone, on condition that the record is
 	// still deleted at seq and that no entry follows seq in the log — an
 	// append stores its log item before it moves the meta (see Append),
-	// and that entry must not be discarded. A ConditionCheck in the same
-	// transaction checks the log item; Purge is rare, so its double
-	// (transactional) units do not matter.
+	// and that entry must not be discarded. The same transaction puts a
+	// marker at log#<seq+1> on condition that nothing is there; Purge is
+	// rare, so its double (transactional) units do not matter.
 	in := &dynamodb.TransactWriteItemsInput{
 		TransactItems: []types.TransactWriteItem{{Update: &types.Update{
 			TableName: &s.table,
@@ -141,9 +141,17 @@ func (s *Store) Purge(ctx context.Context, key store.Key, seq uint64, roots []st
 				":fsk":   &types.AttributeValueMemberS{Value: feedSK(now, key.ID)},
 				":roots": &types.AttributeValueMemberL{Value: rootList},
 			},
-		}}, {ConditionCheck: &types.ConditionCheck{
-			TableName:                &s.table,
-			Key:                      itemKey(pk(key), logSK(seq+1, 0)),
+		}}, {Put: &types.Put{
+			// A marker at the tombstone's seq rather than a ConditionCheck
+			// (which would need the dynamodb:ConditionCheckItem permission
+			// too): it also makes a put of that seq by a writer that missed
+			// the purge fail; step 2 deletes it with the history.
+			TableName: &s.table,
+			Item: map[string]types.AttributeValue{
+				AttrPK:          &types.AttributeValueMemberS{Value: pk(key)},
+				AttrSK:          &types.AttributeValueMemberS{Value: logSK(seq+1, 0)},
+				AttrPurgeMarker: &types.AttributeValueMemberBOOL{Value: true},
+			},
 			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 			ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
 		}}},
