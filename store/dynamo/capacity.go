@@ -9,7 +9,7 @@ import (
 
 // Operation classes the store counts consumed capacity for.
 const (
-	opAppend   = iota // Append's transaction
+	opAppend   = iota // Append's writes (log item, meta update), and completing others' appends
 	opSnapshot        // SaveSnapshot's chunk writes and meta update
 	opCleanup         // deleting compacted log items and old snapshot chunks
 	opRead            // Load and ReadLog (meta, snapshot chunks, log)
@@ -23,10 +23,21 @@ const (
 // it was created (ReturnConsumedCapacity TOTAL on every call; indexes
 // included), in capacity units. On-demand tables bill exactly these units.
 type Capacity struct {
-	// AppendWrites is the write units of Append transactions (log items,
-	// meta and the feed index update). Appends counts those that succeeded.
+	// AppendWrites is the write units of Append (log items, meta and the
+	// feed index update). Appends counts the entries stored.
 	AppendWrites float64
 	Appends      uint64
+	// Completed counts appends this store completed for another writer:
+	// entries stored whose meta update had not happened (see rollForward).
+	// Their write units count in AppendWrites.
+	Completed uint64
+	// RefusedWrites counts Append's conditional writes (log item puts, meta
+	// updates, completions) refused because another writer got there
+	// first. DynamoDB bills a refused write like a write of the item (at
+	// least 1 unit) but returns no ConsumedCapacity with the failure, so
+	// AppendWrites leaves them out; count about 1 unit each for small
+	// entries.
+	RefusedWrites uint64
 	// SnapshotWrites is the write units of SaveSnapshot's chunk puts and
 	// meta update; CleanupWrites those of deleting what a snapshot made
 	// obsolete (compacted log items, older snapshot chunks).
@@ -48,6 +59,8 @@ type Capacity struct {
 type capacityCounters struct {
 	read, write [opCount]atomic.Uint64
 	appends     atomic.Uint64
+	completed   atomic.Uint64
+	refused     atomic.Uint64
 	purges      atomic.Uint64
 }
 
@@ -79,6 +92,8 @@ func (s *Store) Capacity() Capacity {
 	return Capacity{
 		AppendWrites:   u(&c.write[opAppend]),
 		Appends:        c.appends.Load(),
+		Completed:      c.completed.Load(),
+		RefusedWrites:  c.refused.Load(),
 		SnapshotWrites: u(&c.write[opSnapshot]),
 		CleanupWrites:  u(&c.write[opCleanup]),
 		Reads:          u(&c.read[opRead]),

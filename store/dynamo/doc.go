@@ -9,27 +9,50 @@
 //
 // # Appends
 //
-// Append is one TransactWriteItems: the entry's log items and an update of
-// the record's meta item conditional on its seq being one less than the
-// entry's. The condition is how a seq is claimed; the transaction is what
-// keeps the meta item (seq, heads, the feed index keys, the stream image)
-// always in step with the log, whatever crashes. A cancelled transaction is
-// read reason by reason: ConditionalCheckFailed is store.ErrConflict (another
-// writer took the seq; the engine merges its entry and retries), a
-// TransactionConflict is retried a few times with jitter, throttling is
-// store.ErrUnavailable.
+// Append of an entry that fits one item is two single-item writes, not a
+// transaction (which bills every item twice): after a consistent read of
+// the meta item (the record must be at the seq before, so seqs stay
+// gap-free), it puts the log item on condition that it does not exist —
+// the claim of the seq, and the commit point: from then on every read
+// returns the entry — and then updates the meta item (seq, heads, feed
+// index keys, the stream image) on condition that its seq is still the one
+// before. A lone push costs 4 write units with the feed index (16 as a
+// transaction on DynamoDB Local).
+//
+// A crash between the two writes leaves at most one entry per record past
+// the meta's seq. Its log item carries what the meta update writes, so
+// anyone completes it identically (rollForward): the next writer before it
+// claims the next seq, a SaveSnapshot that includes it, a Purge that finds
+// it (and refuses to discard it: its transaction puts a marker at the next
+// log item only if nothing is there),
+// and any reader once it is older than PendingGrace. Reads return it at
+// once: ReadLog queries the log and the meta item in one Query, Load reads
+// the log past the meta's seq. A purge that commits between a writer's read
+// and its put leaves that put under the tombstone's seq, where no read
+// looks; the writer's meta update then fails and it answers
+// store.ErrConflict, so nothing acknowledged is ever discarded.
+//
+// An entry of more than one item stays one TransactWriteItems of its log
+// items and the meta update: a cancellation is read reason by reason
+// (ConditionalCheckFailed is store.ErrConflict, TransactionConflict is
+// retried a few times with jitter, throttling is store.ErrUnavailable).
 //
 // # Unknown outcomes
 //
 // A timeout, a lost response or an SDK retry that fails after an earlier
-// attempt landed leave an Append's outcome unknown. The SDK gives each
-// attempt an idempotency token (ClientRequestToken), so its own retries never
-// apply a transaction twice. After any error other than a cancellation,
-// Append reads the entry's first log item and compares its SHA-256 with its
-// own: equal means the write landed (Append returns nil), another hash is
-// store.ErrConflict, none is store.ErrUnavailable — and if that write lands
-// later, the next Append of the seq gets ErrConflict, and the engine finds
-// the changes in the log by hash. Nothing is lost or duplicated either way.
+// attempt landed leave an Append's outcome unknown. An SDK retry of a put
+// that landed fails its condition on our own item, which the failure
+// returns (ReturnValuesOnConditionCheckFailure): same hash, the put landed.
+// The SDK gives each transaction attempt an idempotency token
+// (ClientRequestToken), so its own retries never apply one twice. After any
+// other error, Append reads the entry's first log item and compares its
+// SHA-256 with its own: equal means the write landed (Append goes on),
+// another hash is store.ErrConflict, none is store.ErrUnavailable — and if
+// that write lands later, the caller's retry of the same entry finds it
+// (same hash) and another entry gets ErrConflict, and the engine finds the
+// changes in the log by hash. A meta update that keeps failing leaves the
+// entry stored and returned by every read, and is store.ErrUnavailable.
+// Nothing is lost or duplicated either way.
 //
 // # Size limits
 //

@@ -5,11 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/dynamerge/dynamerge/store"
@@ -73,10 +77,68 @@ func checkLog(t *testing.T, s *dynamo.Store, want ...store.Entry) {
 	}
 }
 
+// onMeta and onLog pick the calls of op on the meta item or on a log item
+// (by the key of a GetItem, PutItem or UpdateItem), so that a fault hits
+// one of Append's steps: the read of the meta item, the put of the log
+// item, the meta update, or the check of an unknown outcome.
+func onItem(op, skPrefix string, n int, fault dynamotest.Fault) func(string, any) dynamotest.Fault {
+	var left atomic.Int32
+	left.Store(int32(n))
+	return func(o string, in any) dynamotest.Fault {
+		if o != op || !strings.HasPrefix(skOf(in), skPrefix) {
+			return dynamotest.Fault{}
+		}
+		if left.Add(-1) >= 0 {
+			return fault
+		}
+		return dynamotest.Fault{}
+	}
+}
+
+func onMeta(op string, n int, fault dynamotest.Fault) func(string, any) dynamotest.Fault {
+	return onItem(op, dynamo.SKMeta, n, fault)
+}
+
+func onLog(op string, n int, fault dynamotest.Fault) func(string, any) dynamotest.Fault {
+	return onItem(op, dynamo.SKLogPrefix, n, fault)
+}
+
+// skOf is the sort key a single-item call is about.
+func skOf(in any) string {
+	var key map[string]types.AttributeValue
+	switch in := in.(type) {
+	case *dynamodb.GetItemInput:
+		key = in.Key
+	case *dynamodb.UpdateItemInput:
+		key = in.Key
+	case *dynamodb.PutItemInput:
+		key = in.Item
+	}
+	if sk, ok := key[dynamo.AttrSK].(*types.AttributeValueMemberS); ok {
+		return sk.Value
+	}
+	return ""
+}
+
+// both applies a, then b if a injected nothing.
+func both(a, b func(string, any) dynamotest.Fault) func(string, any) dynamotest.Fault {
+	return func(op string, in any) dynamotest.Fault {
+		if f := a(op, in); f.Err != nil {
+			return f
+		}
+		return b(op, in)
+	}
+}
+
+// TestAppendFaults injects a fault into each of Append's writes (the put of
+// the log item, the meta update) and into the check of an unknown outcome:
+// whatever the answer, the log then holds seq 1 exactly once, and the next
+// append completes whatever was left half done.
 func TestAppendFaults(t *testing.T) {
 	dynamotest.Endpoint(t)
 	ctx := context.Background()
 	e1, e2 := entry(1, 100), entry(2, 100)
+	ccf := &types.ConditionalCheckFailedException{Message: aws.String("injected")}
 	tests := []struct {
 		name   string
 		inject func(string, any) dynamotest.Fault
@@ -88,57 +150,60 @@ func TestAppendFaults(t *testing.T) {
 		retryIs error
 	}{
 		{
-			name:    "throttled past the SDK's retries: unavailable, nothing written",
-			inject:  once(dynamotest.OpTransactWriteItems, 1, dynamotest.Fault{Err: dynamotest.Throttled()}),
+			name:    "log put throttled past the SDK's retries: unavailable, nothing written",
+			inject:  onLog(dynamotest.OpPutItem, 1, dynamotest.Fault{Err: dynamotest.Throttled()}),
 			first:   store.ErrUnavailable,
 			retry:   true,
 			retryIs: nil,
 		},
 		{
-			name:   "response lost after the write landed: resolved as written",
-			inject: once(dynamotest.OpTransactWriteItems, 1, dynamotest.Fault{Err: dynamotest.Timeout("TransactWriteItems"), Landed: true}),
+			name:   "log put's response lost after it landed: resolved as written, meta updated",
+			inject: onLog(dynamotest.OpPutItem, 1, dynamotest.Fault{Err: dynamotest.Timeout("PutItem"), Landed: true}),
 			first:  nil,
 		},
 		{
-			name: "response lost and the check fails too: unavailable, and the retry finds it taken",
-			inject: func() func(string, any) dynamotest.Fault {
-				tw := once(dynamotest.OpTransactWriteItems, 1, dynamotest.Fault{Err: dynamotest.Timeout("TransactWriteItems"), Landed: true})
-				get := once(dynamotest.OpGetItem, 1, dynamotest.Fault{Err: dynamotest.Throttled()})
-				return func(op string, in any) dynamotest.Fault {
-					if f := tw(op, in); f.Err != nil {
-						return f
-					}
-					return get(op, in)
-				}
-			}(),
+			// The retry of the same entry finds its own item at the seq
+			// (same hash): stored once, and the retry succeeds.
+			name: "log put's response lost and the check fails too: unavailable; the retry finds its entry stored",
+			inject: both(onLog(dynamotest.OpPutItem, 1, dynamotest.Fault{Err: dynamotest.Timeout("PutItem"), Landed: true}),
+				onLog(dynamotest.OpGetItem, 1, dynamotest.Fault{Err: dynamotest.Throttled()})),
 			first:   store.ErrUnavailable,
 			retry:   true,
-			retryIs: store.ErrConflict,
+			retryIs: nil,
 		},
 		{
-			name:   "timeout before the write landed: unavailable, nothing written",
-			inject: once(dynamotest.OpTransactWriteItems, 1, dynamotest.Fault{Err: dynamotest.Timeout("TransactWriteItems")}),
+			name:   "log put timed out before it landed: unavailable, nothing written",
+			inject: onLog(dynamotest.OpPutItem, 1, dynamotest.Fault{Err: dynamotest.Timeout("PutItem")}),
 			first:  store.ErrUnavailable, retry: true, retryIs: nil,
 		},
 		{
-			name:   "transaction conflicts within the retries: written once",
-			inject: once(dynamotest.OpTransactWriteItems, dynamo.DefaultConflictRetries, dynamotest.Fault{Err: dynamotest.Cancelled(2, "", "TransactionConflict")}),
+			name:   "log put's condition failed: conflict",
+			inject: onLog(dynamotest.OpPutItem, 1, dynamotest.Fault{Err: ccf}),
+			first:  store.ErrConflict, retry: true, retryIs: nil,
+		},
+		{
+			name:   "meta update throttled within the retries: written once",
+			inject: onMeta(dynamotest.OpUpdateItem, dynamo.DefaultConflictRetries, dynamotest.Fault{Err: dynamotest.Throttled()}),
 			first:  nil,
 		},
 		{
-			name:   "transaction conflicts past the retries: conflict, nothing written",
-			inject: once(dynamotest.OpTransactWriteItems, dynamo.DefaultConflictRetries+1, dynamotest.Fault{Err: dynamotest.Cancelled(2, "", "TransactionConflict")}),
-			first:  store.ErrConflict, retry: true, retryIs: nil,
+			name:   "meta update's response lost after it landed: the retry sees it done",
+			inject: onMeta(dynamotest.OpUpdateItem, 1, dynamotest.Fault{Err: dynamotest.Timeout("UpdateItem"), Landed: true}),
+			first:  nil,
 		},
 		{
-			name:   "cancelled for a failed condition: conflict",
-			inject: once(dynamotest.OpTransactWriteItems, 1, dynamotest.Fault{Err: dynamotest.Cancelled(2, "", "ConditionalCheckFailed")}),
-			first:  store.ErrConflict, retry: true, retryIs: nil,
-		},
-		{
-			name:   "cancelled for throttling: unavailable",
-			inject: once(dynamotest.OpTransactWriteItems, 1, dynamotest.Fault{Err: dynamotest.Cancelled(2, "ThrottlingError")}),
+			// The entry is stored and every read returns it; the caller is
+			// told to retry, and its retry finds its entry stored and
+			// completes the meta update.
+			name:   "meta update throttled past the retries: unavailable, entry stored, completed by the retry",
+			inject: onMeta(dynamotest.OpUpdateItem, dynamo.DefaultConflictRetries+1, dynamotest.Fault{Err: dynamotest.Throttled()}),
 			first:  store.ErrUnavailable, retry: true, retryIs: nil,
+		},
+		{
+			// As above, but the next append is another writer's.
+			name:   "meta update throttled past the retries: unavailable, entry stored, completed by the next append",
+			inject: onMeta(dynamotest.OpUpdateItem, dynamo.DefaultConflictRetries+1, dynamotest.Fault{Err: dynamotest.Throttled()}),
+			first:  store.ErrUnavailable,
 		},
 	}
 	for _, tt := range tests {
@@ -159,6 +224,7 @@ func TestAppendFaults(t *testing.T) {
 			}
 			// Whatever happened, the log holds seq 1 exactly once, and the
 			// next seq appends normally.
+			checkLog(t, s, e1)
 			if err := s.Append(ctx, testKey, e2, meta(2)); err != nil {
 				t.Fatalf("Append(2) = %v", err)
 			}
@@ -167,21 +233,42 @@ func TestAppendFaults(t *testing.T) {
 			if err != nil || rec.Seq != 2 {
 				t.Fatalf("Load = seq %v, %v; want 2", rec, err)
 			}
+			checkFeed(t, s, meta(2))
 		})
 	}
 }
 
-// TestAppendSDKRetryAfterLostResponse drops the response of a transaction
+// checkFeed checks that the feed lists testKey with the heads of m: the
+// meta item (which the feed index holds) is not behind the log.
+func checkFeed(t *testing.T, s *dynamo.Store, m store.AppendMeta) {
+	t.Helper()
+	page, err := s.Feed(context.Background(), testKey.Collection, "", 10)
+	if err != nil {
+		t.Fatalf("Feed = %v", err)
+	}
+	for _, it := range page.Items {
+		if it.ID == testKey.ID {
+			if !slices.Equal(it.Heads, m.Heads) {
+				t.Fatalf("feed lists %s with heads %v, want %v", it.ID, it.Heads, m.Heads)
+			}
+			return
+		}
+	}
+	t.Fatalf("feed does not list %s: %+v", testKey.ID, page.Items)
+}
+
+// TestAppendSDKRetryAfterLostResponse drops the response of a log item put
 // that landed, inside the SDK (a middleware after the request was sent), so
-// that the SDK's retryer sends it again with the same idempotency token: the
-// second attempt answers success without applying anything, Append returns
-// nil without needing its own check, and the entry is written once.
+// that the SDK's retryer sends it again: the second attempt fails its
+// condition on our own item (a put has no idempotency token), which the
+// item returned with the failure shows, so Append succeeds without a check
+// of its own and the entry is written once.
 func TestAppendSDKRetryAfterLostResponse(t *testing.T) {
 	dynamotest.Endpoint(t)
 	var attempts, drops atomic.Int32
 	drop := middleware.DeserializeMiddlewareFunc("dropFirstResponse", func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
 		out, md, err := next.HandleDeserialize(ctx, in)
-		if middleware.GetOperationName(ctx) != "TransactWriteItems" {
+		if middleware.GetOperationName(ctx) != "PutItem" {
 			return out, md, err
 		}
 		attempts.Add(1)
@@ -196,13 +283,10 @@ func TestAppendSDKRetryAfterLostResponse(t *testing.T) {
 		})
 	})
 	table := dynamotest.NewTable(t, client)
-	var tokenSet, gets atomic.Int32
+	var logGets atomic.Int32
 	s := dynamo.New(&dynamotest.Faults{API: client, Inject: func(op string, in any) dynamotest.Fault {
-		if tw, ok := in.(*dynamodb.TransactWriteItemsInput); ok && tw.ClientRequestToken != nil {
-			tokenSet.Add(1)
-		}
-		if op == dynamotest.OpGetItem {
-			gets.Add(1)
+		if op == dynamotest.OpGetItem && strings.HasPrefix(skOf(in), dynamo.SKLogPrefix) {
+			logGets.Add(1)
 		}
 		return dynamotest.Fault{}
 	}}, table, nil)
@@ -214,13 +298,11 @@ func TestAppendSDKRetryAfterLostResponse(t *testing.T) {
 	if got := attempts.Load(); drops.Load() != 1 || got != 2 {
 		t.Fatalf("%d responses dropped, %d SDK attempts; want 1 and 2", drops.Load(), got)
 	}
-	if n := tokenSet.Load(); n != 0 {
-		t.Fatalf("Append set ClientRequestToken itself %d times: the SDK's retries would not share it", n)
-	}
-	if n := gets.Load(); n != 0 {
-		t.Fatalf("Append checked its outcome (%d GetItem): the SDK retry should have settled it", n)
+	if n := logGets.Load(); n != 0 {
+		t.Fatalf("Append checked its outcome (%d GetItem of a log item): the failed condition's item should have settled it", n)
 	}
 	checkLog(t, s, e1)
+	checkFeed(t, s, meta(1))
 	if err := s.Append(context.Background(), testKey, entry(2, 10), meta(2)); err != nil {
 		t.Fatalf("Append(2) = %v", err)
 	}
@@ -330,4 +412,11 @@ func (d *deadlineAPI) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWrit
 		return nil, err
 	}
 	return d.API.BatchWriteItem(ctx, in, o...)
+}
+
+func (d *deadlineAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if err := d.check(ctx); err != nil {
+		return nil, err
+	}
+	return d.API.PutItem(ctx, in, o...)
 }

@@ -165,6 +165,32 @@ const (
 	// attribution existed. On an attribution item ("attr#…") AttrData
 	// holds the packed rows (store.EncodeRows).
 	AttrAttribution = "a"
+	// AttrEntryHeads, AttrEntrySize, AttrEntryTime and AttrEntryFlags are,
+	// on the first part of an entry stored by a single-item Append (see
+	// append.go), what the meta item is to say once the entry is the
+	// latest: its heads (list of strings), store.AppendMeta.Size (number),
+	// the append's time in Unix µs (number, AttrUpdatedAt and the feed
+	// position) and entryDeleted|entryNewHistory (number). They let any
+	// reader or the next writer complete an append whose meta update did
+	// not happen (a crash between its two writes) exactly as its writer
+	// would have. Absent on entries written by a transaction (older ones,
+	// and entries of more than one part), which never need completing.
+	AttrEntryHeads = "mh"
+	AttrEntrySize  = "ms"
+	AttrEntryTime  = "mu"
+	AttrEntryFlags = "mf"
+)
+
+// AttrPurgeMarker marks the item Purge puts at "log#<tombstone seq>" (BOOL):
+// it claims that seq in the log, so that no entry is stored there, and is
+// deleted with the purged history. It is below the record's floor, so no
+// read returns it.
+const AttrPurgeMarker = "pm"
+
+// Bits of AttrEntryFlags.
+const (
+	entryDeleted    = 1 // store.AppendMeta.Deleted
+	entryNewHistory = 2 // store.AppendMeta.NewHistory
 )
 
 // Item size limits. DynamoDB refuses items over 400 KB (names and values

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -112,39 +113,77 @@ func (s *Store) Purge(ctx context.Context, key store.Key, seq uint64, roots []st
 	for i, r := range roots {
 		rootList[i] = &types.AttributeValueMemberS{Value: r}
 	}
-	cctx, cancel := s.callContext(ctx)
-	out, err := s.api.UpdateItem(cctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table,
-		Key:       itemKey(pk(key), SKMeta),
-		UpdateExpression: aws.String("SET #seq = :next, #pseq = :next, #prg = :true, #heads = :none, #size = :zero, #upd = :upd, #fsk = :fsk, " +
-			"#roots = list_append(if_not_exists(#roots, :none), :roots) REMOVE #ssq, #sver, #sn, #ssz"),
-		ConditionExpression: aws.String("#seq = :seq AND attribute_exists(#del) AND attribute_not_exists(#prg)"),
-		ExpressionAttributeNames: map[string]string{
-			"#seq": AttrSeq, "#pseq": AttrPurgedSeq, "#prg": AttrPurged, "#heads": AttrHeads, "#size": AttrSize,
-			"#upd": AttrUpdatedAt, "#fsk": AttrFeedSK, "#roots": AttrRoots, "#del": AttrDeletedAt,
-			"#ssq": AttrSnapSeq, "#sver": AttrSnapVersion, "#sn": AttrSnapChunks, "#ssz": AttrSnapSize,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":seq":   num(seq),
-			":next":  num(seq + 1),
-			":true":  &types.AttributeValueMemberBOOL{Value: true},
-			":none":  &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
-			":zero":  num(0),
-			":upd":   num(uint64(max(now.UnixMicro(), 0))),
-			":fsk":   &types.AttributeValueMemberS{Value: feedSK(now, key.ID)},
-			":roots": &types.AttributeValueMemberL{Value: rootList},
-		},
+	// The commit point: the tombstone, on condition that the record is
+	// still deleted at seq and that no entry follows seq in the log — an
+	// append stores its log item before it moves the meta (see Append),
+	// and that entry must not be discarded. The same transaction puts a
+	// marker at log#<seq+1> on condition that nothing is there; Purge is
+	// rare, so its double (transactional) units do not matter.
+	in := &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{{Update: &types.Update{
+			TableName: &s.table,
+			Key:       itemKey(pk(key), SKMeta),
+			UpdateExpression: aws.String("SET #seq = :next, #pseq = :next, #prg = :true, #heads = :none, #size = :zero, #upd = :upd, #fsk = :fsk, " +
+				"#roots = list_append(if_not_exists(#roots, :none), :roots) REMOVE #ssq, #sver, #sn, #ssz"),
+			ConditionExpression: aws.String("#seq = :seq AND attribute_exists(#del) AND attribute_not_exists(#prg)"),
+			ExpressionAttributeNames: map[string]string{
+				"#seq": AttrSeq, "#pseq": AttrPurgedSeq, "#prg": AttrPurged, "#heads": AttrHeads, "#size": AttrSize,
+				"#upd": AttrUpdatedAt, "#fsk": AttrFeedSK, "#roots": AttrRoots, "#del": AttrDeletedAt,
+				"#ssq": AttrSnapSeq, "#sver": AttrSnapVersion, "#sn": AttrSnapChunks, "#ssz": AttrSnapSize,
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":seq":   num(seq),
+				":next":  num(seq + 1),
+				":true":  &types.AttributeValueMemberBOOL{Value: true},
+				":none":  &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+				":zero":  num(0),
+				":upd":   num(uint64(max(now.UnixMicro(), 0))),
+				":fsk":   &types.AttributeValueMemberS{Value: feedSK(now, key.ID)},
+				":roots": &types.AttributeValueMemberL{Value: rootList},
+			},
+		}}, {Put: &types.Put{
+			// A marker at the tombstone's seq rather than a ConditionCheck
+			// (which would need the dynamodb:ConditionCheckItem permission
+			// too): it also makes a put of that seq by a writer that missed
+			// the purge fail; step 2 deletes it with the history.
+			TableName: &s.table,
+			Item: map[string]types.AttributeValue{
+				AttrPK:          &types.AttributeValueMemberS{Value: pk(key)},
+				AttrSK:          &types.AttributeValueMemberS{Value: logSK(seq+1, 0)},
+				AttrPurgeMarker: &types.AttributeValueMemberBOOL{Value: true},
+			},
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
+		}}},
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-	})
+	}
+	cctx, cancel := s.callContext(ctx)
+	out, err := s.api.TransactWriteItems(cctx, in)
 	cancel()
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return fmt.Errorf("dynamo: %s: %w: the record changed", op, store.ErrConflict)
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		c := readCancellation(tce)
+		switch {
+		case c.conditionFailed:
+			if r := tce.CancellationReasons; len(r) > 1 && deref(r[1].Code) == reasonConditionFailed {
+				// An append is stored past seq: complete it, so that the
+				// sweep sees the record as it is.
+				if _, rerr := s.rollForward(ctx, key, m); rerr != nil {
+					slog.Warn("dynamo: completing an entry a purge found failed", "record", key.String(), "err", rerr)
+				}
+				return fmt.Errorf("dynamo: %s: %w: an entry follows seq %d", op, store.ErrConflict, seq)
+			}
+			return fmt.Errorf("dynamo: %s: %w: the record changed", op, store.ErrConflict)
+		case c.conflict:
+			return fmt.Errorf("dynamo: %s: %w: transaction conflict", op, store.ErrConflict)
+		case c.throttled:
+			return fmt.Errorf("dynamo: %s: %w: throttled: %w", op, store.ErrUnavailable, err)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("dynamo: %s: %w", op, classify(err))
 	}
-	s.units.addOne(opPurge, true, out.ConsumedCapacity)
+	s.units.add(opPurge, true, out.ConsumedCapacity...)
 	s.units.purges.Add(1)
 	return s.finishPurge(ctx, key, seq+1, op)
 }

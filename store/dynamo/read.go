@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -32,8 +33,23 @@ type metaItem struct {
 	updatedAt  time.Time
 }
 
-// floor is the seq up to which the log holds no entries.
-func (m *metaItem) floor() uint64 { return max(m.snapSeq, m.purgedSeq) }
+// floor is the seq up to which the log holds no entries (0 for a record
+// without a meta item).
+func (m *metaItem) floor() uint64 {
+	if m == nil {
+		return 0
+	}
+	return max(m.snapSeq, m.purgedSeq)
+}
+
+// last is the meta item's seq (0 for a record without one). The log may
+// hold one more entry, whose meta update is pending (see Append).
+func (m *metaItem) last() uint64 {
+	if m == nil {
+		return 0
+	}
+	return m.seq
+}
 
 // errMoved says that a record changed under a multi-step read (a
 // concurrent compaction removed what an earlier step pointed to): read it
@@ -58,6 +74,7 @@ func (s *Store) Load(ctx context.Context, key store.Key) (*store.Record, error) 
 			if err != nil {
 				return nil, fmt.Errorf("dynamo: %s: %w", op, err)
 			}
+			s.known.saw(key, rec.Seq)
 			return rec, nil
 		}
 		if attempt+1 >= s.opts.ReadRetries {
@@ -70,12 +87,30 @@ func (s *Store) Load(ctx context.Context, key store.Key) (*store.Record, error) 
 }
 
 func (s *Store) loadOnce(ctx context.Context, key store.Key) (*store.Record, error) {
-	m, err := s.getMeta(ctx, key)
+	m, logged, err := s.getMetaOrLog(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if m == nil {
+	if m == nil && !logged {
 		return nil, store.ErrNotFound
+	}
+	if m == nil {
+		// A first append stored but not completed (its writer crashed
+		// between its two writes) is the record: read and complete it.
+		entries, err := s.readLog(ctx, key, nil, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) == 0 {
+			return nil, store.ErrNotFound
+		}
+		if m, err = s.getMeta(ctx, key); err != nil {
+			return nil, err
+		}
+		if m == nil {
+			// Not completed yet: the log is the truth.
+			return &store.Record{Key: key, Seq: entries[len(entries)-1].Seq, Entries: entries}, nil
+		}
 	}
 	rec := &store.Record{Key: key, Seq: m.seq, DeletedAt: m.deletedAt, UpdatedAt: m.updatedAt, Purged: m.purged, Roots: m.roots}
 	if m.snapSeq > 0 {
@@ -85,21 +120,25 @@ func (s *Store) loadOnce(ctx context.Context, key store.Key) (*store.Record, err
 		}
 		rec.Snapshot = &store.Snapshot{Seq: m.snapSeq, Data: data}
 	}
-	if m.seq > m.floor() {
-		entries, err := s.readLog(ctx, key, m.floor()+1, m.seq)
-		if err != nil {
-			return nil, err
-		}
+	// Read the log even when the meta says it is empty past the floor: an
+	// entry whose meta update is pending is there.
+	entries, err := s.readLog(ctx, key, m, m.floor()+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) > 0 {
 		rec.Entries = entries
 		rec.Seq = entries[len(entries)-1].Seq
 	}
 	return rec, nil
 }
 
-// ReadLog returns the entries after `after`. It reads the meta item first:
-// nothing after the meta's seq means nothing to return (one read), and an
-// `after` below the snapshot's seq is store.ErrCompacted, whether or not the
-// compacted items are deleted yet.
+// ReadLog returns the entries after `after`: one strongly consistent Query
+// from log#<after+1> through the meta item (which sorts right after the log
+// items), so that it costs what reading the meta item alone did when
+// nothing is new, and returns an entry whose meta update is pending (see
+// Append) too. An `after` below the snapshot's seq is store.ErrCompacted,
+// whether or not the compacted items are deleted yet.
 func (s *Store) ReadLog(ctx context.Context, key store.Key, after uint64) ([]store.Entry, error) {
 	op := fmt.Sprintf("read log %s after %d", key, after)
 	if err := key.Validate(); err != nil {
@@ -109,17 +148,32 @@ func (s *Store) ReadLog(ctx context.Context, key store.Key, after uint64) ([]sto
 		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
 	}
 	for attempt := 0; ; attempt++ {
-		m, err := s.getMeta(ctx, key)
-		switch {
-		case err != nil:
+		items, err := s.queryAll(ctx, opRead, &dynamodb.QueryInput{
+			TableName:                 &s.table,
+			ConsistentRead:            aws.Bool(true),
+			KeyConditionExpression:    aws.String("#pk = :pk AND #sk BETWEEN :from AND :meta"),
+			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk(key)}, ":from": &types.AttributeValueMemberS{Value: logSK(after+1, 0)}, ":meta": &types.AttributeValueMemberS{Value: SKMeta}},
+		})
+		if err != nil {
 			return nil, fmt.Errorf("dynamo: %s: %w", op, err)
-		case m == nil || after >= m.seq:
-			return []store.Entry{}, nil
-		case after < m.floor():
+		}
+		var m *metaItem
+		if n := len(items); n > 0 && skOf(items[n-1]) == SKMeta {
+			if m, err = decodeMeta(items[n-1]); err != nil {
+				return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+			}
+			items = items[:n-1]
+		}
+		if after < m.floor() {
 			return nil, fmt.Errorf("dynamo: %s: %w: snapshot or purge at %d", op, store.ErrCompacted, m.floor())
 		}
-		entries, err := s.readLog(ctx, key, after+1, m.seq)
+		entries, err := s.logTail(ctx, key, m, after+1, items)
 		if err == nil {
+			s.known.saw(key, m.last())
+			if len(entries) > 0 {
+				s.known.saw(key, entries[len(entries)-1].Seq)
+			}
 			return entries, nil
 		}
 		if !errors.Is(err, errMoved) {
@@ -132,6 +186,35 @@ func (s *Store) ReadLog(ctx context.Context, key store.Key, after uint64) ([]sto
 			return nil, fmt.Errorf("dynamo: %s: %w", op, err)
 		}
 	}
+}
+
+// getMetaOrLog reads the record's meta item, in one request as getMeta
+// does, and for a record without one says whether it has a log item (a
+// first append whose meta update is pending): a strongly consistent Query
+// of the last item from "log#" through "meta", which is the meta item when
+// there is one.
+func (s *Store) getMetaOrLog(ctx context.Context, key store.Key) (m *metaItem, logged bool, err error) {
+	out, err := s.queryPage(ctx, opRead, &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		ConsistentRead:            aws.Bool(true),
+		KeyConditionExpression:    aws.String("#pk = :pk AND #sk BETWEEN :log AND :meta"),
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk(key)}, ":log": &types.AttributeValueMemberS{Value: SKLogPrefix}, ":meta": &types.AttributeValueMemberS{Value: SKMeta}},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("get meta: %w", err)
+	}
+	if len(out.Items) == 0 {
+		return nil, false, nil
+	}
+	if skOf(out.Items[0]) != SKMeta {
+		return nil, true, nil
+	}
+	m, err = decodeMeta(out.Items[0])
+	return m, false, err
 }
 
 // getMeta reads the record's meta item (strongly consistent); nil when the
@@ -282,11 +365,9 @@ func (s *Store) readSnapshot(ctx context.Context, key store.Key, m *metaItem) ([
 	return data, nil
 }
 
-// readLog reads the entries from seq `from` on, and checks that they run
-// gap-free from `from` to at least `through` (the meta's seq when it was
-// read; the log may have grown since). A shortfall means a compaction
-// removed entries after the meta was read: errMoved.
-func (s *Store) readLog(ctx context.Context, key store.Key, from, through uint64) ([]store.Entry, error) {
+// readLog reads the entries from seq `from` on (see logTail for what it
+// returns), m being the meta item read before (nil: none).
+func (s *Store) readLog(ctx context.Context, key store.Key, m *metaItem, from uint64) ([]store.Entry, error) {
 	items, err := s.queryAll(ctx, opRead, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		ConsistentRead:            aws.Bool(true),
@@ -297,26 +378,79 @@ func (s *Store) readLog(ctx context.Context, key store.Key, from, through uint64
 	if err != nil {
 		return nil, fmt.Errorf("read log from %d: %w", from, err)
 	}
+	return s.logTail(ctx, key, m, from, items)
+}
+
+// PendingGrace is how old an entry whose meta update is pending must be
+// before a reader completes it (rollForward): its writer normally does so
+// within milliseconds, but a loaded table or throttling (the SDK's retries
+// back off for seconds) can hold it longer, and a reader racing it wastes
+// a billed write. The next writer of the record does not wait.
+const PendingGrace = 5 * time.Second
+
+// logTail joins the log items read from seq `from` on into entries, and
+// checks that they run gap-free from `from` to at least m's seq (the log
+// may have grown since m was read). A shortfall means a compaction removed
+// entries after m was read: errMoved. Past m's seq it returns what follows
+// gap-free: the entry whose meta update is pending, if any, which it
+// completes when that is older than PendingGrace (a crashed writer's).
+func (s *Store) logTail(ctx context.Context, key store.Key, m *metaItem, from uint64, items []map[string]types.AttributeValue) ([]store.Entry, error) {
+	through := m.last()
 	entries, err := assembleLog(items)
 	if err != nil {
 		return nil, err
 	}
 	if len(entries) == 0 || entries[0].Seq != from {
+		if through < from {
+			return []store.Entry{}, nil // nothing was promised
+		}
 		return nil, fmt.Errorf("%w: log from %d starts at %v", errMoved, from, firstSeq(entries))
 	}
 	for i := 1; i < len(entries); i++ {
 		if entries[i].Seq != entries[i-1].Seq+1 {
 			if entries[i-1].Seq >= through {
 				// Past what the meta promised: cut at the gap.
-				return entries[:i], nil
+				entries = entries[:i]
+				break
 			}
 			return nil, fmt.Errorf("%w: log jumps from %d to %d", errMoved, entries[i-1].Seq, entries[i].Seq)
 		}
 	}
-	if last := entries[len(entries)-1].Seq; last < through {
+	last := entries[len(entries)-1].Seq
+	if last < through {
 		return nil, fmt.Errorf("%w: log ends at %d, meta says %d", errMoved, last, through)
 	}
+	if last > through {
+		s.completeStale(ctx, key, through+1, items)
+	}
 	return entries, nil
+}
+
+// completeStale completes the pending entry seq (its log item is among
+// items) if it is older than PendingGrace. A failure is left for the next
+// reader or writer: the entry is returned either way.
+func (s *Store) completeStale(ctx context.Context, key store.Key, seq uint64, items []map[string]types.AttributeValue) {
+	sk := logSK(seq, 0)
+	for _, it := range items {
+		if skOf(it) != sk {
+			continue
+		}
+		em, ok, err := decodeEntryMeta(it)
+		if err != nil || !ok || s.opts.Now().Sub(em.at) < PendingGrace {
+			return
+		}
+		// One completion of a record at a time per store: the readers of a
+		// hot record would otherwise all send the same update, and all but
+		// one be refused (and billed).
+		if !s.known.startCompleting(key) {
+			return
+		}
+		defer s.known.doneCompleting(key)
+		if _, err := s.completeEntry(ctx, key, seq, it); err != nil {
+			slog.Warn("dynamo: completing a stored entry whose meta update is pending failed; the next reader or writer retries", "record", key.String(), "seq", seq, "err", err)
+		}
+		return
+	}
 }
 
 func firstSeq(es []store.Entry) any {

@@ -79,11 +79,11 @@ func TestFeedShardsFaults(t *testing.T) {
 	}
 
 	// A fresh writer that could not read the shard count (New reads
-	// nothing; its reads fail here) appends anyway, on the unsharded key,
-	// and the record is listed.
+	// nothing; its reads of the config item fail here) appends anyway, on
+	// the unsharded key, and the record is listed.
 	writer := dynamo.New(faults, s.Table(), nil)
 	faults.Inject = func(op string, in any) dynamotest.Fault {
-		if op == dynamotest.OpGetItem {
+		if g, ok := in.(*dynamodb.GetItemInput); ok && g.Key[dynamo.AttrPK].(*types.AttributeValueMemberS).Value == dynamo.ConfigPK {
 			return dynamotest.Fault{Err: dynamotest.Throttled()}
 		}
 		return dynamotest.Fault{}

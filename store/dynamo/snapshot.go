@@ -53,7 +53,14 @@ func (s *Store) SaveSnapshot(ctx context.Context, key store.Key, snap store.Snap
 		// purged since (a compaction that raced the purge).
 		return nil
 	case snap.Seq > m.seq:
-		return fmt.Errorf("dynamo: %s: %w: log ends at %d", op, store.ErrConflict, m.seq)
+		// The snapshot may include an entry whose meta update is pending
+		// (readers return it): complete it, then the meta covers it.
+		if m, err = s.rollForward(ctx, key, m); err != nil {
+			return fmt.Errorf("dynamo: %s: %w", op, err)
+		}
+		if snap.Seq > m.last() {
+			return fmt.Errorf("dynamo: %s: %w: log ends at %d", op, store.ErrConflict, m.last())
+		}
 	}
 
 	ver := newVersion()

@@ -15,6 +15,7 @@ import (
 // Operation names passed to Faults.Inject.
 const (
 	OpGetItem            = "GetItem"
+	OpPutItem            = "PutItem"
 	OpUpdateItem         = "UpdateItem"
 	OpQuery              = "Query"
 	OpTransactWriteItems = "TransactWriteItems"
@@ -105,6 +106,12 @@ func call[In, Out any](f *Faults, op string, in In, real func() (Out, error)) (O
 // GetItem implements dynamo.API.
 func (f *Faults) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	return call(f, OpGetItem, in, func() (*dynamodb.GetItemOutput, error) { return f.API.GetItem(ctx, in, o...) })
+}
+
+// PutItem implements dynamo.API.
+func (f *Faults) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	f.sizes(in.Item)
+	return call(f, OpPutItem, in, func() (*dynamodb.PutItemOutput, error) { return f.API.PutItem(ctx, in, o...) })
 }
 
 // UpdateItem implements dynamo.API.

@@ -117,8 +117,8 @@ func TestMeasureWriteUnits(t *testing.T) {
 			mustPush(t, s.Client, d, d.pending)
 		}
 		c := st.Capacity()
-		t.Logf("single pushes: %d changes in %d appends, %.2f write units per change (%.1f per append)",
-			n, c.Appends, c.AppendWrites/n, c.AppendWrites/float64(c.Appends))
+		t.Logf("single pushes: %d changes in %d appends, %.2f write units per change (%.1f per append), %d conditional writes refused",
+			n, c.Appends, c.AppendWrites/n, c.AppendWrites/float64(c.Appends), c.RefusedWrites)
 	})
 
 	t.Run("hot record burst with group commit", func(t *testing.T) {
@@ -140,8 +140,9 @@ func TestMeasureWriteUnits(t *testing.T) {
 			wg.Wait()
 			c := st.Capacity()
 			n := writers * rounds
-			t.Logf("burst of %d writers x %d pushes on one record, group commit %v: %d changes in %d appends (%.1f per append), %.2f write units per change",
-				writers, rounds, !noGroup, n, c.Appends, float64(n)/float64(c.Appends), c.AppendWrites/float64(n))
+			t.Logf("burst of %d writers x %d pushes on one record, group commit %v: %d changes in %d appends (%.1f per append), %.2f write units per change; %d conditional writes refused (billed about 1 unit each, not in the units above: %.2f per change with them)",
+				writers, rounds, !noGroup, n, c.Appends, float64(n)/float64(c.Appends), c.AppendWrites/float64(n),
+				c.RefusedWrites, (c.AppendWrites+float64(c.RefusedWrites))/float64(n))
 		}
 	})
 

@@ -23,10 +23,12 @@ var seedFlag = flag.Uint64("seed", 0, "seed of the randomised fault test (0: a n
 
 // TestEngineFaults runs clients against two engines ("processes") sharing
 // one table, each through its own store whose DynamoDB calls fail at
-// random the ways DynamoDB Local never does: transactions whose response is
-// lost after they landed, timeouts before they landed, throttling past the
-// SDK's retries, transaction conflicts, and failing reads (among them the
-// checks of unknown outcomes). Clients keep every change they were not told
+// random the ways DynamoDB Local never does: Append's writes (the log
+// item's put, the meta update) whose response is lost after they landed,
+// timeouts before they landed, throttling past the SDK's retries (a fault
+// on the meta update leaves a half-done append that the next writer or a
+// reader completes), and failing reads (among them the checks of unknown
+// outcomes). Clients keep every change they were not told
 // is stored and resend it. At the end every change is in the log exactly
 // once: 0 lost, 0 duplicated.
 func TestEngineFaults(t *testing.T) {
@@ -54,16 +56,17 @@ func TestEngineFaults(t *testing.T) {
 		}
 		r := rng.Float64()
 		switch op {
-		case dynamotest.OpTransactWriteItems:
+		case dynamotest.OpPutItem, dynamotest.OpUpdateItem:
+			// Append's two writes: the log item's put and the meta update
+			// (a fault between them is a half-done append the next
+			// writer or a reader completes).
 			switch {
 			case r < 0.15:
 				return dynamotest.Fault{Err: dynamotest.Timeout(op), Landed: true}
 			case r < 0.20:
 				return dynamotest.Fault{Err: dynamotest.Timeout(op)}
-			case r < 0.25:
-				return dynamotest.Fault{Err: dynamotest.Throttled()}
 			case r < 0.30:
-				return dynamotest.Fault{Err: dynamotest.Cancelled(2, "", "TransactionConflict")}
+				return dynamotest.Fault{Err: dynamotest.Throttled()}
 			}
 		case dynamotest.OpGetItem, dynamotest.OpQuery:
 			if r < 0.10 {
@@ -140,8 +143,8 @@ func TestEngineFaults(t *testing.T) {
 	n503 := 0
 	unavailable.Range(func(any, any) bool { n503++; return true })
 	t.Logf("faults injected: %v; syncs answered unavailable (and resent): %d", injected, n503)
-	if injected[dynamotest.OpTransactWriteItems] == 0 {
-		t.Fatal("no transaction fault was injected")
+	if injected[dynamotest.OpPutItem] == 0 || injected[dynamotest.OpUpdateItem] == 0 {
+		t.Fatal("no fault was injected into one of Append's writes")
 	}
 
 	// Every change of every client, in the log exactly once.
@@ -177,9 +180,10 @@ func TestEngineFaults(t *testing.T) {
 	}
 }
 
-// TestThrottledSyncAnswers503 throttles every transaction past the SDK's
-// retries: the server answers 503 unavailable with Retry-After, stores
-// nothing, and the client's resend once DynamoDB recovers is stored once.
+// TestThrottledSyncAnswers503 throttles every write (Append's log item
+// put) past the SDK's retries: the server answers 503 unavailable with
+// Retry-After, stores nothing, and the client's resend once DynamoDB
+// recovers is stored once.
 func TestThrottledSyncAnswers503(t *testing.T) {
 	dynamotest.Endpoint(t)
 	var (
@@ -190,7 +194,7 @@ func TestThrottledSyncAnswers503(t *testing.T) {
 		return &dynamotest.Faults{API: api, Inject: func(op string, _ any) dynamotest.Fault {
 			mu.Lock()
 			defer mu.Unlock()
-			if throttled && op == dynamotest.OpTransactWriteItems {
+			if throttled && (op == dynamotest.OpPutItem || op == dynamotest.OpTransactWriteItems) {
 				return dynamotest.Fault{Err: dynamotest.Throttled()}
 			}
 			return dynamotest.Fault{}
