@@ -3,6 +3,7 @@ package dynamo
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -73,13 +74,15 @@ func (s *Store) Append(ctx context.Context, key store.Key, e store.Entry, meta s
 	}
 
 	em := entryMeta{heads: meta.Heads, size: max(meta.Size, 0), at: s.opts.Now(), deleted: meta.Deleted, newHistory: meta.NewHistory}
-	err := s.putLog(ctx, key, e, em, hash[:])
+	var token [16]byte
+	_, _ = crand.Read(token[:]) // crypto/rand.Read never fails
+	err := s.putLog(ctx, key, e, em, hash[:], token[:])
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		s.units.refused.Add(1)
 	}
 	switch {
-	case errors.As(err, &ccf) && !sameEntry(ccf.Item, hash[:]):
+	case errors.As(err, &ccf) && !sameEntry(ccf.Item, hash[:], token[:]):
 		return fmt.Errorf("dynamo: %s: %w", op, store.ErrConflict)
 	case errors.As(err, &ccf):
 		// Our own item: the SDK retried a put that had landed (a put has
@@ -88,7 +91,7 @@ func (s *Store) Append(ctx context.Context, key store.Key, e store.Entry, meta s
 		// Anything else may hide a put that landed (a timeout, a lost
 		// response, an SDK retry failing after an earlier attempt
 		// succeeded): find out before answering.
-		if err := s.resolve(ctx, key, e.Seq, hash[:], op, err); err != nil {
+		if err := s.resolve(ctx, key, e.Seq, hash[:], token[:], op, err); err != nil {
 			return err
 		}
 	}
@@ -135,6 +138,11 @@ func (s *Store) checkNext(ctx context.Context, key store.Key, seq uint64) error 
 // (its retry finds the changes stored).
 func (s *Store) finishAppend(ctx context.Context, key store.Key, seq uint64, em entryMeta) error {
 	for attempt := 0; ; attempt++ {
+		// The feed position is this update's time, not the put's: retries
+		// may land it long after (FeedOverlap), as completeEntry does.
+		if now := s.opts.Now(); now.After(em.at) {
+			em.at = now
+		}
 		err := s.advanceMeta(ctx, key, seq, em)
 		if err == nil {
 			return nil
@@ -181,6 +189,28 @@ type knownSeqs struct {
 	mu         sync.Mutex
 	seq        map[store.Key]uint64
 	completing map[store.Key]bool // readers completing an entry (completeStale)
+	scheduled  map[store.Key]bool // young pending entries to check later (completeLater)
+}
+
+// schedule says whether a later check of key's pending entry is not yet
+// scheduled, and marks it so.
+func (k *knownSeqs) schedule(key store.Key) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.scheduled[key] {
+		return false
+	}
+	if k.scheduled == nil {
+		k.scheduled = map[store.Key]bool{}
+	}
+	k.scheduled[key] = true
+	return true
+}
+
+func (k *knownSeqs) unschedule(key store.Key) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.scheduled, key)
 }
 
 func (k *knownSeqs) startCompleting(key store.Key) bool {
@@ -236,8 +266,9 @@ type entryMeta struct {
 }
 
 // putLog is step 2 of Append: the log item, with the meta update's values.
-func (s *Store) putLog(ctx context.Context, key store.Key, e store.Entry, em entryMeta, hash []byte) error {
+func (s *Store) putLog(ctx context.Context, key store.Key, e store.Entry, em entryMeta, hash, token []byte) error {
 	item := logItem(key, e, hash, 0, 1)
+	item[AttrEntryToken] = &types.AttributeValueMemberB{Value: token}
 	item[AttrEntryHeads] = headList(em.heads)
 	item[AttrEntrySize] = num(uint64(em.size))
 	item[AttrEntryTime] = num(uint64(max(em.at.UnixMicro(), 0)))
@@ -270,11 +301,17 @@ func (s *Store) putLog(ctx context.Context, key store.Key, e store.Entry, em ent
 	return nil
 }
 
-// sameEntry says whether item is the first log item of the entry whose
-// hash is hash.
-func sameEntry(item map[string]types.AttributeValue, hash []byte) bool {
+// sameEntry says whether item is the first log item of this Append's
+// entry: its hash is hash, and its token is token (when both carry one;
+// entries written by a transaction carry none, and their retries are told
+// apart by the transaction's idempotency token).
+func sameEntry(item map[string]types.AttributeValue, hash, token []byte) bool {
 	got, _ := item[AttrEntryHash].(*types.AttributeValueMemberB)
-	return got != nil && bytes.Equal(got.Value, hash)
+	if got == nil || !bytes.Equal(got.Value, hash) {
+		return false
+	}
+	tok, _ := item[AttrEntryToken].(*types.AttributeValueMemberB)
+	return token == nil || tok == nil || bytes.Equal(tok.Value, token)
 }
 
 // decodeEntryMeta reads the meta update values of a log item; ok is false
@@ -432,7 +469,7 @@ func (s *Store) appendTransact(ctx context.Context, key store.Key, e store.Entry
 			// Anything but a cancellation may hide a write that landed (a
 			// timeout, a lost response, or an SDK retry that failed after
 			// an earlier attempt succeeded): find out before answering.
-			err = s.resolve(ctx, key, e.Seq, hash, op, err)
+			err = s.resolve(ctx, key, e.Seq, hash, nil, op, err)
 			if err == nil {
 				s.units.appends.Add(1)
 				s.announce(key, e.Seq, meta)
@@ -472,15 +509,15 @@ func (s *Store) appendTransact(ctx context.Context, key store.Key, e store.Entry
 // that seq gets ErrConflict and finds the entry in the log, so nothing is
 // lost or written twice. The read runs even when ctx is done (that is often
 // why the outcome is unknown), under its own call deadline.
-func (s *Store) resolve(ctx context.Context, key store.Key, seq uint64, hash []byte, op string, cause error) error {
+func (s *Store) resolve(ctx context.Context, key store.Key, seq uint64, hash, token []byte, op string, cause error) error {
 	rctx, cancel := s.callContext(context.WithoutCancel(ctx))
 	defer cancel()
 	out, err := s.api.GetItem(rctx, &dynamodb.GetItemInput{
 		TableName:                &s.table,
 		Key:                      itemKey(pk(key), logSK(seq, 0)),
 		ConsistentRead:           aws.Bool(true),
-		ProjectionExpression:     aws.String("#h"),
-		ExpressionAttributeNames: map[string]string{"#h": AttrEntryHash},
+		ProjectionExpression:     aws.String("#h, #t"),
+		ExpressionAttributeNames: map[string]string{"#h": AttrEntryHash, "#t": AttrEntryToken},
 		ReturnConsumedCapacity:   types.ReturnConsumedCapacityTotal,
 	})
 	if err != nil {
@@ -490,7 +527,7 @@ func (s *Store) resolve(ctx context.Context, key store.Key, seq uint64, hash []b
 	if out.Item == nil {
 		return fmt.Errorf("dynamo: %s: %w (not written)", op, classify(cause))
 	}
-	if sameEntry(out.Item, hash) {
+	if sameEntry(out.Item, hash, token) {
 		return nil
 	}
 	return fmt.Errorf("dynamo: %s: %w (after %v)", op, store.ErrConflict, cause)

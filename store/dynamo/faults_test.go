@@ -162,14 +162,15 @@ func TestAppendFaults(t *testing.T) {
 			first:  nil,
 		},
 		{
-			// The retry of the same entry finds its own item at the seq
-			// (same hash): stored once, and the retry succeeds.
-			name: "log put's response lost and the check fails too: unavailable; the retry finds its entry stored",
+			// The retry of the same entry, a new Append, finds the seq
+			// taken (Append is not idempotent: store.Store; the engine
+			// then re-reads the log and finds its changes): stored once.
+			name: "log put's response lost and the check fails too: unavailable; the retry finds the seq taken",
 			inject: both(onLog(dynamotest.OpPutItem, 1, dynamotest.Fault{Err: dynamotest.Timeout("PutItem"), Landed: true}),
 				onLog(dynamotest.OpGetItem, 1, dynamotest.Fault{Err: dynamotest.Throttled()})),
 			first:   store.ErrUnavailable,
 			retry:   true,
-			retryIs: nil,
+			retryIs: store.ErrConflict,
 		},
 		{
 			name:   "log put timed out before it landed: unavailable, nothing written",
@@ -193,11 +194,12 @@ func TestAppendFaults(t *testing.T) {
 		},
 		{
 			// The entry is stored and every read returns it; the caller is
-			// told to retry, and its retry finds its entry stored and
-			// completes the meta update.
-			name:   "meta update throttled past the retries: unavailable, entry stored, completed by the retry",
+			// told to retry, and its retry, a new Append, finds the seq
+			// taken (Append is not idempotent: store.Store) and re-reads
+			// the log; the next append completes the meta update.
+			name:   "meta update throttled past the retries: unavailable, entry stored, the retry conflicts",
 			inject: onMeta(dynamotest.OpUpdateItem, dynamo.DefaultConflictRetries+1, dynamotest.Fault{Err: dynamotest.Throttled()}),
-			first:  store.ErrUnavailable, retry: true, retryIs: nil,
+			first:  store.ErrUnavailable, retry: true, retryIs: store.ErrConflict,
 		},
 		{
 			// As above, but the next append is another writer's.

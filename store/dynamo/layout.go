@@ -179,6 +179,12 @@ const (
 	AttrEntrySize  = "ms"
 	AttrEntryTime  = "mu"
 	AttrEntryFlags = "mf"
+	// AttrEntryToken is, on the same items, 16 random bytes of the Append
+	// that put it: how a writer tells its own put (landed, then retried by
+	// the SDK or answered too late) from another process's put of the same
+	// bytes at the same seq, which is a lost race (ErrConflict) and must
+	// not be taken for success.
+	AttrEntryToken = "mt"
 )
 
 // AttrPurgeMarker marks the item Purge puts at "log#<tombstone seq>" (BOOL):

@@ -427,8 +427,9 @@ func (s *Store) logTail(ctx context.Context, key store.Key, m *metaItem, from ui
 }
 
 // completeStale completes the pending entry seq (its log item is among
-// items) if it is older than PendingGrace. A failure is left for the next
-// reader or writer: the entry is returned either way.
+// items) if it is older than PendingGrace, and checks a younger one again
+// once it is (completeLater). A failure is left for the next reader or
+// writer: the entry is returned either way.
 func (s *Store) completeStale(ctx context.Context, key store.Key, seq uint64, items []map[string]types.AttributeValue) {
 	sk := logSK(seq, 0)
 	for _, it := range items {
@@ -436,7 +437,11 @@ func (s *Store) completeStale(ctx context.Context, key store.Key, seq uint64, it
 			continue
 		}
 		em, ok, err := decodeEntryMeta(it)
-		if err != nil || !ok || s.opts.Now().Sub(em.at) < PendingGrace {
+		if err != nil || !ok {
+			return
+		}
+		if age := s.opts.Now().Sub(em.at); age < PendingGrace {
+			s.completeLater(key, seq, PendingGrace-age)
 			return
 		}
 		// One completion of a record at a time per store: the readers of a
@@ -451,6 +456,35 @@ func (s *Store) completeStale(ctx context.Context, key store.Key, seq uint64, it
 		}
 		return
 	}
+}
+
+// completeLater checks pending entry seq of key again after d, and
+// completes it if its meta update still has not happened. A young pending
+// entry is left to its writer, but the writer may have given up
+// (ErrUnavailable) and the caller of this read may acknowledge the entry's
+// changes (a client's retry through another process finds them stored):
+// without this, nothing would complete it until the record is read or
+// written again, and the feed would not list the acknowledged change. One
+// check per record at a time; none once the store is closed.
+func (s *Store) completeLater(key store.Key, seq uint64, d time.Duration) {
+	if s.closed.Load() || !s.known.schedule(key) {
+		return
+	}
+	time.AfterFunc(d, func() {
+		defer s.known.unschedule(key)
+		if s.closed.Load() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*s.opts.CallTimeout)
+		defer cancel()
+		m, err := s.getMeta(ctx, key)
+		if err == nil && m.last() == seq-1 {
+			_, err = s.rollForward(ctx, key, m)
+		}
+		if err != nil {
+			slog.Warn("dynamo: completing a stored entry whose meta update is pending failed; the next reader or writer retries", "record", key.String(), "seq", seq, "err", err)
+		}
+	})
 }
 
 func firstSeq(es []store.Entry) any {
