@@ -43,11 +43,8 @@ import (
 // reading the log item back (resolve).
 func (s *Store) Append(ctx context.Context, key store.Key, e store.Entry, meta store.AppendMeta) error {
 	op := fmt.Sprintf("append %s seq %d", key, e.Seq)
-	if err := key.Validate(); err != nil {
-		return fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	if err := s.begin(ctx); err != nil {
-		return fmt.Errorf("dynamo: %s: %w", op, err)
+	if err := s.beginKey(ctx, key, op); err != nil {
+		return err
 	}
 	if e.Seq == 0 {
 		return fmt.Errorf("dynamo: %s: %w: log seqs start at 1", op, store.ErrConflict)
@@ -186,50 +183,39 @@ func (s *Store) finishAppend(ctx context.Context, key store.Key, seq uint64, em 
 // meta item (one request and one read unit per append). Bounded: it
 // forgets everything past knownMax records, which only costs that read.
 type knownSeqs struct {
-	mu         sync.Mutex
-	seq        map[store.Key]uint64
-	completing map[store.Key]bool // readers completing an entry (completeStale)
-	scheduled  map[store.Key]bool // young pending entries to check later (completeLater)
+	mu  sync.Mutex
+	seq map[store.Key]uint64
+	// Work on a record's pending entry, once at a time per store: readers
+	// completing one (completeStale), and checks of young ones scheduled
+	// for later (completeLater).
+	completing, scheduled keyClaims
 }
 
-// schedule says whether a later check of key's pending entry is not yet
-// scheduled, and marks it so.
-func (k *knownSeqs) schedule(key store.Key) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.scheduled[key] {
+// keyClaims says, per record, whether some work on it is under way.
+type keyClaims struct {
+	mu sync.Mutex
+	on map[store.Key]bool
+}
+
+// claim marks key's work under way, and says false if it already was.
+func (c *keyClaims) claim(key store.Key) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.on[key] {
 		return false
 	}
-	if k.scheduled == nil {
-		k.scheduled = map[store.Key]bool{}
+	if c.on == nil {
+		c.on = make(map[store.Key]bool)
 	}
-	k.scheduled[key] = true
+	c.on[key] = true
 	return true
 }
 
-func (k *knownSeqs) unschedule(key store.Key) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.scheduled, key)
-}
-
-func (k *knownSeqs) startCompleting(key store.Key) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.completing[key] {
-		return false
-	}
-	if k.completing == nil {
-		k.completing = make(map[store.Key]bool)
-	}
-	k.completing[key] = true
-	return true
-}
-
-func (k *knownSeqs) doneCompleting(key store.Key) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.completing, key)
+// release marks key's work done.
+func (c *keyClaims) release(key store.Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.on, key)
 }
 
 const knownMax = 1 << 16

@@ -165,6 +165,18 @@ func (s *Store) begin(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// beginKey is begin for a call on one record, op naming the call in the
+// error: a key that is not a record's fails too.
+func (s *Store) beginKey(ctx context.Context, key store.Key, op string) error {
+	if err := key.Validate(); err != nil {
+		return fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	if err := s.begin(ctx); err != nil {
+		return fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	return nil
+}
+
 // callContext bounds one DynamoDB call (with the SDK's retries) by
 // CallTimeout, within whatever deadline ctx already has: every call has a
 // deadline, even when the caller gave none.

@@ -85,11 +85,8 @@ func (s *Store) DeletedBefore(ctx context.Context, before time.Time, limit int) 
 // (2) and (3).
 func (s *Store) Purge(ctx context.Context, key store.Key, seq uint64, roots []string) error {
 	op := fmt.Sprintf("purge %s at seq %d", key, seq)
-	if err := key.Validate(); err != nil {
-		return fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	if err := s.begin(ctx); err != nil {
-		return fmt.Errorf("dynamo: %s: %w", op, err)
+	if err := s.beginKey(ctx, key, op); err != nil {
+		return err
 	}
 	m, err := s.getMeta(ctx, key)
 	switch {

@@ -62,11 +62,8 @@ var errMoved = errors.New("dynamo: record changed during the read")
 // steps, it starts again (up to Options.ReadRetries times).
 func (s *Store) Load(ctx context.Context, key store.Key) (*store.Record, error) {
 	op := fmt.Sprintf("load %s", key)
-	if err := key.Validate(); err != nil {
-		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	if err := s.begin(ctx); err != nil {
-		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+	if err := s.beginKey(ctx, key, op); err != nil {
+		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		rec, err := s.loadOnce(ctx, key)
@@ -141,11 +138,8 @@ func (s *Store) loadOnce(ctx context.Context, key store.Key) (*store.Record, err
 // whether or not the compacted items are deleted yet.
 func (s *Store) ReadLog(ctx context.Context, key store.Key, after uint64) ([]store.Entry, error) {
 	op := fmt.Sprintf("read log %s after %d", key, after)
-	if err := key.Validate(); err != nil {
-		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	if err := s.begin(ctx); err != nil {
-		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+	if err := s.beginKey(ctx, key, op); err != nil {
+		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		items, err := s.queryAll(ctx, opRead, &dynamodb.QueryInput{
@@ -447,10 +441,10 @@ func (s *Store) completeStale(ctx context.Context, key store.Key, seq uint64, it
 		// One completion of a record at a time per store: the readers of a
 		// hot record would otherwise all send the same update, and all but
 		// one be refused (and billed).
-		if !s.known.startCompleting(key) {
+		if !s.known.completing.claim(key) {
 			return
 		}
-		defer s.known.doneCompleting(key)
+		defer s.known.completing.release(key)
 		if _, err := s.completeEntry(ctx, key, seq, it); err != nil {
 			slog.Warn("dynamo: completing a stored entry whose meta update is pending failed; the next reader or writer retries", "record", key.String(), "seq", seq, "err", err)
 		}
@@ -467,11 +461,11 @@ func (s *Store) completeStale(ctx context.Context, key store.Key, seq uint64, it
 // written again, and the feed would not list the acknowledged change. One
 // check per record at a time; none once the store is closed.
 func (s *Store) completeLater(key store.Key, seq uint64, d time.Duration) {
-	if s.closed.Load() || !s.known.schedule(key) {
+	if s.closed.Load() || !s.known.scheduled.claim(key) {
 		return
 	}
 	time.AfterFunc(d, func() {
-		defer s.known.unschedule(key)
+		defer s.known.scheduled.release(key)
 		if s.closed.Load() {
 			return
 		}
@@ -596,11 +590,8 @@ func skOf(item map[string]types.AttributeValue) string {
 // (about 42 bytes per change: some 10 read units per thousand changes).
 func (s *Store) ReadAttribution(ctx context.Context, key store.Key) ([]store.Attributed, error) {
 	op := "read attribution " + key.String()
-	if err := key.Validate(); err != nil {
-		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	if err := s.begin(ctx); err != nil {
-		return nil, fmt.Errorf("dynamo: %s: %w", op, err)
+	if err := s.beginKey(ctx, key, op); err != nil {
+		return nil, err
 	}
 	items, err := s.queryAll(ctx, opRead, &dynamodb.QueryInput{
 		TableName:                &s.table,

@@ -33,11 +33,8 @@ const batchWriteMax = 25
 // snapshot deletes too.
 func (s *Store) SaveSnapshot(ctx context.Context, key store.Key, snap store.Snapshot) error {
 	op := fmt.Sprintf("save snapshot %s seq %d", key, snap.Seq)
-	if err := key.Validate(); err != nil {
-		return fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	if err := s.begin(ctx); err != nil {
-		return fmt.Errorf("dynamo: %s: %w", op, err)
+	if err := s.beginKey(ctx, key, op); err != nil {
+		return err
 	}
 	m, err := s.getMeta(ctx, key)
 	switch {
