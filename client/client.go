@@ -145,13 +145,13 @@ func (c *Client) syncBody(docs []Doc) ([]byte, error) {
 	if c.Binary {
 		raws := make([]protocol.RawSyncDoc, len(docs))
 		for i, d := range docs {
-			have := make([][32]byte, len(d.Have))
-			for j, h := range d.Have {
-				ch, err := crdt.ParseHash(h)
-				if err != nil {
-					return nil, fmt.Errorf("dynamerge: sync: %s/%s: have: %w", d.Collection, d.ID, err)
-				}
-				have[j] = ch
+			hs, err := crdt.ParseHashes(d.Have)
+			if err != nil {
+				return nil, fmt.Errorf("dynamerge: sync: %s/%s: have: %w", d.Collection, d.ID, err)
+			}
+			have := make([][32]byte, len(hs))
+			for j, h := range hs {
+				have[j] = h
 			}
 			raws[i] = protocol.RawSyncDoc{Collection: d.Collection, ID: d.ID, Have: have, Changes: d.Changes}
 		}

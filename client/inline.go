@@ -102,12 +102,9 @@ func (r *Replica) ApplyEvents(evs ...Event) (bool, error) {
 			return false, nil
 		}
 	}
-	r.look()
-	if err := r.doc.LoadIncremental(in.Changes); err != nil {
-		r.walk = true
-		return false, fmt.Errorf("dynamerge: replica %s/%s: apply event changes: %w", r.collection, r.id, err)
+	if err := r.applyLocked(in.Changes, "apply event changes"); err != nil {
+		return false, err
 	}
-	r.seen = r.doc.Heads()
 	for _, h := range heads {
 		if _, err := r.doc.Change(h); err != nil {
 			return false, nil // the event's heads hold changes it did not carry

@@ -163,19 +163,30 @@ func (r *Replica) Commit(msg string) (*automerge.Change, error) {
 func (r *Replica) Apply(changes []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.applyLocked(changes, "apply")
+}
+
+// applyLocked merges server changes into the document and notes where it
+// stands. A failed merge may have left part of them applied: the next push
+// then walks the history (what is tracked no longer tells the document).
+func (r *Replica) applyLocked(changes []byte, what string) error {
 	r.look()
 	if err := r.doc.LoadIncremental(changes); err != nil {
-		return fmt.Errorf("dynamerge: replica %s/%s: apply: %w", r.collection, r.id, err)
+		r.walk = true
+		return fmt.Errorf("dynamerge: replica %s/%s: %s: %w", r.collection, r.id, what, err)
 	}
 	r.seen = r.doc.Heads()
 	return nil
 }
 
-// look notes whether the document moved since the replica last saw it.
-func (r *Replica) look() {
-	if !equalHeads(r.doc.Heads(), r.seen) {
+// look notes whether the document moved since the replica last saw it,
+// and returns its heads.
+func (r *Replica) look() []automerge.ChangeHash {
+	hs := r.doc.Heads()
+	if !equalHeads(hs, r.seen) {
 		r.walk = true
 	}
+	return hs
 }
 
 func equalHeads(a, b []automerge.ChangeHash) bool {
@@ -300,8 +311,7 @@ func syncAll(ctx context.Context, c *Client, replicas []*Replica, merge bool) er
 // document's heads; a push announces the server's last heads, so that the
 // answer holds only what came since.
 func (r *Replica) request(full, merge bool) (Doc, int, error) {
-	r.look()
-	d := Doc{Collection: r.collection, ID: r.id, Have: hexHeads(r.doc.Heads())}
+	d := Doc{Collection: r.collection, ID: r.id, Have: hexHeads(r.look())}
 	if !merge && r.server != nil {
 		d.Have = slices.Clone(r.server)
 	}

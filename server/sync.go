@@ -122,8 +122,8 @@ func decodeSyncJSON(body io.Reader, maxDocs int) ([]engine.DocRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(docs) > maxDocs {
-		return nil, tooLarge("%d docs in one sync, at most %d", len(docs), maxDocs)
+	if err := checkDocCount(len(docs), maxDocs); err != nil {
+		return nil, err
 	}
 	return parseSyncDocs(docs)
 }
@@ -147,14 +147,14 @@ func decodeSyncBinary(body io.Reader, maxDocs int) ([]engine.DocRequest, error) 
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
-	if len(docs) > maxDocs {
-		return nil, tooLarge("%d docs in one sync, at most %d", len(docs), maxDocs)
+	if err := checkDocCount(len(docs), maxDocs); err != nil {
+		return nil, err
 	}
 	reqs := make([]engine.DocRequest, len(docs))
 	for i, d := range docs {
-		key := store.Key{Collection: d.Collection, ID: d.ID}
-		if err := key.Validate(); err != nil {
-			return nil, invalidID(fmt.Errorf("docs[%d]: %w", i, err))
+		key, err := syncKey(i, d.Collection, d.ID)
+		if err != nil {
+			return nil, err
 		}
 		have := make([]crdt.Hash, len(d.Have))
 		for j, h := range d.Have {
@@ -163,6 +163,25 @@ func decodeSyncBinary(body io.Reader, maxDocs int) ([]engine.DocRequest, error) 
 		reqs[i] = engine.DocRequest{Key: key, Have: have, Changes: d.Changes}
 	}
 	return reqs, nil
+}
+
+// checkDocCount refuses a sync of more than maxDocs docs, before any of
+// them is looked at.
+func checkDocCount(n, maxDocs int) error {
+	if n > maxDocs {
+		return tooLarge("%d docs in one sync, at most %d", n, maxDocs)
+	}
+	return nil
+}
+
+// syncKey is the record docs[i] names, refused invalid_id when it names
+// none.
+func syncKey(i int, collection, id string) (store.Key, error) {
+	key := store.Key{Collection: collection, ID: id}
+	if err := key.Validate(); err != nil {
+		return store.Key{}, invalidID(fmt.Errorf("docs[%d]: %w", i, err))
+	}
+	return key, nil
 }
 
 type authKey struct {
@@ -318,9 +337,9 @@ func jsonError(err error) error {
 func parseSyncDocs(docs []protocol.SyncDoc) ([]engine.DocRequest, error) {
 	reqs := make([]engine.DocRequest, len(docs))
 	for i, d := range docs {
-		key := store.Key{Collection: d.Collection, ID: d.ID}
-		if err := key.Validate(); err != nil {
-			return nil, invalidID(fmt.Errorf("docs[%d]: %w", i, err))
+		key, err := syncKey(i, d.Collection, d.ID)
+		if err != nil {
+			return nil, err
 		}
 		have, err := crdt.ParseHashes(d.Have)
 		if err != nil {
